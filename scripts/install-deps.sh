@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what previewdb needs to build, test and run, on Debian 12. Idempotent: it installs only
+# the packages that are missing, so a second run costs a dpkg query and nothing else.
+# Used by the README, .ci/run and the Dockerfile (one list, one place).
+#
+#   scripts/install-deps.sh            build + test + runtime packages (default)
+#   scripts/install-deps.sh --runtime  only what the installed binary needs at run time
+#   scripts/install-deps.sh --bench    also the peers the benchmarks compare against (npm dbmate)
+set -euo pipefail
+
+mode=${1:-build}
+
+runtime_pkgs=(
+  libpq5 libgit2-1.5 libcurl4 libssl3 libpg-query1504.0
+  postgresql-client  # pg_dump / pg_restore for online snapshots and file:// archives
+  postgresql         # the embedded local server (initdb, pg_ctl, postgres)
+  ca-certificates git
+)
+build_pkgs=(
+  build-essential cmake pkg-config git
+  libpq-dev libgit2-dev libcurl4-openssl-dev libssl-dev nlohmann-json3-dev libcxxopts-dev
+  libpg-query-dev libgtest-dev libgmock-dev libbenchmark-dev
+  postgresql postgresql-client
+  python3 python3-yaml  # the workflow/action.yml test parses YAML
+  curl ca-certificates
+)
+
+case "$mode" in
+  --runtime) pkgs=("${runtime_pkgs[@]}") ;;
+  build | --build) pkgs=("${build_pkgs[@]}") ;;
+  --bench) pkgs=("${build_pkgs[@]}" nodejs npm) ;;
+  *) echo "usage: $0 [--runtime|--build|--bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = "--bench" ]; then
+  # The peers the migration benchmark compares against; npm's dbmate package ships the binary.
+  if ! command -v dbmate >/dev/null 2>&1; then
+    command -v npm >/dev/null 2>&1 || { echo "install-deps: npm is needed for dbmate" >&2; exit 1; }
+    npm install -g --silent dbmate >/dev/null
+  fi
+fi
+echo "install-deps: ok ($mode)" >&2

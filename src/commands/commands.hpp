@@ -1,0 +1,22 @@
+// One entry point per subcommand. Each receives the arguments after the command name (args[0] is
+// "previewdb <command>" for help text) and returns the exit status; failures throw Error.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace previewdb::commands {
+
+using Args = std::vector<std::string>;
+
+int run_snapshot(const Args& args);  // snapshot [SOURCE] | snapshot list | snapshot prune
+int run_spawn(const Args& args);
+int run_list(const Args& args);
+int run_cleanup(const Args& args);
+int run_local(const Args& args);  // local start|stop|status|url
+int run_migrate(const Args& args);
+int run_status(const Args& args);
+int run_history(const Args& args);
+int run_ci(const Args& args);
+
+}  // namespace previewdb::commands

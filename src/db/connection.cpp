@@ -1,0 +1,250 @@
+#include "db/connection.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include "util/log.hpp"
+#include "util/redact.hpp"
+#include "util/strings.hpp"
+
+namespace previewdb::db {
+
+namespace {
+
+std::string field(const PGresult* r, int code) {
+  const char* v = PQresultErrorField(r, code);
+  return v ? v : "";
+}
+
+void notice_to_log(void*, const PGresult* r) {
+  std::string severity = field(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+  std::string msg = field(r, PG_DIAG_MESSAGE_PRIMARY);
+  if (severity == "WARNING") util::log::warn("server: " + msg);
+  else util::log::debug("server " + util::to_lower(severity) + ": " + msg);
+}
+
+std::string percent_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+long long Result::get_int(int row, int col) const {
+  return is_null(row, col) ? 0 : std::atoll(PQgetvalue(m_res.get(), row, col));
+}
+
+std::optional<std::string> ConnInfo::get(std::string_view key) const {
+  for (const auto& [k, v] : options) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+ConnInfo parse_conninfo(const std::string& conninfo) {
+  ConnInfo info;
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(
+      PQconninfoParse(conninfo.c_str(), &err), &PQconninfoFree);
+  if (!opts) {
+    std::string reason = err ? util::trim(err) : "out of memory";
+    if (err) PQfreemem(err);
+    throw usage_error("invalid connection string " + util::quoted(util::redact_url(conninfo)) +
+                          ": " + reason,
+                      "use a URL such as postgresql://user@host:5432/dbname");
+  }
+  std::set<std::string> seen;
+  for (auto* o = opts.get(); o->keyword; ++o) {
+    if (o->val && *o->val) {
+      info.options.emplace_back(o->keyword, o->val);
+      seen.insert(o->keyword);
+    }
+  }
+  // Fill in what libpq would take from the environment (PGHOST, PGPORT, PGUSER, PGSSLMODE...).
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(),
+                                                                        &PQconninfoFree);
+  for (auto* o = defaults.get(); defaults && o->keyword; ++o) {
+    if (seen.count(o->keyword) || !o->envvar || !o->val) continue;
+    if (std::strcmp(o->keyword, "password") == 0) continue;
+    if (std::getenv(o->envvar)) info.options.emplace_back(o->keyword, o->val);
+  }
+  return info;
+}
+
+std::string url_for_database(const std::string& conninfo, const std::string& dbname,
+                             bool include_password) {
+  ConnInfo info = parse_conninfo(conninfo);
+  std::string user = info.get("user").value_or("");
+  std::string password = include_password ? info.get("password").value_or("") : "";
+  // A password that came from the environment rather than the conninfo is not ours to print.
+  if (include_password && !conninfo.empty() && password.empty()) password = "";
+  std::string host = info.get("host").value_or("");
+  std::string port = info.get("port").value_or("");
+  std::vector<std::string> query;
+  std::string authority;
+  if (!user.empty()) {
+    authority = percent_encode(user);
+    if (!password.empty()) authority += ":" + percent_encode(password);
+    authority += "@";
+  }
+  bool host_in_query = host.find('/') != std::string::npos || host.find(',') != std::string::npos;
+  if (!host.empty() && !host_in_query) {
+    authority += host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  }
+  if (!port.empty() && !host_in_query) authority += ":" + port;
+  if (host_in_query) query.push_back("host=" + percent_encode(host));
+  if (host_in_query && !port.empty()) query.push_back("port=" + percent_encode(port));
+  static const std::set<std::string> skip = {"user", "password", "host", "port", "dbname",
+                                             "hostaddr_unused"};
+  for (const auto& [k, v] : info.options) {
+    if (skip.count(k)) continue;
+    query.push_back(k + "=" + percent_encode(v));
+  }
+  std::string url = "postgresql://" + authority + "/" + percent_encode(dbname);
+  if (!query.empty()) url += "?" + util::join(query, "&");
+  return url;
+}
+
+std::string describe_target(const std::string& conninfo) {
+  if (conninfo.empty()) {
+    std::string host = std::getenv("PGHOST") ? std::getenv("PGHOST") : "(default socket)";
+    std::string port = std::getenv("PGPORT") ? std::getenv("PGPORT") : "5432";
+    return "the server from the libpq environment (PGHOST=" + host + ", PGPORT=" + port + ")";
+  }
+  return util::redact_url(conninfo);
+}
+
+Connection Connection::open(const ConnectOptions& o) {
+  std::string timeout = std::to_string(o.connect_timeout.count());
+  std::vector<const char*> keys, values;
+  if (!o.conninfo.empty()) {
+    keys.push_back("dbname");
+    values.push_back(o.conninfo.c_str());
+  }
+  if (!o.dbname.empty()) {
+    keys.push_back("dbname");
+    values.push_back(o.dbname.c_str());
+  }
+  keys.push_back("application_name");
+  values.push_back(o.application_name.c_str());
+  // Only when the conninfo does not set one: a user's own connect_timeout wins.
+  if (o.conninfo.find("connect_timeout") == std::string::npos && !std::getenv("PGCONNECT_TIMEOUT")) {
+    keys.push_back("connect_timeout");
+    values.push_back(timeout.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+
+  if (!o.conninfo.empty()) {
+    // Register the password first so that no message below can show it.
+    char* err = nullptr;
+    if (auto* opts = PQconninfoParse(o.conninfo.c_str(), &err)) {
+      for (auto* p = opts; p->keyword; ++p) {
+        if (std::strcmp(p->keyword, "password") == 0 && p->val) util::register_secret(p->val);
+      }
+      PQconninfoFree(opts);
+    } else {
+      std::string reason = err ? util::trim(err) : "out of memory";
+      if (err) PQfreemem(err);
+      throw usage_error("invalid connection string " +
+                            util::quoted(util::redact_url(o.conninfo)) + ": " + reason,
+                        "use a URL such as postgresql://user@host:5432/dbname");
+    }
+  }
+  if (const char* pw = std::getenv("PGPASSWORD")) util::register_secret(pw);
+
+  PGconn* raw = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
+  std::string target = describe_target(o.conninfo);
+  if (!o.dbname.empty()) target += " (database " + util::quoted(o.dbname) + ")";
+  if (!raw) throw Error(ExitCode::connection, "cannot connect to " + target + ": out of memory");
+  Connection conn(raw, target);
+  if (PQstatus(raw) != CONNECTION_OK) {
+    std::string reason = util::trim(PQerrorMessage(raw));
+    Error e(ExitCode::connection, "cannot connect to " + target + ": " + reason);
+    if (reason.find("does not exist") != std::string::npos && !o.dbname.empty()) {
+      e = Error(ExitCode::not_found, "cannot connect to " + target + ": " + reason);
+      e.with_hint("run 'previewdb list' to see the databases on this server");
+    } else {
+      e.with_hint("check --database-url, DATABASE_URL or the PG* variables, and that the server "
+                  "is running and reachable; with none of them set previewdb starts its own local "
+                  "server ('previewdb local status')");
+    }
+    throw e;
+  }
+  PQsetNoticeReceiver(raw, notice_to_log, nullptr);
+  return conn;
+}
+
+Result Connection::check(PGresult* r, const std::string& sql) {
+  Result res(r);
+  auto status = PQresultStatus(r);
+  if (r && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ||
+            status == PGRES_EMPTY_QUERY || status == PGRES_COPY_IN || status == PGRES_COPY_OUT)) {
+    return res;
+  }
+  std::string primary = r ? field(r, PG_DIAG_MESSAGE_PRIMARY) : "";
+  if (primary.empty()) primary = util::trim(PQerrorMessage(m_conn.get()));
+  std::string pos = r ? field(r, PG_DIAG_STATEMENT_POSITION) : "";
+  std::string sqlstate = r ? field(r, PG_DIAG_SQLSTATE) : "";
+  util::log::debug("query failed (" + sqlstate + "): " + sql.substr(0, 200));
+  throw QueryError(primary, sqlstate, primary, r ? field(r, PG_DIAG_MESSAGE_DETAIL) : "",
+                   r ? field(r, PG_DIAG_MESSAGE_HINT) : "", pos.empty() ? 0 : std::atoi(pos.c_str()));
+}
+
+Result Connection::exec(const std::string& sql) {
+  return check(PQexec(m_conn.get(), sql.c_str()), sql);
+}
+
+Result Connection::exec(const std::string& sql, const Params& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  return check(PQexecParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0),
+               sql);
+}
+
+std::optional<Result> Connection::try_exec(const std::string& sql, const Params& params,
+                                           std::string_view sqlstate) {
+  try {
+    return exec(sql, params);
+  } catch (const QueryError& e) {
+    if (e.sqlstate() == sqlstate) return std::nullopt;
+    throw;
+  }
+}
+
+std::string Connection::quote_ident(std::string_view ident) const {
+  char* q = PQescapeIdentifier(m_conn.get(), ident.data(), ident.size());
+  if (!q) throw Error(ExitCode::failure, "cannot quote identifier: " + util::trim(PQerrorMessage(m_conn.get())));
+  std::string out = q;
+  PQfreemem(q);
+  return out;
+}
+
+std::string Connection::quote_literal(std::string_view value) const {
+  char* q = PQescapeLiteral(m_conn.get(), value.data(), value.size());
+  if (!q) throw Error(ExitCode::failure, "cannot quote literal: " + util::trim(PQerrorMessage(m_conn.get())));
+  std::string out = q;
+  PQfreemem(q);
+  return out;
+}
+
+void Connection::cancel() {
+  std::unique_ptr<PGcancel, decltype(&PQfreeCancel)> c(PQgetCancel(m_conn.get()), &PQfreeCancel);
+  char buf[256];
+  if (c) PQcancel(c.get(), buf, sizeof buf);
+}
+
+}  // namespace previewdb::db

@@ -1,0 +1,120 @@
+// libpq, wrapped: RAII handles, parameterised queries, errors that carry SQLSTATE and the
+// server's detail/hint, and the connection's target described without its password.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/error.hpp"
+
+namespace previewdb::db {
+
+// A failed query: the server's SQLSTATE, message, detail, hint and error position.
+class QueryError : public Error {
+ public:
+  QueryError(const std::string& message, std::string sqlstate, std::string primary,
+             std::string detail, std::string hint, int position)
+      : Error(ExitCode::failure, message), m_sqlstate(std::move(sqlstate)),
+        m_primary(std::move(primary)), m_detail(std::move(detail)),
+        m_server_hint(std::move(hint)), m_position(position) {}
+  const std::string& sqlstate() const { return m_sqlstate; }
+  const std::string& primary() const { return m_primary; }  // the server's message alone
+  const std::string& detail() const { return m_detail; }
+  const std::string& server_hint() const { return m_server_hint; }
+  int position() const { return m_position; }  // 1-based character offset, 0 when unknown
+
+ private:
+  std::string m_sqlstate, m_primary, m_detail, m_server_hint;
+  int m_position;
+};
+
+using Params = std::vector<std::optional<std::string>>;
+
+class Result {
+ public:
+  explicit Result(PGresult* r) : m_res(r, &PQclear) {}
+  int rows() const { return PQntuples(m_res.get()); }
+  int columns() const { return PQnfields(m_res.get()); }
+  bool is_null(int row, int col) const { return PQgetisnull(m_res.get(), row, col); }
+  std::string get(int row, int col) const { return PQgetvalue(m_res.get(), row, col); }
+  std::optional<std::string> get_opt(int row, int col) const {
+    if (is_null(row, col)) return std::nullopt;
+    return get(row, col);
+  }
+  long long get_int(int row, int col) const;
+  bool get_bool(int row, int col) const { return get(row, col) == "t"; }
+  std::string command_tuples() const { return PQcmdTuples(m_res.get()); }
+  PGresult* raw() const { return m_res.get(); }
+
+ private:
+  std::unique_ptr<PGresult, decltype(&PQclear)> m_res;
+};
+
+struct ConnectOptions {
+  // A URL or key=value conninfo; empty means "libpq's environment" (PGHOST, PGUSER, ...).
+  std::string conninfo;
+  // Overrides the database in conninfo when set.
+  std::string dbname;
+  std::chrono::seconds connect_timeout{10};
+  std::string application_name = "previewdb";
+};
+
+class Connection {
+ public:
+  // Connects; throws Error(connection) naming the redacted target and libpq's reason.
+  static Connection open(const ConnectOptions& options);
+
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+
+  Result exec(const std::string& sql);
+  Result exec(const std::string& sql, const Params& params);
+  // Runs a query, returning nullopt instead of throwing when it fails with `sqlstate`.
+  std::optional<Result> try_exec(const std::string& sql, const Params& params,
+                                 std::string_view sqlstate);
+
+  std::string quote_ident(std::string_view ident) const;
+  std::string quote_literal(std::string_view value) const;
+
+  std::string database() const { return PQdb(m_conn.get()); }
+  int server_version() const { return PQserverVersion(m_conn.get()); }
+  int backend_pid() const { return PQbackendPID(m_conn.get()); }
+  // The target without secrets, e.g. "postgresql://app@db.example.com:5432/dev".
+  const std::string& description() const { return m_description; }
+  // Asks the server to cancel the running query (safe to call from another thread).
+  void cancel();
+  PGconn* raw() const { return m_conn.get(); }
+
+ private:
+  Connection(PGconn* c, std::string description)
+      : m_conn(c, &PQfinish), m_description(std::move(description)) {}
+  Result check(PGresult* r, const std::string& sql);
+
+  std::unique_ptr<PGconn, decltype(&PQfinish)> m_conn;
+  std::string m_description;
+};
+
+// The parsed parts of a conninfo (URL or key=value), with libpq's environment defaults applied
+// for what the conninfo leaves out. Throws Error(usage) when the conninfo does not parse.
+struct ConnInfo {
+  std::vector<std::pair<std::string, std::string>> options;  // keyword -> value, non-empty only
+  std::optional<std::string> get(std::string_view key) const;
+};
+ConnInfo parse_conninfo(const std::string& conninfo);
+
+// A postgresql:// URL for another database on the same server as conninfo. The password is kept
+// only when include_password is set (and it came from the conninfo itself, not from .pgpass).
+std::string url_for_database(const std::string& conninfo, const std::string& dbname,
+                             bool include_password);
+
+// The conninfo shown in messages: the URL with its password masked; "(libpq environment: ...)"
+// when it is empty.
+std::string describe_target(const std::string& conninfo);
+
+}  // namespace previewdb::db

@@ -1,0 +1,19 @@
+// Keeps secrets out of every log line, error and output.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace previewdb::util {
+
+// Remembers a secret (password, token); scrub() replaces it everywhere from now on.
+void register_secret(std::string_view secret);
+
+// Replaces every registered secret in text with "***".
+std::string scrub(std::string_view text);
+
+// A URL or libpq key/value string with its password (and any URL userinfo token) replaced by
+// "***": "postgresql://u:***@h/db", "host=h password=*** dbname=d", "https://***@github.com/o/r".
+std::string redact_url(std::string_view url_or_conninfo);
+
+}  // namespace previewdb::util

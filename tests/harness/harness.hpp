@@ -1,0 +1,66 @@
+// The integration-test harness: a real PostgreSQL started for this test process (initdb + pg_ctl
+// in a temporary directory, on a free loopback port, with a password), and a runner for the built
+// previewdb binary. No database is mocked.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/connection.hpp"
+
+namespace previewdb::test {
+
+class PgServer {
+ public:
+  // The server of this test process, started on first use and stopped at exit.
+  static PgServer& shared();
+
+  // postgresql://previewdb:<password>@127.0.0.1:<port>/<dbname>
+  std::string url(const std::string& dbname = "postgres") const;
+  const std::string& password() const { return m_password; }
+  int port() const { return m_port; }
+  db::Connection connect(const std::string& dbname = "postgres") const;
+  // Drops every database but postgres/template0/template1 and re-creates an empty `dev`.
+  void reset() const;
+  // Runs SQL in a database (psql-like convenience for test setup).
+  void exec(const std::string& dbname, const std::string& sql) const;
+  bool database_exists(const std::string& dbname) const;
+  const std::filesystem::path& home() const { return m_home; }
+
+  ~PgServer();
+
+ private:
+  PgServer();
+  std::filesystem::path m_home;
+  std::string m_password;
+  int m_port = 0;
+};
+
+struct CliResult {
+  int code = -1;
+  std::string out;
+  std::string err;
+  std::string all() const { return out + err; }
+};
+
+using Env = std::map<std::string, std::optional<std::string>>;
+
+// Runs the built previewdb binary with args. The environment is the test's, minus every variable
+// that could point previewdb elsewhere (DATABASE_URL, PG*, GITHUB_*, NETLIFY, CI...), plus env.
+CliResult run_cli(const std::vector<std::string>& args, const Env& env = {},
+                  const std::string& cwd = {});
+
+// Starts the built binary without waiting (for kill tests and concurrency); returns its pid.
+int start_cli(const std::vector<std::string>& args, const Env& env = {},
+              const std::string& cwd = {});
+
+// ../shared next to the repository, or nullopt (tests GTEST_SKIP with a message).
+std::optional<std::filesystem::path> shared_dir();
+
+// A free TCP port on 127.0.0.1.
+int free_port();
+
+}  // namespace previewdb::test
