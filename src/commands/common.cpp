@@ -1,0 +1,96 @@
+#include "commands/common.hpp"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "local/cluster.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+namespace previewdb::commands {
+
+void add_common_options(cxxopts::Options& options) {
+  options.add_options("Connection")
+      ("database-url", "server to manage (else DATABASE_URL, else PG* variables, else the "
+       "local server)", cxxopts::value<std::string>(), "URL")
+      ("home", "local server and state directory (default ./.previewdb; env PREVIEWDB_HOME)",
+       cxxopts::value<std::string>(), "DIR");
+  options.add_options("General")
+      ("config", "configuration file (default ./previewdb.json)", cxxopts::value<std::string>(),
+       "FILE")
+      ("protect", "also protect these databases (repeatable, comma list)",
+       cxxopts::value<std::vector<std::string>>(), "NAME")
+      ("user", "your name for dev_<user>_<feature> (else PREVIEWDB_USER, git user.name, $USER)",
+       cxxopts::value<std::string>(), "NAME")
+      ("v,verbose", "more detail on stderr")
+      ("q,quiet", "only warnings and errors on stderr")
+      ("h,help", "show this help");
+}
+
+std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args) {
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  auto parsed = options.parse(static_cast<int>(argv.size()), argv.data());
+  if (parsed.count("help")) {
+    std::cout << options.help() << std::flush;
+    return std::nullopt;
+  }
+  if (parsed.count("verbose")) util::log::set_level(util::log::Level::verbose);
+  if (parsed.count("quiet")) util::log::set_level(util::log::Level::quiet);
+  return parsed;
+}
+
+config::Config load_config(const cxxopts::ParseResult& parsed) {
+  std::map<std::string, std::string> flags;
+  for (const auto& key : config::keys()) {
+    if (!*key.flag) continue;
+    std::string flag = key.flag;
+    try {
+      if (!parsed.count(flag)) continue;
+      if (flag == "protect") {
+        flags[flag] = util::join(parsed[flag].as<std::vector<std::string>>(), ",");
+      } else {
+        flags[flag] = parsed[flag].as<std::string>();
+      }
+    } catch (const cxxopts::exceptions::exception&) {
+      // The command does not define this flag (or with another type): not a config flag there.
+    }
+  }
+  std::optional<std::filesystem::path> file;
+  if (parsed.count("config")) file = parsed["config"].as<std::string>();
+  return config::Config::load(flags, file, config::process_env());
+}
+
+Target resolve_target(const config::Config& cfg, bool prefer_direct) {
+  auto url = cfg.get("database_url");
+  if (url && url->origin.rfind("--", 0) == 0) return {url->value, url->origin, false};
+  if (prefer_direct) {
+    if (auto direct = cfg.get("direct_url")) return {direct->value, direct->origin, false};
+  }
+  if (url) return {url->value, url->origin, false};
+  for (const char* var : {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE",
+                          "PGHOSTADDR"}) {
+    if (const char* v = std::getenv(var); v && *v) return {"", "PG* environment", false};
+  }
+  const char* env_home = std::getenv("PREVIEWDB_HOME");
+  auto home_value = cfg.get("home");
+  local::Cluster cluster({.home = local::default_home(home_value ? home_value->value.c_str()
+                                                                  : env_home)});
+  cluster.start();
+  return {cluster.conninfo("postgres"), "local server", true};
+}
+
+db::Connection connect_maintenance(const Target& target) {
+  try {
+    return db::Connection::open({.conninfo = target.conninfo, .dbname = "postgres"});
+  } catch (const Error& e) {
+    // Managed services sometimes forbid the postgres database; fall back to the target's own.
+    if (e.code() != ExitCode::not_found) throw;
+    return db::Connection::open({.conninfo = target.conninfo});
+  }
+}
+
+bool interactive() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
+
+}  // namespace previewdb::commands

@@ -1,0 +1,44 @@
+// What every command shares: the common flags, parsing with --help, configuration loading, and
+// resolving which server to talk to. Commands are wiring; this is the wiring they share.
+#pragma once
+
+#include <cxxopts.hpp>
+
+#include <optional>
+#include <string>
+
+#include "commands/commands.hpp"
+#include "config/config.hpp"
+#include "db/connection.hpp"
+
+namespace previewdb::commands {
+
+// --database-url, --config, --home, --protect, --user, -v/--verbose, -q/--quiet, -h/--help.
+void add_common_options(cxxopts::Options& options);
+
+// Parses args (args[0] is the program name). On --help prints the help to stdout and returns
+// nullopt: the command then returns 0. Unknown flags throw (exit 2 with a hint).
+std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args);
+
+// Configuration from the flags the user gave (any option whose long name is a config key's flag).
+config::Config load_config(const cxxopts::ParseResult& parsed);
+
+// The server to manage, as a conninfo, and how it was chosen.
+struct Target {
+  std::string conninfo;  // URL/key=value; empty means libpq's PG* environment
+  std::string origin;    // "--database-url", "DATABASE_URL", "PG* environment", "local server"
+  bool embedded = false;
+};
+
+// --database-url > DIRECT_URL (when prefer_direct, for migrations) > DATABASE_URL > PG* variables
+// > the embedded local server (started on first use).
+Target resolve_target(const config::Config& cfg, bool prefer_direct = false);
+
+// Connects to the server's maintenance database ("postgres"; on failure, the target's own
+// database) for CREATE/DROP DATABASE.
+db::Connection connect_maintenance(const Target& target);
+
+// True when stdin and stderr are terminals (so we may ask for confirmation).
+bool interactive();
+
+}  // namespace previewdb::commands

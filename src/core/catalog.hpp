@@ -1,0 +1,33 @@
+// The databases on a server, with previewdb's metadata, grouped as users see them.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/metadata.hpp"
+#include "db/connection.hpp"
+
+namespace previewdb::core {
+
+struct DatabaseInfo {
+  std::string name;
+  std::optional<Metadata> meta;  // nullopt: unmanaged
+  bool is_template = false;
+  bool allow_connections = true;
+  long long size_bytes = -1;  // -1 when we may not read it
+  bool managed() const { return meta.has_value(); }
+};
+
+enum class Group { production, development, pr_preview, personal, snapshot, other };
+std::string to_string(Group g);  // "Production", "Development", "PR previews", ...
+
+// Every database but template0/template1, sorted by name. with_sizes costs a stat per database.
+std::vector<DatabaseInfo> list_databases(db::Connection& conn, bool with_sizes = false);
+std::optional<DatabaseInfo> find_database(db::Connection& conn, const std::string& name);
+
+// Snapshots of `source`, newest first.
+std::vector<DatabaseInfo> snapshots_of(const std::vector<DatabaseInfo>& all,
+                                       const std::string& source);
+
+}  // namespace previewdb::core

@@ -1,0 +1,57 @@
+// Creating and dropping preview databases: fail-closed (built under a temporary name, renamed
+// when complete), serialised per name, never touching protected or unmanaged databases.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/metadata.hpp"
+#include "core/protection.hpp"
+#include "db/connection.hpp"
+
+namespace previewdb::core {
+
+enum class CloneStrategy { automatic, wal_log, file_copy };
+CloneStrategy parse_clone_strategy(const std::string& s);  // auto|wal_log|file_copy; throws usage
+
+enum class IfExists { fail, reuse, replace };
+
+struct SpawnRequest {
+  std::string name;  // validated
+  Metadata meta;     // kind, created_by, pr_number, branch (created_at and snapshot are filled in)
+  std::string source = "dev";             // latest snapshot of this database...
+  std::optional<std::string> snapshot;    // ...unless a snapshot id is given
+  std::string conninfo;  // server (for pg_restore when restoring a file:// archive)
+  IfExists if_exists = IfExists::fail;
+  CloneStrategy strategy = CloneStrategy::automatic;
+};
+
+struct SpawnResult {
+  std::string name;
+  bool created = false;   // false: an existing database was reused
+  bool replaced = false;
+  std::string snapshot;   // the snapshot it was cloned from
+  std::string strategy;   // "WAL_LOG", "FILE_COPY", "pg_restore"
+};
+
+// Creates request.name from the snapshot. Concurrent calls for one name are serialised by an
+// advisory lock: exactly one creates; with reuse the others return it, otherwise they fail with
+// Error(already_exists). Throws Error(not_found) with a hint when there is no snapshot.
+SpawnResult spawn(db::Connection& maintenance, const SpawnRequest& request,
+                  const Protection& protection);
+
+enum class DropOutcome { dropped, absent, refused_protected, refused_unmanaged };
+struct DropResult {
+  DropOutcome outcome;
+  std::string reason;
+};
+// Drops a database with WITH (FORCE) if it is managed (or include_unmanaged) and not protected.
+DropResult drop_database(db::Connection& maintenance, const std::string& name,
+                         const Protection& protection, bool include_unmanaged);
+
+// Drops leftovers of spawns that died (temporary databases whose builder is gone).
+void remove_stale_temporaries(db::Connection& maintenance);
+
+}  // namespace previewdb::core
