@@ -1,10 +1,228 @@
-#include "commands/commands.hpp"
-#include "util/error.hpp"
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "commands/common.hpp"
+#include "core/catalog.hpp"
+#include "core/lifecycle.hpp"
+#include "core/naming.hpp"
+#include "util/dotenv.hpp"
+#include "util/duration.hpp"
+#include "util/files.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
 
 namespace previewdb::commands {
 
-int run_cleanup(const Args&) {
-  throw Error(ExitCode::failure, "'previewdb cleanup' is not implemented yet");
+namespace {
+
+const char* k_previous_key = "PREVIEWDB_PREVIOUS_DATABASE_URL";
+
+void restore_env_file(const std::string& path) {
+  auto text = util::read_file_if_exists(path);
+  if (!text) {
+    throw usage_error("cannot restore " + util::quoted(path) + ": no such file");
+  }
+  auto previous = util::dotenv_get(*text, k_previous_key);
+  if (!previous) {
+    util::log::warn(path + " has no " + k_previous_key + "; DATABASE_URL left as it is");
+    return;
+  }
+  std::string out = util::dotenv_set(*text, "DATABASE_URL",
+                                     previous->empty() ? std::nullopt : std::optional(*previous));
+  out = util::dotenv_set(out, k_previous_key, std::nullopt);
+  util::write_file_atomic(path, out, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write);
+  util::log::info("restored DATABASE_URL in " + path);
+}
+
+struct Skip {
+  std::string name;
+  std::string reason;
+};
+
+}  // namespace
+
+int run_cleanup(const Args& args) {
+  cxxopts::Options options(
+      args[0],
+      "Drop preview and personal databases.\n"
+      "  previewdb cleanup [NAME|FEATURE...] [--pr N] [--older-than 7d] [--pattern REGEX]\n"
+      "Only databases previewdb created (unless --include-unmanaged); protected ones never.\n"
+      "Snapshots are dropped by 'previewdb snapshot prune'.");
+  add_common_options(options);
+  options.add_options()
+      ("pr", "the preview of pull request N (repeatable)", cxxopts::value<std::vector<std::string>>(), "N")
+      ("older-than", "created longer ago than this: 7d, 12h, 30m (a bare number means days)",
+       cxxopts::value<std::string>(), "AGE")
+      ("pattern", "names matching this regular expression", cxxopts::value<std::string>(), "REGEX")
+      ("dry-run", "show what would be dropped, drop nothing")
+      ("y,yes", "do not ask for confirmation (needed without a terminal)")
+      ("include-unmanaged", "also drop databases previewdb did not create")
+      ("restore-env", "put back the DATABASE_URL that 'spawn --update-env' replaced in FILE",
+       cxxopts::value<std::string>(), "FILE")
+      ("json", "print the result as JSON")
+      ("names", "", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"names"});
+  options.positional_help("[NAME|FEATURE...]");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto& p = *parsed;
+  auto cfg = load_config(p);
+
+  std::vector<std::string> names = p.count("names") ? p["names"].as<std::vector<std::string>>()
+                                                    : std::vector<std::string>{};
+  std::vector<long long> prs;
+  if (p.count("pr")) {
+    for (const auto& s : p["pr"].as<std::vector<std::string>>()) {
+      auto n = util::parse_uint(s);
+      if (!n || *n == 0) {
+        throw usage_error("invalid --pr " + util::quoted(s),
+                          "a pull request number is a positive integer, e.g. --pr 12");
+      }
+      prs.push_back(*n);
+    }
+  }
+  std::optional<std::chrono::seconds> older_than;
+  if (p.count("older-than")) {
+    older_than = util::parse_duration(p["older-than"].as<std::string>(), util::BareUnit::days,
+                                      "--older-than");
+  }
+  std::optional<std::regex> pattern;
+  if (p.count("pattern")) {
+    try {
+      pattern = std::regex(p["pattern"].as<std::string>(), std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw usage_error("invalid --pattern " + util::quoted(p["pattern"].as<std::string>()) +
+                            ": " + e.what(),
+                        "use an ECMAScript regular expression, e.g. --pattern '^pr_'");
+    }
+  }
+  bool has_selector = !names.empty() || !prs.empty() || older_than || pattern;
+  if (!has_selector && !p.count("restore-env")) {
+    throw usage_error("cleanup needs something to select: NAME, FEATURE, --pr, --older-than or "
+                      "--pattern",
+                      "for example: previewdb cleanup --older-than 7d --dry-run");
+  }
+  // Names given explicitly are checked before any SQL: a bad one is a usage error.
+  std::string user;
+  std::vector<std::string> explicit_names;
+  for (const auto& n : names) {
+    if (n.rfind("dev_", 0) == 0 || n.rfind("pr_", 0) == 0) {
+      core::validate_name(n);
+      explicit_names.push_back(n);
+    } else {
+      core::validate_name(n, "name");
+      explicit_names.push_back(n);  // resolved below: a database of that name, else a feature
+    }
+  }
+  for (auto n : prs) explicit_names.push_back(core::pr_database_name(n));
+
+  bool dry = p.count("dry-run") > 0;
+  bool include_unmanaged = p.count("include-unmanaged") > 0;
+  nlohmann::json out = {{"dry_run", dry}, {"dropped", nlohmann::json::array()},
+                        {"would_drop", nlohmann::json::array()},
+                        {"skipped", nlohmann::json::array()}};
+  int exit_code = 0;
+
+  if (has_selector) {
+    auto conn = connect_maintenance(resolve_target(cfg));
+    auto protection = make_protection(cfg);
+    auto all = core::list_databases(conn);
+    std::set<std::string> existing;
+    for (const auto& d : all) existing.insert(d.name);
+
+    std::vector<std::string> selected;
+    std::vector<Skip> skipped;
+    std::set<std::string> explicitly;
+    for (auto name : explicit_names) {
+      if (!existing.count(name) && name.rfind("dev_", 0) != 0 && name.rfind("pr_", 0) != 0) {
+        if (user.empty()) user = resolve_user(cfg);
+        std::string personal = core::personal_database_name(user, name);
+        if (existing.count(personal)) name = personal;
+      }
+      if (!existing.count(name)) {
+        skipped.push_back({name, "does not exist"});
+        continue;
+      }
+      explicitly.insert(name);
+      selected.push_back(name);
+    }
+    auto now = std::chrono::system_clock::now();
+    for (const auto& d : all) {
+      if (explicitly.count(d.name) || core::is_temp_database_name(d.name)) continue;
+      if (!pattern && !older_than) continue;
+      // --pattern and --older-than combine with AND; an unmanaged database has no age.
+      bool name_ok = !pattern || std::regex_search(d.name, *pattern);
+      bool age_ok = true;
+      if (older_than) {
+        auto t = d.meta ? util::parse_iso8601(d.meta->created_at) : std::nullopt;
+        age_ok = t && now - *t > *older_than;
+      }
+      bool match = name_ok && age_ok;
+      if (match) selected.push_back(d.name);
+    }
+
+    std::vector<std::string> to_drop;
+    for (const auto& name : selected) {
+      auto it = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == name; });
+      if (auto why = protection.reason(name, all)) {
+        skipped.push_back({name, "protected: " + *why});
+        if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
+      } else if (it->meta && it->meta->kind == core::Kind::snapshot) {
+        skipped.push_back({name, "a snapshot; use 'previewdb snapshot prune'"});
+        if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
+      } else if (!it->managed() && !include_unmanaged) {
+        skipped.push_back({name, "unmanaged (not created by previewdb); --include-unmanaged to "
+                                 "drop it anyway"});
+        if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
+      } else {
+        to_drop.push_back(name);
+      }
+    }
+    for (const auto& s : skipped) {
+      util::log::info("skipping " + s.name + ": " + s.reason);
+      out["skipped"].push_back({{"name", s.name}, {"reason", s.reason}});
+    }
+    if (to_drop.empty()) {
+      util::log::info("nothing to drop");
+      // Only explicit names, and none of them exists: that is "not found".
+      if (exit_code == 0 && !pattern && !older_than && explicitly.empty()) {
+        exit_code = static_cast<int>(ExitCode::not_found);
+      }
+    } else {
+      for (const auto& n : to_drop) {
+        auto it = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == n; });
+        std::string detail = it->meta ? " (" + core::to_string(it->meta->kind) +
+                                            (it->meta->pr_number ? " #" + std::to_string(*it->meta->pr_number) : "") +
+                                            ", created " + it->meta->created_at + " by " +
+                                            (it->meta->created_by.empty() ? "?" : it->meta->created_by) + ")"
+                                      : " (unmanaged)";
+        util::log::info(std::string(dry ? "would drop " : "will drop ") + n + detail);
+      }
+      if (dry) {
+        for (const auto& n : to_drop) out["would_drop"].push_back(n);
+        util::log::info("dry run: nothing was dropped");
+      } else {
+        confirm("drop " + std::to_string(to_drop.size()) + " database(s)", p.count("yes") > 0);
+        for (const auto& n : to_drop) {
+          auto r = core::drop_database(conn, n, protection, include_unmanaged);
+          if (r.outcome == core::DropOutcome::dropped) {
+            out["dropped"].push_back(n);
+            if (!p.count("json")) std::cout << n << "\n";
+          } else if (r.outcome != core::DropOutcome::absent) {
+            util::log::warn("kept " + n + ": " + r.reason);
+          }
+        }
+        util::log::info("dropped " + std::to_string(out["dropped"].size()) + " database(s)");
+      }
+    }
+  }
+  if (p.count("restore-env") && !dry) restore_env_file(p["restore-env"].as<std::string>());
+  if (p.count("json")) std::cout << out.dump(2) << "\n";
+  return exit_code;
 }
 
 }  // namespace previewdb::commands

@@ -4,6 +4,8 @@
 
 #include <iostream>
 
+#include "core/naming.hpp"
+#include "git/user.hpp"
 #include "local/cluster.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -88,6 +90,33 @@ db::Connection connect_maintenance(const Target& target) {
     // Managed services sometimes forbid the postgres database; fall back to the target's own.
     if (e.code() != ExitCode::not_found) throw;
     return db::Connection::open({.conninfo = target.conninfo});
+  }
+}
+
+std::string resolve_user(const config::Config& cfg) {
+  if (auto u = cfg.get("user")) return core::normalise_user(u->value);
+  if (auto name = git::config_user_name()) return core::normalise_user(*name);
+  if (const char* u = std::getenv("USER"); u && *u) return core::normalise_user(u);
+  throw usage_error("cannot tell who you are for the database name",
+                    "pass --user NAME, set PREVIEWDB_USER, or set git's user.name");
+}
+
+core::Protection make_protection(const config::Config& cfg) {
+  return core::Protection(cfg.get_list("protect"));
+}
+
+void confirm(const std::string& what, bool yes) {
+  if (yes) return;
+  if (!interactive()) {
+    throw Error(ExitCode::refused, "refusing to " + what + " without confirmation: no terminal",
+                {"pass --yes to confirm, or --dry-run to see what would happen"});
+  }
+  std::cerr << "previewdb: " << what << "? [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  answer = util::to_lower(util::trim(answer));
+  if (answer != "y" && answer != "yes") {
+    throw Error(ExitCode::refused, "not confirmed; nothing was changed");
   }
 }
 

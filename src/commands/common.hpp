@@ -9,6 +9,7 @@
 
 #include "commands/commands.hpp"
 #include "config/config.hpp"
+#include "core/protection.hpp"
 #include "db/connection.hpp"
 
 namespace previewdb::commands {
@@ -37,6 +38,17 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct = false);
 // Connects to the server's maintenance database ("postgres"; on failure, the target's own
 // database) for CREATE/DROP DATABASE.
 db::Connection connect_maintenance(const Target& target);
+
+// The user for dev_<user>_<feature> and created_by: --user, else PREVIEWDB_USER, else git's
+// user.name, else $USER; normalised to the allowed characters.
+std::string resolve_user(const config::Config& cfg);
+
+// Built-in protected names plus --protect / PREVIEWDB_PROTECT / previewdb.json "protect".
+core::Protection make_protection(const config::Config& cfg);
+
+// Asks "<question> [y/N]" on the terminal. Without a terminal, refuses (Error(refused)) unless
+// `yes`; `what` names the action for the message ("drop 3 databases").
+void confirm(const std::string& what, bool yes);
 
 // True when stdin and stderr are terminals (so we may ask for confirmation).
 bool interactive();

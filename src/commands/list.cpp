@@ -1,10 +1,110 @@
-#include "commands/commands.hpp"
-#include "util/error.hpp"
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "commands/common.hpp"
+#include "core/catalog.hpp"
+#include "util/duration.hpp"
+#include "util/time.hpp"
 
 namespace previewdb::commands {
 
-int run_list(const Args&) {
-  throw Error(ExitCode::failure, "'previewdb list' is not implemented yet");
+namespace {
+
+std::string human_size(long long bytes) {
+  if (bytes < 0) return "?";
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string kind_of(const core::DatabaseInfo& d, core::Group g) {
+  if (d.meta) return core::to_string(d.meta->kind);
+  switch (g) {
+    case core::Group::production: return "production";
+    case core::Group::development: return "development";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+int run_list(const Args& args) {
+  cxxopts::Options options(args[0],
+                           "List every database, grouped as Production, Development, PR previews, "
+                           "Personal, Snapshots, Other.");
+  add_common_options(options);
+  options.add_options()("json", "print one JSON array");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto cfg = load_config(*parsed);
+  auto conn = connect_maintenance(resolve_target(cfg));
+  auto protection = make_protection(cfg);
+  auto all = core::list_databases(conn, /*with_sizes=*/true);
+
+  if (parsed->count("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : all) {
+      auto g = protection.group_of(d);
+      auto opt = [](const std::optional<std::string>& v) {
+        return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+      };
+      out.push_back({{"name", d.name},
+                     {"kind", kind_of(d, g)},
+                     {"managed", d.managed()},
+                     {"created_at", d.meta ? nlohmann::json(d.meta->created_at) : nlohmann::json(nullptr)},
+                     {"created_by", d.meta ? nlohmann::json(d.meta->created_by) : nlohmann::json(nullptr)},
+                     {"pr_number", d.meta && d.meta->pr_number ? nlohmann::json(*d.meta->pr_number)
+                                                               : nlohmann::json(nullptr)},
+                     {"branch", d.meta ? opt(d.meta->branch) : nlohmann::json(nullptr)},
+                     {"snapshot", d.meta ? opt(d.meta->snapshot) : nlohmann::json(nullptr)},
+                     {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes)
+                                                      : nlohmann::json(nullptr)},
+                     {"group", core::to_string(g)},
+                     {"protected", protection.reason(d.name, all).has_value()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+
+  std::map<core::Group, std::vector<const core::DatabaseInfo*>> groups;
+  for (const auto& d : all) groups[protection.group_of(d)].push_back(&d);
+  auto now = std::chrono::system_clock::now();
+  bool first = true;
+  for (auto g : {core::Group::production, core::Group::development, core::Group::pr_preview,
+                 core::Group::personal, core::Group::snapshot, core::Group::other}) {
+    if (groups[g].empty()) continue;
+    std::printf("%s%s (%zu)\n", first ? "" : "\n", core::to_string(g).c_str(), groups[g].size());
+    first = false;
+    std::printf("  %-34s %-21s %-8s %-14s %-5s %-20s %10s\n", "NAME", "CREATED", "AGE", "OWNER",
+                "PR", "BRANCH", "SIZE");
+    for (const auto* d : groups[g]) {
+      std::string created = "-", age = "-", owner = "-", pr = "-", branch = "-";
+      if (d->meta) {
+        created = d->meta->created_at;
+        if (auto t = util::parse_iso8601(created)) {
+          age = util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *t));
+        }
+        owner = d->meta->created_by.empty() ? "-" : d->meta->created_by;
+        if (d->meta->pr_number) pr = "#" + std::to_string(*d->meta->pr_number);
+        if (d->meta->branch) branch = *d->meta->branch;
+      }
+      std::string name = d->name + (protection.reason(d->name, all) ? " *" : "");
+      std::printf("  %-34s %-21s %-8s %-14s %-5s %-20s %10s\n", name.c_str(), created.c_str(),
+                  age.c_str(), owner.c_str(), pr.c_str(), branch.c_str(),
+                  human_size(d->size_bytes).c_str());
+    }
+  }
+  std::printf("\n* protected: never dropped or overwritten\n");
+  return 0;
 }
 
 }  // namespace previewdb::commands

@@ -1,10 +1,63 @@
-#include "commands/commands.hpp"
-#include "util/error.hpp"
+#include <iostream>
+
+#include "commands/common.hpp"
+#include "local/cluster.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
 
 namespace previewdb::commands {
 
-int run_local(const Args&) {
-  throw Error(ExitCode::failure, "'previewdb local' is not implemented yet");
+int run_local(const Args& args) {
+  cxxopts::Options options(args[0],
+                           "Manage previewdb's own local PostgreSQL (the default when no server is "
+                           "configured).\n  previewdb local start|stop|status|url");
+  add_common_options(options);
+  options.add_options()("database", "for 'url': the database (default dev)",
+                        cxxopts::value<std::string>(), "NAME")(
+      "action", "", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"action"});
+  options.positional_help("start|stop|status|url");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto cfg = load_config(*parsed);
+  std::vector<std::string> action;
+  if (parsed->count("action")) action = parsed->operator[]("action").as<std::vector<std::string>>();
+  if (action.size() != 1) {
+    throw usage_error("'previewdb local' needs one action: start, stop, status or url",
+                      "for example: previewdb local status");
+  }
+  auto home = cfg.get("home");
+  local::Cluster cluster({.home = local::default_home(home ? home->value.c_str() : nullptr)});
+  const std::string& a = action[0];
+  if (a == "start") {
+    cluster.start();
+    util::log::info("local PostgreSQL is running");
+    std::cout << cluster.conninfo("dev") << "\n";
+  } else if (a == "stop") {
+    cluster.stop();
+    util::log::info("local PostgreSQL stopped");
+  } else if (a == "status") {
+    auto st = cluster.status();
+    if (!st.initialized) {
+      std::cout << "not created (it is created on first use, or with 'previewdb local start')\n";
+      return 0;
+    }
+    std::cout << "status:   " << (st.running ? "running" : "stopped") << "\n"
+              << "version:  " << st.version << "\n"
+              << "data:     " << st.data_dir.string() << "\n"
+              << "socket:   " << st.socket_dir.string() << "\n"
+              << "url:      " << cluster.conninfo("dev") << "\n";
+  } else if (a == "url") {
+    if (!cluster.status().running) cluster.start();
+    std::cout << cluster.conninfo(parsed->count("database")
+                                      ? parsed->operator[]("database").as<std::string>()
+                                      : "dev")
+              << "\n";
+  } else {
+    throw usage_error("unknown action " + util::quoted(a) + " for 'previewdb local'",
+                      "use start, stop, status or url");
+  }
+  return 0;
 }
 
 }  // namespace previewdb::commands

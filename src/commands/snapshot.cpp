@@ -1,10 +1,193 @@
-#include "commands/commands.hpp"
-#include "util/error.hpp"
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands/common.hpp"
+#include "core/catalog.hpp"
+#include "core/naming.hpp"
+#include "snapshot/snapshot.hpp"
+#include "util/duration.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
 
 namespace previewdb::commands {
 
-int run_snapshot(const Args&) {
-  throw Error(ExitCode::failure, "'previewdb snapshot' is not implemented yet");
+namespace {
+
+// More snapshots of one source than this gets a warning (as the original scripts did).
+const size_t k_snapshot_warn_count = 5;
+
+nlohmann::json snapshot_json(const core::DatabaseInfo& d) {
+  return {{"id", d.name},
+          {"source", d.meta->source.value_or("")},
+          {"created_at", d.meta->created_at},
+          {"created_by", d.meta->created_by},
+          {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)}};
+}
+
+int snapshot_list(const Args& args) {
+  cxxopts::Options options(args[0] + " list", "List snapshots, newest first per source.");
+  add_common_options(options);
+  options.add_options()("json", "print a JSON array")(
+      "source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto cfg = load_config(*parsed);
+  auto conn = connect_maintenance(resolve_target(cfg));
+  auto all = core::list_databases(conn, /*with_sizes=*/true);
+  auto plan = snapshot::plan_prune(all, SIZE_MAX,
+                                   parsed->count("source")
+                                       ? std::optional(parsed->operator[]("source").as<std::string>())
+                                       : std::nullopt);
+  if (parsed->count("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& d : plan.keep) out.push_back(snapshot_json(d));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (plan.keep.empty()) {
+    util::log::info("no snapshots; create one with 'previewdb snapshot'");
+    return 0;
+  }
+  auto now = std::chrono::system_clock::now();
+  std::printf("%-40s %-16s %-21s %-8s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE");
+  for (const auto& d : plan.keep) {
+    auto created = util::parse_iso8601(d.meta->created_at);
+    std::string age = created ? util::format_age(std::chrono::duration_cast<std::chrono::seconds>(
+                                    now - *created))
+                              : "?";
+    std::printf("%-40s %-16s %-21s %-8s\n", d.name.c_str(), d.meta->source.value_or("").c_str(),
+                d.meta->created_at.c_str(), age.c_str());
+  }
+  return 0;
+}
+
+int snapshot_prune(const Args& args) {
+  cxxopts::Options options(args[0] + " prune",
+                           "Drop old snapshots, keeping the newest N of each source.");
+  add_common_options(options);
+  options.add_options()("keep", "how many to keep per source (required)",
+                        cxxopts::value<std::string>(), "N")(
+      "source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME")(
+      "dry-run", "show what would be dropped")("y,yes", "do not ask for confirmation")(
+      "json", "print the result as JSON");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  if (!parsed->count("keep")) {
+    throw usage_error("snapshot prune needs --keep N", "for example: previewdb snapshot prune --keep 3");
+  }
+  auto keep = util::parse_uint(parsed->operator[]("keep").as<std::string>());
+  if (!keep) {
+    throw usage_error("invalid --keep " +
+                          util::quoted(parsed->operator[]("keep").as<std::string>()),
+                      "--keep takes a whole number, e.g. --keep 3");
+  }
+  auto cfg = load_config(*parsed);
+  auto conn = connect_maintenance(resolve_target(cfg));
+  auto all = core::list_databases(conn);
+  std::optional<std::string> source;
+  if (parsed->count("source")) source = parsed->operator[]("source").as<std::string>();
+  auto plan = snapshot::plan_prune(all, static_cast<size_t>(*keep), source);
+  bool dry = parsed->count("dry-run") > 0;
+  nlohmann::json dropped = nlohmann::json::array();
+  if (plan.drop.empty()) {
+    util::log::info("nothing to prune (" + std::to_string(plan.keep.size()) + " snapshots kept)");
+  } else {
+    for (const auto& d : plan.drop) {
+      util::log::info(std::string(dry ? "would drop " : "will drop ") + d.name + " (of " +
+                      d.meta->source.value_or("?") + ", " + d.meta->created_at + ")");
+    }
+    if (!dry) {
+      confirm("drop " + std::to_string(plan.drop.size()) + " snapshot(s)",
+              parsed->count("yes") > 0);
+      auto protection = make_protection(cfg);
+      for (const auto& d : plan.drop) {
+        auto r = core::drop_database(conn, d.name, protection, false);
+        if (r.outcome == core::DropOutcome::dropped) {
+          dropped.push_back(d.name);
+          if (!parsed->count("json")) std::cout << d.name << "\n";
+        } else {
+          util::log::warn("kept " + d.name + ": " + r.reason);
+        }
+      }
+    }
+  }
+  if (parsed->count("json")) {
+    nlohmann::json would = nlohmann::json::array();
+    for (const auto& d : plan.drop) would.push_back(d.name);
+    std::cout << nlohmann::json{{"dry_run", dry}, {"dropped", dry ? nlohmann::json::array() : dropped},
+                                {"would_drop", dry ? would : nlohmann::json::array()},
+                                {"kept", plan.keep.size()}}
+                     .dump(2)
+              << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_snapshot(const Args& args) {
+  if (args.size() >= 2 && args[1] == "list") {
+    Args rest = {args[0]};
+    rest.insert(rest.end(), args.begin() + 2, args.end());
+    return snapshot_list(rest);
+  }
+  if (args.size() >= 2 && args[1] == "prune") {
+    Args rest = {args[0]};
+    rest.insert(rest.end(), args.begin() + 2, args.end());
+    return snapshot_prune(rest);
+  }
+  cxxopts::Options options(args[0],
+                           "Take a point-in-time snapshot of SOURCE (default dev) and print its id.\n"
+                           "  previewdb snapshot [SOURCE] [--to file://DIR]\n"
+                           "  previewdb snapshot list [--json]\n"
+                           "  previewdb snapshot prune --keep N [--dry-run] [--yes]");
+  add_common_options(options);
+  options.add_options()("to", "also write a pg_dump archive to a snapshot store (file://DIR)",
+                        cxxopts::value<std::string>(), "URL")(
+      "strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(),
+      "S")("json", "print the result as JSON")(
+      "source", "", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"source"});
+  options.positional_help("[SOURCE]");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto cfg = load_config(*parsed);
+  std::string source = cfg.get_or("source", "dev");
+  if (parsed->count("source")) {
+    auto v = parsed->operator[]("source").as<std::vector<std::string>>();
+    if (v.size() > 1) throw usage_error("snapshot takes one SOURCE database, got " + std::to_string(v.size()));
+    source = v[0];
+  }
+  core::validate_name(source, "source database");
+  auto target = resolve_target(cfg);
+  auto conn = connect_maintenance(target);
+  snapshot::SnapshotRequest req;
+  req.source = source;
+  req.created_by = resolve_user(cfg);
+  req.conninfo = target.conninfo;
+  req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
+  if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;
+  auto result = snapshot::create_snapshot(conn, req);
+  util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +
+                  (result.archive ? ", archive " + *result.archive : ""));
+  if (result.snapshots_of_source > k_snapshot_warn_count) {
+    util::log::warn(std::to_string(result.snapshots_of_source) + " snapshots of '" + source +
+                    "' exist; drop old ones with 'previewdb snapshot prune --keep " +
+                    std::to_string(k_snapshot_warn_count) + "'");
+  }
+  if (parsed->count("json")) {
+    std::cout << nlohmann::json{{"id", result.id},
+                                {"source", source},
+                                {"method", result.method},
+                                {"archive", result.archive ? nlohmann::json(*result.archive)
+                                                           : nlohmann::json(nullptr)}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << result.id << "\n";
+  }
+  return 0;
 }
 
 }  // namespace previewdb::commands

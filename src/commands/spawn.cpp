@@ -1,10 +1,132 @@
-#include "commands/commands.hpp"
-#include "util/error.hpp"
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "commands/common.hpp"
+#include "core/lifecycle.hpp"
+#include "core/naming.hpp"
+#include "util/dotenv.hpp"
+#include "util/files.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
 
 namespace previewdb::commands {
 
-int run_spawn(const Args&) {
-  throw Error(ExitCode::failure, "'previewdb spawn' is not implemented yet");
+namespace {
+
+// dotenv key that remembers DATABASE_URL as it was before the first spawn touched the file.
+const char* k_previous_key = "PREVIEWDB_PREVIOUS_DATABASE_URL";
+
+void update_env_file(const std::string& path, const std::string& url) {
+  std::string text = util::read_file_if_exists(path).value_or("");
+  if (!util::dotenv_get(text, k_previous_key)) {
+    // Remember the original value once, so `cleanup --restore-env` returns to it; an empty
+    // value records that there was none.
+    text = util::dotenv_set(text, k_previous_key, util::dotenv_get(text, "DATABASE_URL").value_or(""));
+  }
+  text = util::dotenv_set(text, "DATABASE_URL", url);
+  // The URL may carry a password: owner-only.
+  util::write_file_atomic(path, text, std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::owner_write);
+}
+
+}  // namespace
+
+int run_spawn(const Args& args) {
+  cxxopts::Options options(args[0],
+                           "Create dev_<user>_<FEATURE> (or pr_<N> with --pr) from the latest "
+                           "snapshot and print its URL.\n  previewdb spawn FEATURE [options]");
+  add_common_options(options);
+  options.add_options()
+      ("pr", "create pr_<N> for pull request N", cxxopts::value<std::string>(), "N")
+      ("name", "explicit database name", cxxopts::value<std::string>(), "NAME")
+      ("from", "clone the latest snapshot of this database (default dev)",
+       cxxopts::value<std::string>(), "SOURCE")
+      ("snapshot", "clone this snapshot id, or a file:// archive", cxxopts::value<std::string>(),
+       "ID")
+      ("branch", "git branch to record in the metadata", cxxopts::value<std::string>(), "B")
+      ("reuse", "if it exists and is ours, return it")
+      ("replace", "if it exists and is ours, re-create it from the snapshot")
+      ("strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")
+      ("update-env", "set DATABASE_URL in this dotenv file (cleanup --restore-env undoes it)",
+       cxxopts::value<std::string>(), "FILE")
+      ("json", "print the result as JSON")
+      ("feature", "", cxxopts::value<std::vector<std::string>>());
+  options.parse_positional({"feature"});
+  options.positional_help("FEATURE");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto& p = *parsed;
+  auto cfg = load_config(p);
+  if (p.count("reuse") && p.count("replace")) {
+    throw usage_error("--reuse and --replace cannot be used together",
+                      "--reuse keeps an existing database, --replace re-creates it");
+  }
+
+  core::SpawnRequest req;
+  std::string user = resolve_user(cfg);
+  req.meta.created_by = user;
+  std::vector<std::string> features;
+  if (p.count("feature")) features = p["feature"].as<std::vector<std::string>>();
+  if (features.size() > 1) {
+    throw usage_error("spawn takes one FEATURE, got " + std::to_string(features.size()),
+                      "quote a feature name with spaces? names use only a-z, 0-9, '_' and '-'");
+  }
+  if (p.count("pr")) {
+    auto n = util::parse_uint(p["pr"].as<std::string>());
+    if (!n || *n == 0) {
+      throw usage_error("invalid --pr " + util::quoted(p["pr"].as<std::string>()),
+                        "a pull request number is a positive integer, e.g. --pr 12");
+    }
+    req.meta.kind = core::Kind::pr;
+    req.meta.pr_number = *n;
+    req.name = core::pr_database_name(*n);
+  } else {
+    req.meta.kind = core::Kind::personal;
+  }
+  if (p.count("name")) {
+    req.name = p["name"].as<std::string>();
+  } else if (!p.count("pr")) {
+    if (features.empty()) {
+      throw usage_error("spawn needs a FEATURE name, --pr N or --name NAME",
+                        "for example: previewdb spawn checkout-flow");
+    }
+    req.name = core::personal_database_name(user, features[0]);
+  }
+  core::validate_name(req.name);
+  if (p.count("branch")) req.meta.branch = p["branch"].as<std::string>();
+  req.source = cfg.get_or("source", "dev");
+  core::validate_name(req.source, "source database");
+  if (p.count("snapshot")) req.snapshot = p["snapshot"].as<std::string>();
+  req.if_exists = p.count("reuse") ? core::IfExists::reuse
+                  : p.count("replace") ? core::IfExists::replace
+                                       : core::IfExists::fail;
+  req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
+
+  auto target = resolve_target(cfg);
+  req.conninfo = target.conninfo;
+  auto conn = connect_maintenance(target);
+  auto result = core::spawn(conn, req, make_protection(cfg));
+  std::string url = db::url_for_database(target.conninfo, result.name, /*include_password=*/true);
+  if (result.created) {
+    util::log::info(std::string(result.replaced ? "re-created " : "created ") + result.name +
+                    " from " + result.snapshot + " (" + result.strategy + ")");
+  } else {
+    util::log::info("reusing existing " + result.name);
+  }
+  if (p.count("update-env")) {
+    update_env_file(p["update-env"].as<std::string>(), url);
+    util::log::info("set DATABASE_URL in " + p["update-env"].as<std::string>());
+  }
+  if (p.count("json")) {
+    std::cout << nlohmann::json{{"name", result.name},      {"url", url},
+                                {"created", result.created}, {"replaced", result.replaced},
+                                {"snapshot", result.snapshot}, {"strategy", result.strategy}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << url << "\n";
+  }
+  return 0;
 }
 
 }  // namespace previewdb::commands

@@ -51,6 +51,18 @@ struct DropResult {
 DropResult drop_database(db::Connection& maintenance, const std::string& name,
                          const Protection& protection, bool include_unmanaged);
 
+// Temporary databases: everything is built under previewdb_tmp_<random> while holding the
+// build lock (key from build_lock_key), and renamed only when complete.
+std::string temp_database_name();
+bool is_temp_database_name(const std::string& name);
+std::string build_lock_key(const std::string& temp);
+// Drops a temporary database (even if already marked as a template); logs instead of throwing.
+void drop_temporary(db::Connection& maintenance, const std::string& name);
+// " STRATEGY WAL_LOG" / " STRATEGY FILE_COPY" for CREATE DATABASE ... TEMPLATE from (empty before
+// PostgreSQL 15); automatic picks by the template's size. chosen receives the strategy's name.
+std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const std::string& from,
+                            std::string* chosen);
+
 // Drops leftovers of spawns that died (temporary databases whose builder is gone).
 void remove_stale_temporaries(db::Connection& maintenance);
 

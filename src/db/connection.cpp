@@ -24,21 +24,6 @@ void notice_to_log(void*, const PGresult* r) {
   else util::log::debug("server " + util::to_lower(severity) + ": " + msg);
 }
 
-std::string percent_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 long long Result::get_int(int row, int col) const {
@@ -94,8 +79,8 @@ std::string url_for_database(const std::string& conninfo, const std::string& dbn
   std::vector<std::string> query;
   std::string authority;
   if (!user.empty()) {
-    authority = percent_encode(user);
-    if (!password.empty()) authority += ":" + percent_encode(password);
+    authority = util::url_encode(user);
+    if (!password.empty()) authority += ":" + util::url_encode(password);
     authority += "@";
   }
   bool host_in_query = host.find('/') != std::string::npos || host.find(',') != std::string::npos;
@@ -103,17 +88,43 @@ std::string url_for_database(const std::string& conninfo, const std::string& dbn
     authority += host.find(':') != std::string::npos ? "[" + host + "]" : host;
   }
   if (!port.empty() && !host_in_query) authority += ":" + port;
-  if (host_in_query) query.push_back("host=" + percent_encode(host));
-  if (host_in_query && !port.empty()) query.push_back("port=" + percent_encode(port));
+  if (host_in_query) query.push_back("host=" + util::url_encode(host));
+  if (host_in_query && !port.empty()) query.push_back("port=" + util::url_encode(port));
   static const std::set<std::string> skip = {"user", "password", "host", "port", "dbname",
                                              "hostaddr_unused"};
   for (const auto& [k, v] : info.options) {
     if (skip.count(k)) continue;
-    query.push_back(k + "=" + percent_encode(v));
+    query.push_back(k + "=" + util::url_encode(v));
   }
-  std::string url = "postgresql://" + authority + "/" + percent_encode(dbname);
+  std::string url = "postgresql://" + authority + "/" + util::url_encode(dbname);
   if (!query.empty()) url += "?" + util::join(query, "&");
   return url;
+}
+
+std::map<std::string, std::optional<std::string>> libpq_environment(const std::string& conninfo,
+                                                                    const std::string& dbname) {
+  std::map<std::string, std::optional<std::string>> env;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(),
+                                                                        &PQconninfoFree);
+  ConnInfo info = parse_conninfo(conninfo);
+  for (auto* o = defaults.get(); defaults && o->keyword; ++o) {
+    if (!o->envvar) continue;
+    env[o->envvar] = std::nullopt;
+  }
+  // PGPASSWORD from the parent stays usable when the conninfo has no password of its own.
+  if (const char* pw = std::getenv("PGPASSWORD")) env["PGPASSWORD"] = pw;
+  if (const char* pf = std::getenv("PGPASSFILE")) env["PGPASSFILE"] = pf;
+  for (auto* o = defaults.get(); defaults && o->keyword; ++o) {
+    if (!o->envvar) continue;
+    if (auto v = info.get(o->keyword)) env[o->envvar] = *v;
+  }
+  for (const auto& [key, value] : info.options) {
+    // Settings without an environment variable of their own.
+    if (key == "options") env["PGOPTIONS"] = value;
+  }
+  env["PGDATABASE"] = dbname;
+  env["PGAPPNAME"] = "previewdb";
+  return env;
 }
 
 std::string describe_target(const std::string& conninfo) {

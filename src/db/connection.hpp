@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -112,6 +113,14 @@ ConnInfo parse_conninfo(const std::string& conninfo);
 // only when include_password is set (and it came from the conninfo itself, not from .pgpass).
 std::string url_for_database(const std::string& conninfo, const std::string& dbname,
                              bool include_password);
+
+// libpq environment variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE, ...)
+// equivalent to conninfo with dbname: how child processes (pg_dump, pg_restore, psql, users'
+// migrators) receive a connection, so that no password ever appears in a process's arguments.
+// Variables for settings the conninfo leaves out are removed (nullopt) so that nothing leaks in
+// from the parent's environment.
+std::map<std::string, std::optional<std::string>> libpq_environment(const std::string& conninfo,
+                                                                    const std::string& dbname);
 
 // The conninfo shown in messages: the URL with its password masked; "(libpq environment: ...)"
 // when it is empty.

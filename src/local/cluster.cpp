@@ -175,6 +175,8 @@ void Cluster::initialize() {
   // The server's files live in home unless the server user cannot reach it (e.g. root's
   // home directory), or the socket path would be too long for a Unix socket (107 bytes).
   fs::path base = m_options.home;
+  // The home belongs to the server user (root keeps access to it anyway).
+  if (user.uid) chown_to(m_options.home, user);
   bool home_ok = accessible_by(m_options.home, user) &&
                  (m_options.home / "run" / ".s.PGSQL.5432.lock").string().size() < 100;
   if (!home_ok) {
@@ -195,7 +197,6 @@ void Cluster::initialize() {
   fs::create_directories(s.socket_dir);
   chown_to(s.socket_dir, user);
   fs::permissions(s.socket_dir, fs::perms::owner_all);  // private socket
-  if (user.uid) chown_to(m_options.home, user);
 
   // initdb reads the superuser password from a file only the server user can read.
   fs::path pwfile = base / ".pwfile";
@@ -296,7 +297,7 @@ std::string Cluster::conninfo(const std::string& dbname) const {
            std::to_string(*s.tcp_port) + "/" + dbname;
   }
   return "postgresql://" + std::string(k_superuser) + "@/" + dbname + "?host=" +
-         s.socket_dir.string() + "&port=" + std::to_string(s.port);
+         util::url_encode(s.socket_dir.string(), /*keep_slash=*/true) + "&port=" + std::to_string(s.port);
 }
 
 }  // namespace previewdb::local

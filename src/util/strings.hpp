@@ -22,6 +22,8 @@ std::optional<std::string> did_you_mean(std::string_view word,
 std::string quoted(std::string_view s);
 // True when the bytes are valid UTF-8.
 bool is_valid_utf8(std::string_view s);
+// Percent-encodes everything but RFC 3986 unreserved characters (and '/' when keep_slash).
+std::string url_encode(std::string_view s, bool keep_slash = false);
 // Random lowercase hex of n bytes of entropy (OpenSSL RAND_bytes).
 std::string random_hex(size_t n_bytes);
 

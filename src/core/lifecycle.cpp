@@ -1,0 +1,220 @@
+#include "core/lifecycle.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "core/catalog.hpp"
+#include "core/naming.hpp"
+#include "db/advisory_lock.hpp"
+#include "snapshot/store.hpp"
+#include "util/error.hpp"
+#include "util/files.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
+
+namespace previewdb::core {
+
+namespace {
+
+// Databases are built under this prefix and renamed when complete: nothing under the target
+// name ever looks ready before it is.
+const std::string k_temp_prefix = "previewdb_tmp_";
+// Measured with bench/clone_bench on PostgreSQL 15: WAL_LOG wins below this size, FILE_COPY
+// above it (FILE_COPY pays for two checkpoints, WAL_LOG writes every page to the WAL).
+const long long k_file_copy_threshold_bytes = 128LL * 1024 * 1024;
+
+}  // namespace
+
+std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const std::string& from,
+                            std::string* chosen) {
+  if (conn.server_version() < 150000) {
+    *chosen = "FILE_COPY";
+    return "";
+  }
+  if (strategy == CloneStrategy::automatic) {
+    auto r = conn.exec("SELECT pg_database_size(oid) FROM pg_database WHERE datname = $1", {from});
+    long long size = r.rows() ? r.get_int(0, 0) : 0;
+    strategy = size >= k_file_copy_threshold_bytes ? CloneStrategy::file_copy
+                                                   : CloneStrategy::wal_log;
+  }
+  *chosen = strategy == CloneStrategy::file_copy ? "FILE_COPY" : "WAL_LOG";
+  return " STRATEGY " + *chosen;
+}
+
+namespace {
+
+bool is_file_snapshot(const std::string& id) { return id.rfind("file://", 0) == 0; }
+
+bool same_owner(const Metadata& existing, const Metadata& wanted) {
+  if (existing.kind != wanted.kind) return false;
+  if (wanted.kind == Kind::pr) return existing.pr_number == wanted.pr_number;
+  return existing.created_by == wanted.created_by;
+}
+
+}  // namespace
+
+void drop_temporary(db::Connection& conn, const std::string& name) {
+  try {
+    // A half-made snapshot may already be a template, which DROP refuses.
+    conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
+    conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    util::log::warn("could not remove temporary database " + name + ": " + e.what());
+  }
+}
+
+std::string temp_database_name() { return k_temp_prefix + util::random_hex(8); }
+bool is_temp_database_name(const std::string& name) { return name.rfind(k_temp_prefix, 0) == 0; }
+std::string build_lock_key(const std::string& temp) { return "previewdb:build:" + temp; }
+
+CloneStrategy parse_clone_strategy(const std::string& s) {
+  std::string v = util::to_lower(s);
+  if (v == "auto" || v.empty()) return CloneStrategy::automatic;
+  if (v == "wal_log" || v == "wal-log") return CloneStrategy::wal_log;
+  if (v == "file_copy" || v == "file-copy") return CloneStrategy::file_copy;
+  throw usage_error("invalid clone strategy " + util::quoted(s),
+                    "use --strategy auto, wal_log or file_copy");
+}
+
+void remove_stale_temporaries(db::Connection& conn) {
+  auto r = conn.exec("SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                     {k_temp_prefix});
+  for (int i = 0; i < r.rows(); ++i) {
+    std::string name = r.get(i, 0);
+    std::string key = build_lock_key(name);
+    // The builder holds this lock while it works; if we get it, the builder is gone.
+    if (!db::AdvisoryLock::try_lock(conn, key)) continue;
+    util::log::info("removing " + name + ", left behind by an interrupted previewdb");
+    drop_temporary(conn, name);
+    db::AdvisoryLock::unlock(conn, key);
+  }
+}
+
+SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protection& protection) {
+  validate_name(req.name);
+  auto all = list_databases(conn);
+  if (auto why = protection.reason(req.name, all)) {
+    throw Error(ExitCode::refused, "refusing to create database " + util::quoted(req.name) +
+                                       ": it is protected (" + *why + ")",
+                {"choose another name"});
+  }
+  remove_stale_temporaries(conn);
+  db::AdvisoryLock name_lock(conn, "previewdb:spawn:" + req.name, std::chrono::minutes(10),
+                            "database " + util::quoted(req.name));
+
+  SpawnResult result;
+  result.name = req.name;
+  auto existing = find_database(conn, req.name);
+  if (existing) {
+    if (req.if_exists == IfExists::fail) {
+      throw Error(ExitCode::already_exists,
+                  "cannot create database " + util::quoted(req.name) + ": database " +
+                      util::quoted(req.name) + " already exists",
+                  {"run 'previewdb cleanup " + req.name + "' or pass --reuse (or --replace)"});
+    }
+    if (!existing->managed()) {
+      throw Error(ExitCode::refused,
+                  "database " + util::quoted(req.name) +
+                      " already exists and is not managed by previewdb; refusing to " +
+                      (req.if_exists == IfExists::reuse ? "reuse" : "replace") + " it",
+                  {"choose another name, or drop it yourself if it is really disposable"});
+    }
+    if (!same_owner(*existing->meta, req.meta)) {
+      throw Error(ExitCode::refused,
+                  "database " + util::quoted(req.name) + " already exists and belongs to " +
+                      (existing->meta->pr_number
+                           ? "PR #" + std::to_string(*existing->meta->pr_number)
+                           : existing->meta->created_by.empty() ? "someone else"
+                                                                : existing->meta->created_by),
+                  {"choose another name with --name"});
+    }
+    if (req.if_exists == IfExists::reuse) {
+      result.created = false;
+      result.snapshot = existing->meta->snapshot.value_or("");
+      return result;
+    }
+  }
+
+  // Which snapshot.
+  std::string snapshot_id;
+  if (req.snapshot) {
+    snapshot_id = *req.snapshot;
+    if (!is_file_snapshot(snapshot_id)) {
+      auto snap = find_database(conn, snapshot_id);
+      if (!snap || !snap->meta || snap->meta->kind != Kind::snapshot) {
+        throw Error(ExitCode::not_found, "no snapshot " + util::quoted(snapshot_id) + " found",
+                    {"run 'previewdb snapshot list' to see the snapshots"});
+      }
+    }
+  } else {
+    auto snaps = snapshots_of(all, req.source);
+    if (snaps.empty()) {
+      throw Error(ExitCode::not_found, "no snapshot of '" + req.source + "' found",
+                  {"run 'previewdb snapshot " + (req.source == "dev" ? "" : req.source + " ") +
+                   "' first (the snapshot is the template every preview is cloned from)"});
+    }
+    snapshot_id = snaps.front().name;
+  }
+  result.snapshot = snapshot_id;
+
+  // Build under a temporary name, holding its build lock so a concurrent janitor leaves it alone.
+  std::string temp = temp_database_name();
+  db::AdvisoryLock build_lock(conn, build_lock_key(temp), std::chrono::seconds(5), temp);
+  Metadata meta = req.meta;
+  meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
+  meta.snapshot = snapshot_id;
+  try {
+    if (is_file_snapshot(snapshot_id)) {
+      auto store = snapshot::open_store(snapshot_id);
+      util::TempDir scratch;
+      auto archive = store->fetch(snapshot::store_object_id(snapshot_id), scratch.path());
+      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+      snapshot::restore_archive(req.conninfo, temp, archive);
+      result.strategy = "pg_restore";
+    } else {
+      std::string chosen;
+      std::string clause = strategy_clause(conn, req.strategy, snapshot_id, &chosen);
+      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
+                conn.quote_ident(snapshot_id) + clause);
+      result.strategy = chosen;
+    }
+    conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
+              conn.quote_literal(to_comment(meta)));
+    if (existing) {
+      conn.exec("DROP DATABASE " + conn.quote_ident(req.name) + " WITH (FORCE)");
+      result.replaced = true;
+    }
+    conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " +
+              conn.quote_ident(req.name));
+  } catch (...) {
+    drop_temporary(conn, temp);
+    throw;
+  }
+  result.created = true;
+  return result;
+}
+
+DropResult drop_database(db::Connection& conn, const std::string& name,
+                         const Protection& protection, bool include_unmanaged) {
+  auto all = list_databases(conn);
+  if (auto why = protection.reason(name, all)) {
+    return {DropOutcome::refused_protected, *why};
+  }
+  auto it = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == name; });
+  if (it == all.end()) return {DropOutcome::absent, "does not exist"};
+  if (!it->managed() && !include_unmanaged) {
+    return {DropOutcome::refused_unmanaged, "not created by previewdb (no metadata comment)"};
+  }
+  if (it->meta && it->meta->kind == Kind::snapshot) {
+    conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
+  }
+  // Serialise with a concurrent spawn of the same name.
+  db::AdvisoryLock name_lock(conn, "previewdb:spawn:" + name, std::chrono::minutes(10),
+                            "database " + util::quoted(name));
+  conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
+  return {DropOutcome::dropped, ""};
+}
+
+}  // namespace previewdb::core

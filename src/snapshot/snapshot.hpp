@@ -1,0 +1,44 @@
+// Snapshots: on PostgreSQL a frozen template database on the same server (not connectable,
+// marked IS_TEMPLATE, with metadata), optionally also written to a snapshot store as an archive.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/catalog.hpp"
+#include "core/lifecycle.hpp"
+#include "db/connection.hpp"
+
+namespace previewdb::snapshot {
+
+struct SnapshotRequest {
+  std::string source = "dev";
+  std::string created_by;
+  std::string conninfo;  // the server, for pg_dump/pg_restore
+  core::CloneStrategy strategy = core::CloneStrategy::automatic;
+  std::optional<std::string> store_url;  // --to file://DIR
+};
+
+struct SnapshotResult {
+  std::string id;
+  std::string method;  // "template (WAL_LOG)", "pg_dump | pg_restore (source busy)"
+  std::optional<std::string> archive;  // where --to wrote the archive
+  size_t snapshots_of_source = 0;      // including this one
+};
+
+// Throws Error(not_found) when the source does not exist, Error(usage) for a bad source name.
+SnapshotResult create_snapshot(db::Connection& maintenance, const SnapshotRequest& request);
+
+// "snap_<source>_<YYYYMMDD_HHMMSS>", at most 63 bytes.
+std::string snapshot_name(const std::string& source, const std::string& timestamp);
+
+struct PrunePlan {
+  std::vector<core::DatabaseInfo> keep;
+  std::vector<core::DatabaseInfo> drop;
+};
+// For every source (or only `source`), keeps the newest `keep` snapshots.
+PrunePlan plan_prune(const std::vector<core::DatabaseInfo>& all, size_t keep,
+                     const std::optional<std::string>& source);
+
+}  // namespace previewdb::snapshot
