@@ -1,0 +1,62 @@
+// What a `previewdb ci` run reports, and the formats CI systems read it in: $GITHUB_OUTPUT (with
+// a random heredoc delimiter, so no value can inject another key), workflow commands
+// (::add-mask::, ::group::), the $GITHUB_STEP_SUMMARY table, dotenv files and one JSON object.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace previewdb::ci {
+
+enum class Reason { migrations_changed, label, forced, no_changes, closed };
+std::string to_string(Reason r);  // "migrations-changed", "label", "forced", "no-changes", "closed"
+
+// The facts of one run.
+struct Facts {
+  bool preview = false;
+  Reason reason = Reason::no_changes;
+  std::string database_name;  // pr_<N> when preview, else the shared database's name
+  std::string database_url;   // never with a password (db::url_for_database(..., false))
+  bool created = false;
+  bool reset = false;
+  bool dropped = false;  // closed PR: the preview was dropped
+  long long migrations_applied = 0;
+  std::string snapshot;
+  bool dry_run = false;  // a plan: nothing was touched
+  std::string message;   // one sentence for people ("pr_12 created from snapshot ...")
+};
+
+// The output keys, exactly these, in this order: preview, reason, database-name, database-url,
+// created, reset, migrations-applied, snapshot.
+std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& facts);
+
+// The $GITHUB_OUTPUT text for pairs: every value as `key<<DELIM\nvalue\nDELIM\n` with a fresh
+// random delimiter that occurs in no value. make_delimiter is for tests (default: random).
+std::string github_output_text(const std::vector<std::pair<std::string, std::string>>& pairs,
+                               const std::function<std::string()>& make_delimiter = {});
+
+// Escapes workflow-command data (%, CR, LF) so that a value cannot end the command line.
+std::string escape_command_data(std::string_view s);
+std::string add_mask_command(std::string_view secret);  // "::add-mask::<escaped>\n"
+std::string group_command(std::string_view title);      // "::group::<escaped>\n"
+std::string endgroup_command();                         // "::endgroup::\n"
+
+// A short Markdown table for $GITHUB_STEP_SUMMARY; `|` and newlines in values are escaped.
+std::string step_summary_markdown(const Facts& facts);
+
+// `KEY=value` lines for a dotenv file / $GITHUB_ENV. Values with newlines use the heredoc form
+// for $GITHUB_ENV (github=true); for dotenv they are double-quoted with escapes.
+std::string dotenv_text(const std::vector<std::pair<std::string, std::string>>& vars);
+std::string github_env_text(const std::vector<std::pair<std::string, std::string>>& vars,
+                            const std::function<std::string()>& make_delimiter = {});
+
+// The facts as one JSON object (the same keys as the outputs, with typed values, plus
+// "dropped", "dry_run" and "message").
+nlohmann::json to_json(const Facts& facts);
+
+}  // namespace previewdb::ci

@@ -1,0 +1,190 @@
+#include "net/github.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.hpp"
+#include "util/log.hpp"
+#include "util/redact.hpp"
+#include "util/strings.hpp"
+
+using nlohmann::json;
+
+namespace previewdb::net {
+
+namespace {
+
+bool valid_repository(const std::string& r) {
+  auto parts = util::split(r, '/');
+  if (parts.size() != 2) return false;
+  for (const auto& p : parts) {
+    if (p.empty() || p == "." || p == "..") return false;
+    for (char c : p) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::string api_message(const std::string& body) {
+  try {
+    json doc = json::parse(body);
+    if (doc.is_object()) {
+      for (const char* key : {"message", "error"}) {
+        if (doc.contains(key) && doc[key].is_string()) return doc[key].get<std::string>();
+      }
+    }
+  } catch (const json::exception&) {
+  }
+  return {};
+}
+
+}  // namespace
+
+GitHubClient::GitHubClient(GitHubOptions options) : m_options(std::move(options)) {
+  while (!m_options.api_url.empty() && m_options.api_url.back() == '/')
+    m_options.api_url.pop_back();
+  m_origin = origin_of(m_options.api_url);
+  if (m_origin.rfind("https://", 0) != 0 && m_origin.rfind("http://", 0) != 0) {
+    throw usage_error("the GitHub API URL " + util::quoted(util::redact_url(m_options.api_url)) +
+                          " is not an http(s) URL",
+                      "set GITHUB_API_URL to https://api.github.com or https://HOST/api/v3");
+  }
+  if (!valid_repository(m_options.repository)) {
+    throw usage_error(
+        "the GitHub repository " + util::quoted(m_options.repository) +
+            " is not of the form owner/name",
+        "set GITHUB_REPOSITORY (GitHub Actions sets it), or REPOSITORY_URL on Netlify");
+  }
+  if (!m_options.token.empty()) util::register_secret(m_options.token);
+}
+
+HttpResponse GitHubClient::get(const std::string& url, const std::string& what, long long pr) {
+  // Never send the token to another origin, whatever a Link header says.
+  if (origin_of(url) != m_origin) {
+    throw Error(ExitCode::failure, "the GitHub API pointed " + what + " at " +
+                                       util::quoted(util::redact_url(url)) + ", outside " +
+                                       m_origin + "; refusing to follow it");
+  }
+  HttpRequest req;
+  req.url = url;
+  req.headers = {{"Accept", "application/vnd.github+json"}, {"X-GitHub-Api-Version", "2022-11-28"}};
+  if (!m_options.token.empty())
+    req.headers.emplace_back("Authorization", "Bearer " + m_options.token);
+  ++m_requests;
+  HttpResponse r = http_get(req, m_options.retry);
+  if (r.status >= 200 && r.status < 300) return r;
+
+  std::string subject = "pull request #" + std::to_string(pr) + " of " + m_options.repository;
+  std::string reason = "HTTP " + std::to_string(r.status);
+  if (auto m = api_message(r.body); !m.empty()) reason += " " + util::scrub(m);
+  if (r.status == 401) {
+    throw Error(ExitCode::failure,
+                "the GitHub API rejected the token while reading " + what + " of " + subject +
+                    " (" + reason + ")",
+                {"check GITHUB_TOKEN: it must be a valid, unexpired token; in a workflow pass "
+                 "'github-token: ${{ secrets.GITHUB_TOKEN }}'"});
+  }
+  if (r.status == 403) {
+    throw Error(
+        ExitCode::failure,
+        "the GitHub API refused to show " + what + " of " + subject + " (" + reason + ")",
+        {"the token needs read access to pull requests ('permissions: pull-requests: read'); "
+         "if the rate limit is exhausted, retry later or pass a token"});
+  }
+  if (r.status == 404) {
+    throw Error(ExitCode::failure, "the GitHub API does not know " + subject + " (" + reason + ")",
+                {"check the repository (GITHUB_REPOSITORY, or REPOSITORY_URL on Netlify) and the "
+                 "PR number; for a private repository the token needs read access to it"});
+  }
+  throw Error(ExitCode::failure, "the GitHub API failed to return " + what + " of " + subject +
+                                     " (" + reason + ", after " + std::to_string(r.attempts) +
+                                     (r.attempts == 1 ? " try)" : " tries)"));
+}
+
+std::vector<std::string> GitHubClient::get_pages(const std::string& path, const std::string& what,
+                                                 long long pr, const char* field) {
+  std::vector<std::string> out;
+  std::string url = m_options.api_url + path + "?per_page=" + std::to_string(m_options.per_page);
+  for (int page = 1;; ++page) {
+    if (page > m_options.max_pages) {
+      throw Error(ExitCode::failure, "the GitHub API returned more than " +
+                                         std::to_string(m_options.max_pages) + " pages of " + what +
+                                         " for pull request #" + std::to_string(pr));
+    }
+    HttpResponse r = get(url, what, pr);
+    json doc;
+    try {
+      doc = json::parse(r.body);
+    } catch (const json::exception& e) {
+      throw Error(ExitCode::failure, "the GitHub API returned invalid JSON for " + what +
+                                         " of pull request #" + std::to_string(pr) + ": " +
+                                         e.what());
+    }
+    if (!doc.is_array()) {
+      throw Error(ExitCode::failure, "the GitHub API returned " + what + " of pull request #" +
+                                         std::to_string(pr) + " that is not a JSON array");
+    }
+    for (const auto& item : doc) {
+      if (item.is_object() && item.contains(field) && item[field].is_string()) {
+        out.push_back(item[field].get<std::string>());
+      }
+    }
+    auto link = r.header("link");
+    auto next = link ? next_link(*link) : std::nullopt;
+    if (!next) break;
+    url = *next;
+  }
+  return out;
+}
+
+std::vector<std::string> GitHubClient::pr_labels(long long pr) {
+  return get_pages("/repos/" + m_options.repository + "/issues/" + std::to_string(pr) + "/labels",
+                   "the labels", pr, "name");
+}
+
+std::vector<std::string> GitHubClient::pr_files(long long pr) {
+  return get_pages("/repos/" + m_options.repository + "/pulls/" + std::to_string(pr) + "/files",
+                   "the changed files", pr, "filename");
+}
+
+PullState GitHubClient::pr_state(long long pr) {
+  HttpResponse r =
+      get(m_options.api_url + "/repos/" + m_options.repository + "/pulls/" + std::to_string(pr),
+          "the state", pr);
+  PullState s;
+  s.number = pr;
+  try {
+    json doc = json::parse(r.body);
+    if (doc.is_object()) {
+      if (doc.contains("state") && doc["state"].is_string()) s.state = doc["state"];
+      if (doc.contains("merged") && doc["merged"].is_boolean())
+        s.merged = doc["merged"];
+      else if (doc.contains("merged_at") && doc["merged_at"].is_string())
+        s.merged = true;
+      if (doc.contains("labels") && doc["labels"].is_array()) {
+        for (const auto& l : doc["labels"]) {
+          if (l.is_object() && l.contains("name") && l["name"].is_string())
+            s.labels.push_back(l["name"]);
+        }
+      }
+      for (auto [key, dest] : {std::pair{"head", &s.head_ref}, std::pair{"base", &s.base_ref}}) {
+        if (doc.contains(key) && doc[key].is_object() && doc[key].contains("ref") &&
+            doc[key]["ref"].is_string()) {
+          *dest = doc[key]["ref"];
+        }
+      }
+    }
+  } catch (const json::exception& e) {
+    throw Error(ExitCode::failure, "the GitHub API returned invalid JSON for pull request #" +
+                                       std::to_string(pr) + ": " + e.what());
+  }
+  if (s.state != "open" && s.state != "closed") {
+    throw Error(ExitCode::failure, "the GitHub API returned no state for pull request #" +
+                                       std::to_string(pr) + " of " + m_options.repository);
+  }
+  return s;
+}
+
+}  // namespace previewdb::net

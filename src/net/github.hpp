@@ -1,0 +1,52 @@
+// The few GitHub REST calls previewdb needs: a PR's labels, its changed files (paginated), its
+// state. The token is registered as a secret and only ever sent to the API's own origin.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "net/http.hpp"
+
+namespace previewdb::net {
+
+struct GitHubOptions {
+  std::string api_url = "https://api.github.com";  // GITHUB_API_URL (GHES: https://host/api/v3)
+  std::string token;                               // GITHUB_TOKEN; empty: anonymous
+  std::string repository;                          // "owner/name"
+  RetryPolicy retry;
+  int per_page = 100;
+  int max_pages = 100;  // GitHub lists at most 3000 files; a loop past this is a bug or hostile
+};
+
+struct PullState {
+  long long number = 0;
+  std::string state;  // "open" or "closed"
+  bool merged = false;
+  std::vector<std::string> labels;
+  std::string head_ref, base_ref;
+  bool open() const { return state == "open"; }
+};
+
+class GitHubClient {
+ public:
+  // Throws Error(usage) when the repository is not "owner/name" or the API URL is not http(s).
+  explicit GitHubClient(GitHubOptions options);
+
+  std::vector<std::string> pr_labels(long long pr);  // GET /repos/{r}/issues/{n}/labels
+  std::vector<std::string> pr_files(long long pr);   // GET /repos/{r}/pulls/{n}/files, all pages
+  PullState pr_state(long long pr);                  // GET /repos/{r}/pulls/{n}
+
+  int requests_made() const { return m_requests; }
+
+ private:
+  // GETs path (or an absolute next-page URL) and returns every page's JSON array concatenated.
+  std::vector<std::string> get_pages(const std::string& path, const std::string& what, long long pr,
+                                     const char* field);
+  HttpResponse get(const std::string& url, const std::string& what, long long pr);
+
+  GitHubOptions m_options;
+  std::string m_origin;
+  int m_requests = 0;
+};
+
+}  // namespace previewdb::net
