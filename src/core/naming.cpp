@@ -19,7 +19,7 @@ void validate_name(std::string_view name, std::string_view what) {
   if (name.size() > k_max_name_bytes) {
     throw usage_error(label + " " + util::quoted(name) + " is " + std::to_string(name.size()) +
                           " bytes long; PostgreSQL allows at most 63",
-                      "choose a shorter name");
+                      std::string("choose a shorter name; ") + k_allowed_text);
   }
   for (unsigned char c : name) {
     if (!allowed(c)) {

@@ -49,13 +49,23 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   try {
     std::string chosen;
     std::string clause = core::strategy_clause(conn, req.strategy, req.source, &chosen);
-    try {
-      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
-                conn.quote_ident(req.source) + clause);
-      result.method = "template (" + chosen + ")";
-    } catch (const db::QueryError& e) {
-      // 55006 object_in_use: CREATE DATABASE ... TEMPLATE needs the source to have no sessions.
-      if (e.sqlstate() != "55006") throw;
+    // CREATE DATABASE ... TEMPLATE needs the source to have no other sessions; when it has
+    // some, the server retries for 5 s before failing (55006), so look first.
+    bool busy = conn.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                          "pg_backend_pid()",
+                          {req.source})
+                    .get_int(0, 0) > 0;
+    if (!busy) {
+      try {
+        conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
+                  conn.quote_ident(req.source) + clause);
+        result.method = "template (" + chosen + ")";
+      } catch (const db::QueryError& e) {
+        if (e.sqlstate() != "55006") throw;  // object_in_use: a session arrived meanwhile
+        busy = true;
+      }
+    }
+    if (busy) {
       util::log::info(util::quoted(req.source) +
                       " has other sessions; copying it online with pg_dump | pg_restore");
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
