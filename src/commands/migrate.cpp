@@ -1,10 +1,95 @@
+// previewdb migrate: apply pending migrations under a lock (or run the team's migrator under it).
+#include <iostream>
+
 #include "commands/commands.hpp"
+#include "commands/common.hpp"
+#include "commands/migrate_options.hpp"
+#include "migrate/migrate.hpp"
+#include "util/duration.hpp"
 #include "util/error.hpp"
 
 namespace previewdb::commands {
 
-int run_migrate(const Args&) {
-  throw Error(ExitCode::failure, "'previewdb migrate' is not implemented yet");
+namespace {
+
+std::optional<std::chrono::milliseconds> duration_setting(const config::Config& cfg,
+                                                          const char* key, const char* flag) {
+  auto v = cfg.get(key);
+  if (!v || v->value.empty()) return std::nullopt;
+  return util::parse_duration(v->value, util::BareUnit::seconds, flag);
+}
+
+}  // namespace
+
+int run_migrate(const Args& args) {
+  cxxopts::Options options(args[0], "Apply pending migrations, one transaction each, under a lock");
+  add_common_options(options);
+  add_folder_options(options);
+  options.add_options("Migrate")("lock-timeout",
+                                 "wait this long for another run's lock (default 10m)",
+                                 cxxopts::value<std::string>(), "DURATION")(
+      "lock-mode", "advisory, table (a lease row, for poolers) or auto (default)",
+      cxxopts::value<std::string>(),
+      "MODE")("statement-timeout", "PostgreSQL statement_timeout for each statement",
+              cxxopts::value<std::string>(), "DURATION")(
+      "lock-wait-timeout", "PostgreSQL lock_timeout: how long DDL waits for table locks",
+      cxxopts::value<std::string>(),
+      "DURATION")("timeout", "give up (and roll back) when the whole run takes longer",
+                  cxxopts::value<std::string>(),
+                  "DURATION")("allow-changed", "apply even when already-applied files changed")(
+      "strict-order", "refuse pending migrations older than the newest applied one")(
+      "command",
+      "run this migrator under previewdb's lock instead (DATABASE_URL, DIRECT_URL "
+      "and PG* point at the target)",
+      cxxopts::value<std::string>(),
+      "CMD")("dry-run", "show what would be applied, in order, changing nothing")(
+      "json", "print the result as JSON on stdout");
+  auto parsed = parse(options, args);
+  if (!parsed) return 0;
+  auto cfg = load_config(*parsed);
+  auto env = config::process_env();
+
+  migrate::MigrateOptions o;
+  o.target = migration_target(cfg, *parsed);
+  o.dir = cfg.get_or("migrations_dir", "migrations/schema");
+  o.format = cfg.get_or("format", "auto");
+  o.placeholders = placeholders(cfg, *parsed);
+  o.lock_mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
+  o.lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+  o.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
+  o.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
+  o.timeout = duration_setting(cfg, "timeout", "--timeout");
+  o.dry_run = parsed->count("dry-run") > 0;
+  o.allow_changed = parsed->count("allow-changed") > 0;
+  o.strict_order = parsed->count("strict-order") > 0;
+  if (parsed->count("command"))
+    o.command = (*parsed)["command"].as<std::string>();
+  else
+    o.command = cfg.get_or("migrate_command", "");
+  o.github_annotations = env.count("GITHUB_ACTIONS") && env["GITHUB_ACTIONS"] == "true";
+  if (auto user = cfg.get("user"))
+    o.applied_by = user->value;
+  else if (env.count("GITHUB_ACTOR"))
+    o.applied_by = env["GITHUB_ACTOR"];
+
+  auto report = migrate::migrate(o);
+  if (parsed->count("json")) {
+    std::cout << migrate::to_json(report).dump(2) << "\n";
+  } else if (report.command_exit_code) {
+    // The command's own output (on stderr) is the result.
+  } else if (o.dry_run) {
+    std::cout << migrate::format_plan(report);
+  } else if (report.applied.empty()) {
+    std::cout << "nothing to apply: " << report.skipped << " migration"
+              << (report.skipped == 1 ? "" : "s") << " already applied to " << report.database
+              << "\n";
+  } else {
+    std::cout << "applied " << report.applied.size() << " migration"
+              << (report.applied.size() == 1 ? "" : "s") << " to " << report.database << " ("
+              << report.skipped << " already applied)\n";
+  }
+  std::cout << std::flush;
+  return report.command_exit_code.value_or(0);
 }
 
 }  // namespace previewdb::commands

@@ -1,0 +1,253 @@
+#include "migrate/lock.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+#include "util/duration.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+namespace previewdb::migrate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+std::string format_timeout(std::chrono::milliseconds t) {
+  if (t < 1s) return std::to_string(t.count()) + "ms";
+  return util::format_age(std::chrono::duration_cast<std::chrono::seconds>(t));
+}
+
+// Polls try_lock with backoff until it succeeds or the timeout passes; holder() describes who
+// has it, for the waiting message and the error.
+template <typename TryLock, typename Holder>
+void wait_for(const LockOptions& options, TryLock try_lock, Holder holder) {
+  auto deadline = Clock::now() + options.timeout;
+  auto delay = 50ms;
+  std::string reported;
+  auto reported_at = Clock::now();
+  while (!try_lock()) {
+    std::string who = holder();
+    if (Clock::now() >= deadline) {
+      Error e(ExitCode::lock_timeout, "timed out after " + format_timeout(options.timeout) +
+                                          " waiting for the migration lock on " +
+                                          options.database_label +
+                                          (who.empty() ? "" : ": held by " + who));
+      e.with_hint(
+          "another 'previewdb migrate' is running on this database; wait for it to "
+          "finish or raise --lock-timeout");
+      throw e;
+    }
+    if (who != reported || Clock::now() - reported_at > 30s) {
+      util::log::info("waiting for the migration lock on " + options.database_label +
+                      (who.empty() ? "" : ": held by " + who));
+      reported = who;
+      reported_at = Clock::now();
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    std::this_thread::sleep_for(std::max(1ms, std::min<std::chrono::milliseconds>(delay, left)));
+    delay = std::min<std::chrono::milliseconds>(delay * 3 / 2, 2s);
+  }
+}
+
+class AdvisoryLock : public MigrationLock {
+ public:
+  explicit AdvisoryLock(db::Connection& conn) : m_conn(conn) {}
+  ~AdvisoryLock() override { release(); }
+  LockMode mode() const override { return LockMode::advisory; }
+  void release() noexcept override {
+    if (!m_held) return;
+    m_held = false;
+    try {
+      m_conn.exec("SELECT pg_advisory_unlock(" + std::to_string(k_advisory_key) + ")");
+    } catch (...) {
+      // The session ends soon; the server releases the lock then.
+    }
+  }
+  void mark_held() { m_held = true; }
+
+ private:
+  db::Connection& m_conn;
+  bool m_held = false;
+};
+
+std::string advisory_holder(db::Connection& conn) {
+  auto r = conn.exec(
+      "SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
+      "coalesce(host(a.client_addr), 'local socket'), "
+      "coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+      "FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+      "AND l.classid = $1::oid AND l.objid = $2::oid "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+      {std::to_string(static_cast<unsigned long long>(k_advisory_key) >> 32),
+       std::to_string(static_cast<unsigned long long>(k_advisory_key) & 0xffffffffULL)});
+  if (r.rows() == 0) return "";
+  std::string out = "pid " + r.get(0, 0) + " (application_name " + util::quoted(r.get(0, 1));
+  if (!r.get(0, 2).empty()) out += ", user " + r.get(0, 2);
+  out += ", from " + r.get(0, 3);
+  if (!r.get(0, 4).empty()) out += ", connected since " + r.get(0, 4);
+  return out + ")";
+}
+
+class TableLock : public MigrationLock {
+ public:
+  TableLock(db::Connection& conn, const LockOptions& options)
+      : m_conn(conn), m_options(options), m_token(util::random_hex(16)) {}
+  ~TableLock() override { release(); }
+  LockMode mode() const override { return LockMode::table; }
+
+  void acquire() {
+    create_table();
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    std::string me = std::string(host) + ":" + std::to_string(::getpid());
+    wait_for(
+        m_options,
+        [&] {
+          auto r = m_conn.exec(
+              "INSERT INTO previewdb.migration_lock AS l (name, holder, owner, pid, "
+              "application_name, acquired_at, expires_at) VALUES ('migrate', $1, $2, "
+              "pg_backend_pid(), current_setting('application_name'), now(), "
+              "now() + make_interval(secs => $3::double precision)) "
+              "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, owner = EXCLUDED.owner, "
+              "pid = EXCLUDED.pid, application_name = EXCLUDED.application_name, "
+              "acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at "
+              "WHERE l.expires_at < now() RETURNING holder",
+              {m_token, me, std::to_string(m_options.lease.count())});
+          return r.rows() == 1;
+        },
+        [&] { return holder(); });
+    m_held = true;
+    m_heartbeat = std::jthread([this](std::stop_token stop) { heartbeat(stop); });
+  }
+
+  void release() noexcept override {
+    if (!m_held) return;
+    m_held = false;
+    if (m_heartbeat.joinable()) {
+      m_heartbeat.request_stop();
+      m_wake.notify_all();
+      m_heartbeat.join();
+    }
+    try {
+      m_conn.exec("DELETE FROM previewdb.migration_lock WHERE name = 'migrate' AND holder = $1",
+                  {m_token});
+    } catch (...) {
+      // The lease expires on its own.
+    }
+  }
+
+ private:
+  void create_table() {
+    for (const char* sql :
+         {"CREATE SCHEMA IF NOT EXISTS previewdb",
+          "CREATE TABLE IF NOT EXISTS previewdb.migration_lock (name text PRIMARY KEY, holder "
+          "text NOT NULL, owner text NOT NULL, pid integer, application_name text, acquired_at "
+          "timestamptz NOT NULL, expires_at timestamptz NOT NULL)"}) {
+      try {
+        m_conn.exec(sql);
+      } catch (const db::QueryError& e) {
+        // Two runs creating it at once: the other one won, which is just as good.
+        if (e.sqlstate() != "23505" && e.sqlstate() != "42P07" && e.sqlstate() != "42P06") throw;
+      }
+    }
+  }
+
+  std::string holder() {
+    auto r = m_conn.exec(
+        "SELECT owner, coalesce(pid::text, ''), coalesce(application_name, ''), "
+        "to_char(acquired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM previewdb.migration_lock WHERE name = 'migrate'");
+    if (r.rows() == 0) return "";
+    return r.get(0, 0) + " (server pid " + r.get(0, 1) + ", application_name " +
+           util::quoted(r.get(0, 2)) + ", since " + r.get(0, 3) + ", lease until " + r.get(0, 4) +
+           ")";
+  }
+
+  // Extends the lease from its own connection: the main one may be busy with a long statement.
+  void heartbeat(std::stop_token stop) {
+    try {
+      auto conn =
+          db::Connection::open({.conninfo = m_options.conninfo, .dbname = m_options.dbname});
+      std::mutex mutex;
+      while (!stop.stop_requested()) {
+        {
+          std::unique_lock lock(mutex);
+          m_wake.wait_for(lock, stop, m_options.lease / 3, [] { return false; });
+        }
+        if (stop.stop_requested()) break;
+        auto r = conn.exec(
+            "UPDATE previewdb.migration_lock SET expires_at = now() + "
+            "make_interval(secs => $2::double precision) WHERE name = 'migrate' AND holder = $1",
+            {m_token, std::to_string(m_options.lease.count())});
+        if (r.command_tuples() != "1") {
+          util::log::warn("lost the migration lock lease on " + m_options.database_label +
+                          ": another run may start migrating");
+          break;
+        }
+      }
+    } catch (const std::exception& e) {
+      util::log::warn(std::string("migration lock heartbeat stopped: ") + e.what());
+    }
+  }
+
+  db::Connection& m_conn;
+  LockOptions m_options;
+  std::string m_token;
+  bool m_held = false;
+  std::condition_variable_any m_wake;
+  std::jthread m_heartbeat;
+};
+
+}  // namespace
+
+LockMode parse_lock_mode(const std::string& text) {
+  std::string t = util::to_lower(text);
+  if (t.empty() || t == "auto") return LockMode::automatic;
+  if (t == "advisory") return LockMode::advisory;
+  if (t == "table") return LockMode::table;
+  throw usage_error("unknown lock mode " + util::quoted(text),
+                    "--lock-mode accepts advisory, table or auto");
+}
+
+bool looks_like_pooler(const std::string& conninfo) {
+  std::string c = util::to_lower(conninfo);
+  return c.find(":6432") != std::string::npos || c.find("port=6432") != std::string::npos ||
+         c.find("pgbouncer=true") != std::string::npos || c.find("pooler") != std::string::npos;
+}
+
+std::unique_ptr<MigrationLock> acquire_lock(db::Connection& conn, const LockOptions& options) {
+  if (options.mode != LockMode::table) {
+    auto lock = std::make_unique<AdvisoryLock>(conn);
+    std::string sql = "SELECT pg_try_advisory_lock(" + std::to_string(k_advisory_key) + ")";
+    bool supported = true;
+    try {
+      wait_for(
+          options, [&] { return conn.exec(sql).get_bool(0, 0); },
+          [&] { return advisory_holder(conn); });
+    } catch (const db::QueryError& e) {
+      if (e.sqlstate() != "42883" && e.sqlstate() != "0A000") throw;
+      supported = false;
+      util::log::warn("the server has no advisory locks (" + e.primary() +
+                      "): using a lock row with a lease instead");
+    }
+    if (supported) {
+      lock->mark_held();
+      return lock;
+    }
+  }
+  auto lock = std::make_unique<TableLock>(conn, options);
+  lock->acquire();
+  return lock;
+}
+
+}  // namespace previewdb::migrate

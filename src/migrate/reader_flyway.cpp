@@ -1,0 +1,147 @@
+// Flyway: V<version>__<description>.sql in version order (compared numerically part by part, so
+// 1.10 comes after 1.9), then R__<description>.sql repeatables by description. ${name}
+// placeholders are replaced from the values previewdb was given.
+#include <algorithm>
+#include <array>
+#include <regex>
+
+#include "migrate/reader_common.hpp"
+#include "migrate/splitter.hpp"
+#include "util/error.hpp"
+#include "util/strings.hpp"
+
+namespace fs = std::filesystem;
+
+namespace previewdb::migrate::detail {
+
+namespace {
+
+std::vector<std::string> version_parts(const std::string& v) {
+  return util::split(v, '.');
+}
+
+int compare_versions(const std::string& a, const std::string& b) {
+  auto pa = version_parts(a), pb = version_parts(b);
+  for (size_t i = 0; i < std::max(pa.size(), pb.size()); ++i) {
+    std::string x = i < pa.size() ? pa[i] : "0", y = i < pb.size() ? pb[i] : "0";
+    if (int c = compare_numeric(x, y)) return c;
+  }
+  return 0;
+}
+
+// Flyway's checksum: CRC32 over the file's lines without their line breaks (and without a BOM),
+// as a signed 32-bit integer.
+std::int32_t flyway_crc32(std::string_view bytes) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  if (bytes.substr(0, 3) == "\xEF\xBB\xBF") bytes.remove_prefix(3);
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    char ch = bytes[i];
+    if (ch == '\n') continue;
+    if (ch == '\r') continue;  // "\r\n" and "\r" end lines too
+    crc = table[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
+  }
+  return static_cast<std::int32_t>(crc ^ 0xFFFFFFFFu);
+}
+
+std::string substitute(const std::string& text, const ReadOptions& options,
+                       const std::string& display_path, const std::string& file_name) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t start = text.find("${", pos);
+    if (start == std::string::npos) break;
+    size_t end = text.find('}', start);
+    if (end == std::string::npos) break;
+    out.append(text, pos, start - pos);
+    std::string name = text.substr(start + 2, end - start - 2);
+    auto it = options.placeholders.find(name);
+    if (it == options.placeholders.end()) {
+      for (auto i = options.placeholders.begin(); i != options.placeholders.end(); ++i) {
+        if (util::to_lower(i->first) == util::to_lower(name)) it = i;
+      }
+    }
+    if (it != options.placeholders.end()) {
+      out += it->second;
+    } else if (name == "flyway:filename") {
+      out += file_name;
+    } else if (name == "flyway:table") {
+      out += "flyway_schema_history";
+    } else if (name == "flyway:defaultSchema") {
+      out += "public";
+    } else {
+      throw usage_error("no value for placeholder ${" + name + "} in " + display_path + ":" +
+                            std::to_string(line_of_offset(text, start)),
+                        "pass --placeholder " + name +
+                            "=VALUE, or set it under \"placeholders\" in previewdb.json");
+    }
+    pos = end + 1;
+  }
+  out.append(text, pos, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
+void read_flyway(const ReadOptions& options, MigrationSet& set) {
+  static const std::regex versioned(R"(V([0-9][0-9._]*?)__(.+)\.sql)");
+  static const std::regex repeatable(R"(R__(.+)\.sql)");
+  static const std::regex undo(R"(U[0-9][0-9._]*__.+\.sql)");
+  std::vector<Migration> versions, repeatables;
+  for (const auto& name : list_names(options.dir, false)) {
+    std::smatch match;
+    Migration m;
+    if (std::regex_match(name, match, versioned)) {
+      std::string v = match[1];
+      std::replace(v.begin(), v.end(), '_', '.');
+      m.version = v;
+      m.name = match[2];
+    } else if (std::regex_match(name, match, repeatable)) {
+      m.repeatable = true;
+      m.name = match[1];
+    } else {
+      if (!std::regex_match(name, undo) && name.size() > 4 &&
+          name.compare(name.size() - 4, 4, ".sql") == 0) {
+        set.warnings.push_back(display(options, name) +
+                               " is not V<version>__<description>.sql or R__<description>.sql: "
+                               "not a migration");
+      }
+      continue;
+    }
+    std::replace(m.name.begin(), m.name.end(), '_', ' ');
+    m.id = name.substr(0, name.size() - 4);
+    m.script = name;
+    m.path = options.dir / name;
+    m.display_path = display(options, name);
+    std::string bytes = read_sql_file(m.path, m.display_path);
+    m.flyway_checksum = flyway_crc32(bytes);
+    std::string text = substitute(bytes, options, m.display_path, name);
+    load_statements(m, bytes, text);
+    (m.repeatable ? repeatables : versions).push_back(std::move(m));
+  }
+  std::stable_sort(versions.begin(), versions.end(), [](const Migration& a, const Migration& b) {
+    return compare_versions(a.version, b.version) < 0;
+  });
+  for (size_t i = 1; i < versions.size(); ++i) {
+    if (compare_versions(versions[i - 1].version, versions[i].version) == 0) {
+      throw usage_error("duplicate migration version " + versions[i].version + ": " +
+                            util::quoted(versions[i - 1].display_path) + " and " +
+                            util::quoted(versions[i].display_path),
+                        "give one of them a new version number");
+    }
+  }
+  std::stable_sort(repeatables.begin(), repeatables.end(),
+                   [](const Migration& a, const Migration& b) { return a.name < b.name; });
+  for (auto& m : versions) set.migrations.push_back(std::move(m));
+  for (auto& m : repeatables) set.migrations.push_back(std::move(m));
+}
+
+}  // namespace previewdb::migrate::detail

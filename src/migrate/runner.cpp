@@ -1,0 +1,595 @@
+// Applying migrations: one round trip per transactional migration (BEGIN; its statements; the
+// history rows; COMMIT as one simple query), statement by statement for those that cannot run in
+// a transaction, all under the migration lock, with the applied set fetched once.
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "migrate/migrate.hpp"
+#include "migrate/readers.hpp"
+#include "migrate/splitter.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+#include "util/subprocess.hpp"
+#include "util/time.hpp"
+
+namespace previewdb::migrate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+long long ms_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+
+std::string pg_interval(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count()) + "ms";
+}
+
+// Cancels the running query when the overall --timeout passes.
+class Watchdog {
+ public:
+  Watchdog(db::Connection& conn, std::optional<std::chrono::milliseconds> timeout) {
+    if (!timeout) return;
+    m_deadline = Clock::now() + *timeout;
+    m_thread = std::jthread([this, &conn](std::stop_token stop) {
+      std::mutex mutex;
+      std::unique_lock lock(mutex);
+      if (!m_wake.wait_until(lock, stop, m_deadline, [] { return false; })) {
+        if (stop.stop_requested()) return;
+        m_fired = true;
+        conn.cancel();
+      }
+    });
+  }
+  ~Watchdog() {
+    if (m_thread.joinable()) {
+      m_thread.request_stop();
+      m_wake.notify_all();
+    }
+  }
+  bool fired() const { return m_fired; }
+  // What is left of the overall timeout (for the lock wait).
+  std::optional<std::chrono::milliseconds> left() const {
+    if (!m_thread.joinable()) return std::nullopt;
+    return std::max(
+        0ms, std::chrono::duration_cast<std::chrono::milliseconds>(m_deadline - Clock::now()));
+  }
+
+ private:
+  Clock::time_point m_deadline;
+  std::atomic<bool> m_fired{false};
+  std::condition_variable_any m_wake;
+  std::jthread m_thread;
+};
+
+// Workflow commands for GitHub Actions: % and line breaks are escaped in values.
+std::string gh_escape(std::string_view s, bool property) {
+  std::string out;
+  for (char c : s) {
+    if (c == '%')
+      out += "%25";
+    else if (c == '\r')
+      out += "%0D";
+    else if (c == '\n')
+      out += "%0A";
+    else if (property && c == ':')
+      out += "%3A";
+    else if (property && c == ',')
+      out += "%2C";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// Counts UTF-8 characters (PostgreSQL error positions are in characters).
+size_t char_count(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+struct ServerError {
+  std::string sqlstate, primary, detail, hint;
+  int position = 0;
+};
+
+ServerError from_result(PGresult* r, PGconn* conn) {
+  auto field = [&](int code) {
+    const char* v = r ? PQresultErrorField(r, code) : nullptr;
+    return std::string(v ? v : "");
+  };
+  ServerError e{field(PG_DIAG_SQLSTATE), field(PG_DIAG_MESSAGE_PRIMARY),
+                field(PG_DIAG_MESSAGE_DETAIL), field(PG_DIAG_MESSAGE_HINT), 0};
+  if (e.primary.empty()) e.primary = util::trim(PQerrorMessage(conn));
+  std::string pos = field(PG_DIAG_STATEMENT_POSITION);
+  if (!pos.empty()) e.position = std::atoi(pos.c_str());
+  return e;
+}
+
+ServerError from_query_error(const db::QueryError& q) {
+  return {q.sqlstate(), q.primary(), q.detail(), q.server_hint(), q.position()};
+}
+
+class Runner {
+ public:
+  Runner(const MigrateOptions& options, db::Connection& conn, const MigrationSet& set,
+         ToolHistory* tool, Watchdog& watchdog, MigrateReport& report)
+      : m_options(options),
+        m_conn(conn),
+        m_set(set),
+        m_tool(tool),
+        m_watchdog(watchdog),
+        m_report(report) {}
+
+  void apply(const Migration& m) {
+    auto start = Clock::now();
+    util::log::debug("applying " + m.id + " (" + std::to_string(m.statements.size()) +
+                     " statements" + (m.mode_reason.empty() ? "" : "; " + m.mode_reason) + ")");
+    if (m.mode == Mode::autocommit)
+      apply_autocommit(m);
+    else
+      apply_transaction(m);
+    MigrationRun run{m.id,          m.display_path, m.statements.size(), mode_label(m.mode),
+                     m.mode_reason, ms_since(start)};
+    util::log::info("applied " + m.id + " (" + std::to_string(run.statements) + " statement" +
+                    (run.statements == 1 ? "" : "s") + ", " + std::to_string(run.duration_ms) +
+                    " ms)");
+    m_report.applied.push_back(m.id);
+    m_report.runs.push_back(std::move(run));
+  }
+
+  static std::string mode_label(Mode mode) {
+    switch (mode) {
+      case Mode::transaction:
+        return "transaction";
+      case Mode::own_transaction:
+        return "own transaction";
+      case Mode::autocommit:
+        return "no transaction";
+    }
+    return "";
+  }
+
+ private:
+  std::vector<std::string> record_sql(const Migration& m, const RecordInfo& info) {
+    std::vector<std::string> sql = {record_own(m_conn, m, m_set.format, info)};
+    if (m_tool) {
+      for (auto& s : m_tool->record(m_conn, m, info)) sql.push_back(std::move(s));
+    }
+    return sql;
+  }
+
+  // The whole migration as one simple query; the failing statement is found from the error
+  // position (or, without one, from how many statements had already completed).
+  void apply_transaction(const Migration& m) {
+    struct Piece {
+      size_t chars;   // character offset in the query
+      int statement;  // index into m.statements; -1 for previewdb's own SQL
+    };
+    std::vector<Piece> pieces;
+    std::string text;
+    size_t chars = 0;
+    auto add = [&](const std::string& sql, int statement) {
+      pieces.push_back({chars, statement});
+      text += sql;
+      text += "\n;\n";
+      chars += char_count(sql) + 3;
+    };
+    RecordInfo info{.applied_by = m_options.applied_by};
+    size_t n = m.statements.size();
+    bool own = m.mode == Mode::own_transaction;
+    if (!own) add("BEGIN", -1);
+    for (size_t i = 0; i < n - (own ? 1 : 0); ++i) add(m.statements[i].sql, static_cast<int>(i));
+    for (const auto& s : record_sql(m, info)) add(s, -1);
+    if (own)
+      add(m.statements[n - 1].sql, static_cast<int>(n - 1));
+    else
+      add("COMMIT", -1);
+
+    PGconn* raw = m_conn.raw();
+    if (!PQsendQuery(raw, text.c_str())) {
+      fail(m, -1, ServerError{"", util::trim(PQerrorMessage(raw)), "", "", 0}, false);
+    }
+    std::optional<ServerError> error;
+    size_t completed = 0;
+    while (PGresult* r = PQgetResult(raw)) {
+      std::unique_ptr<PGresult, decltype(&PQclear)> guard(r, &PQclear);
+      auto status = PQresultStatus(r);
+      if (status == PGRES_FATAL_ERROR) {
+        if (!error) error = from_result(r, raw);
+      } else if (!error) {
+        ++completed;
+      }
+    }
+    if (!error && PQstatus(raw) != CONNECTION_OK) {
+      error = ServerError{"", util::trim(PQerrorMessage(raw)), "", "", 0};
+    }
+    if (!error) return;
+    try {
+      m_conn.exec("ROLLBACK");
+    } catch (...) {
+      // The connection is gone or not in a transaction: the server rolls back on its own.
+    }
+    int statement = -1;
+    size_t at_char = 0;
+    if (error->position > 0) {
+      size_t pos = static_cast<size_t>(error->position - 1);
+      for (const auto& p : pieces) {
+        if (p.chars <= pos) {
+          statement = p.statement;
+          at_char = pos - p.chars;
+        }
+      }
+    } else if (completed < pieces.size()) {
+      statement = pieces[completed].statement;
+    }
+    fail(m, statement, *error, false, at_char);
+  }
+
+  void apply_autocommit(const Migration& m) {
+    auto start = Clock::now();
+    std::string started_at = util::to_iso8601(std::chrono::system_clock::now());
+    // Recorded as failed first: if previewdb is killed half-way, status says so.
+    RecordInfo pending{.success = false,
+                       .duration_ms = 0,
+                       .started_at = started_at,
+                       .error = "interrupted: previewdb stopped while applying it",
+                       .applied_by = m_options.applied_by};
+    m_conn.exec(record_own(m_conn, m, m_set.format, pending));
+    if (m_tool) {
+      for (const auto& s : m_tool->before_autocommit(m_conn, m)) m_conn.exec(s);
+    }
+    for (size_t i = 0; i < m.statements.size(); ++i) {
+      try {
+        m_conn.exec(m.statements[i].sql);
+      } catch (const db::QueryError& e) {
+        if (PQtransactionStatus(m_conn.raw()) != PQTRANS_IDLE) {
+          try {
+            m_conn.exec("ROLLBACK");
+          } catch (...) {
+          }
+        }
+        auto err = from_query_error(e);
+        record_failure(m, started_at, start, err.primary);
+        fail(m, static_cast<int>(i), err, true, err.position > 0 ? err.position - 1 : 0);
+      }
+    }
+    if (PQtransactionStatus(m_conn.raw()) != PQTRANS_IDLE) {
+      try {
+        m_conn.exec("ROLLBACK");
+      } catch (...) {
+      }
+      ServerError err{"",
+                      "the file ends inside a transaction block (BEGIN without COMMIT); "
+                      "its last transaction was rolled back",
+                      "", "", 0};
+      record_failure(m, started_at, start, err.primary);
+      fail(m, static_cast<int>(m.statements.size()) - 1, err, true);
+    }
+    RecordInfo done{.duration_ms = ms_since(start),
+                    .started_at = started_at,
+                    .applied_by = m_options.applied_by};
+    std::string text = "BEGIN;\n";
+    for (const auto& s : record_sql(m, done)) text += s + ";\n";
+    m_conn.exec(text + "COMMIT");
+  }
+
+  void record_failure(const Migration& m, const std::string& started_at, Clock::time_point start,
+                      const std::string& error) {
+    try {
+      RecordInfo failed{.success = false,
+                        .duration_ms = ms_since(start),
+                        .started_at = started_at,
+                        .error = error,
+                        .applied_by = m_options.applied_by};
+      std::string text = "BEGIN;\n";
+      for (const auto& s : record_sql(m, failed)) text += s + ";\n";
+      m_conn.exec(text + "COMMIT");
+    } catch (const std::exception& e) {
+      util::log::warn("could not record " + m.id + " as failed: " + e.what());
+    }
+  }
+
+  [[noreturn]] void fail(const Migration& m, int statement, const ServerError& err, bool partial,
+                         size_t char_in_statement = 0) {
+    if (m_watchdog.fired()) {
+      Error e(ExitCode::migration_failed,
+              "migrate timed out (--timeout) while applying " + util::quoted(m.display_path));
+      e.with_hint(partial ? "it ran outside a transaction: the statements before the one that "
+                            "was cancelled are applied; it is recorded as failed"
+                          : "its transaction was rolled back: nothing of it was applied");
+      e.with_hint("raise --timeout, or run it when the database is less busy");
+      throw e;
+    }
+    std::string where = m.display_path;
+    int line = 0;
+    if (statement >= 0 && static_cast<size_t>(statement) < m.statements.size()) {
+      const Statement& st = m.statements[static_cast<size_t>(statement)];
+      size_t byte = byte_offset_of_char(st.sql, char_in_statement + 1);
+      line = st.line + (char_in_statement > 0 ? line_of_offset(st.sql, byte) - 1 : 0);
+      where += ":" + std::to_string(line);
+    }
+    std::string message =
+        "migration " + util::quoted(m.id) + " failed at " + where + ": " + err.primary;
+    if (!err.sqlstate.empty()) message += " (SQLSTATE " + err.sqlstate + ")";
+    if (statement < 0 && !err.sqlstate.empty()) message += " while recording it in the history";
+    if (!err.detail.empty()) message += "\n  detail: " + err.detail;
+    if (!err.hint.empty()) message += "\n  hint from PostgreSQL: " + err.hint;
+    Error e(ExitCode::migration_failed, message);
+    if (partial) {
+      e.with_hint("it ran outside a transaction (" + m.mode_reason +
+                  "): the statements before line " + std::to_string(line) +
+                  " were applied and it is recorded as failed; 'previewdb status' shows it");
+      e.with_hint("fix the file and the database, then run 'previewdb migrate' again to retry it");
+    } else {
+      e.with_hint("its transaction was rolled back: nothing of " + m.id +
+                  " was applied or recorded; fix the file and run 'previewdb migrate' again");
+    }
+    if (!m_report.applied.empty()) {
+      e.with_hint(std::to_string(m_report.applied.size()) +
+                  " migration(s) before it were applied and recorded");
+    }
+    if (m_options.github_annotations) {
+      end_group();
+      std::string props = "file=" + gh_escape(m.display_path, true);
+      if (line > 0) props += ",line=" + std::to_string(line);
+      props += ",title=" + gh_escape("migration " + m.id + " failed", true);
+      std::string body =
+          err.primary + (err.sqlstate.empty() ? "" : " (SQLSTATE " + err.sqlstate + ")");
+      if (!err.detail.empty()) body += "\ndetail: " + err.detail;
+      if (!err.hint.empty()) body += "\nhint: " + err.hint;
+      util::log::raw_err("::error " + props + "::" + gh_escape(body, false));
+    }
+    throw e;
+  }
+
+ public:
+  void begin_group(const std::string& title) {
+    if (!m_options.github_annotations) return;
+    util::log::raw_err("::group::" + gh_escape(title, false));
+    m_group_open = true;
+  }
+  void end_group() {
+    if (!m_group_open) return;
+    util::log::raw_err("::endgroup::");
+    m_group_open = false;
+  }
+
+ private:
+  const MigrateOptions& m_options;
+  db::Connection& m_conn;
+  const MigrationSet& m_set;
+  ToolHistory* m_tool;
+  Watchdog& m_watchdog;
+  MigrateReport& m_report;
+  bool m_group_open = false;
+};
+
+void configure_session(db::Connection& conn, const MigrateOptions& o) {
+  if (o.statement_timeout) {
+    conn.exec("SET statement_timeout = " + conn.quote_literal(pg_interval(*o.statement_timeout)));
+  }
+  if (o.lock_wait_timeout) {
+    conn.exec("SET lock_timeout = " + conn.quote_literal(pg_interval(*o.lock_wait_timeout)));
+  }
+  // A killed previewdb is noticed during a long statement, so its lock and transaction go away
+  // without waiting for the statement to finish.
+  if (conn.server_version() >= 140000) conn.exec("SET client_connection_check_interval = '1s'");
+}
+
+LockMode resolve_lock_mode(const MigrateOptions& o, MigrateReport& report) {
+  if (o.lock_mode != LockMode::automatic) return o.lock_mode;
+  if (looks_like_pooler(o.target.conninfo)) {
+    std::string w =
+        "the database URL looks like a connection pooler (PgBouncer in transaction mode?): using "
+        "a lock row with a lease instead of an advisory lock; set DIRECT_URL to the database's "
+        "direct address for migrations";
+    util::log::warn(w);
+    report.warnings.push_back(w);
+    return LockMode::table;
+  }
+  return LockMode::advisory;
+}
+
+// libpq environment variables for a child process, from the target's conninfo.
+std::map<std::string, std::optional<std::string>> child_env(const Target& target,
+                                                            const std::string& dbname) {
+  static const std::pair<const char*, const char*> vars[] = {
+      {"host", "PGHOST"},
+      {"hostaddr", "PGHOSTADDR"},
+      {"port", "PGPORT"},
+      {"user", "PGUSER"},
+      {"password", "PGPASSWORD"},
+      {"sslmode", "PGSSLMODE"},
+      {"sslrootcert", "PGSSLROOTCERT"},
+      {"sslcert", "PGSSLCERT"},
+      {"sslkey", "PGSSLKEY"},
+      {"options", "PGOPTIONS"},
+      {"connect_timeout", "PGCONNECT_TIMEOUT"}};
+  std::map<std::string, std::optional<std::string>> env;
+  auto info = db::parse_conninfo(target.conninfo);
+  for (const auto& [key, var] : vars) {
+    if (auto v = info.get(key)) env[var] = *v;
+  }
+  env["PGDATABASE"] = dbname;
+  env["PGAPPNAME"] = std::nullopt;
+  std::string url = db::url_for_database(target.conninfo, dbname, /*include_password=*/true);
+  env["DATABASE_URL"] = url;
+  env["DIRECT_URL"] = url;
+  return env;
+}
+
+MigrateReport run_command(const MigrateOptions& o, db::Connection& conn, Watchdog& watchdog,
+                          MigrateReport report) {
+  LockOptions lo{
+      .mode = resolve_lock_mode(o, report),
+      .timeout = watchdog.left() ? std::min(o.lock_timeout, *watchdog.left()) : o.lock_timeout,
+      .conninfo = o.target.conninfo,
+      .dbname = o.target.dbname,
+      .database_label = "database " + util::quoted(conn.database())};
+  auto lock = acquire_lock(conn, lo);
+  report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
+  util::log::info("running " + util::quoted(o.command) + " under the migration lock on " +
+                  lo.database_label);
+  util::ProcessSpec spec;
+  spec.argv = {"/bin/sh", "-c", o.command};
+  spec.env = child_env(o.target, conn.database());
+  spec.stdout_to_stderr = true;
+  auto result = util::run_process(spec);
+  report.command_exit_code = result.signal ? 128 + result.signal : result.exit_code;
+  if (*report.command_exit_code != 0) {
+    util::log::warn("the migration command exited with status " +
+                    std::to_string(*report.command_exit_code));
+  }
+  return report;
+}
+
+}  // namespace
+
+MigrateReport migrate(const MigrateOptions& o) {
+  MigrateReport report;
+  report.dry_run = o.dry_run;
+  std::optional<MigrationSet> set;
+  if (o.command.empty()) {
+    set = read_migrations({o.dir, o.format, o.placeholders});
+    report.format = std::string(format_name(set->format));
+    for (const auto& w : set->warnings) {
+      util::log::warn(w);
+      report.warnings.push_back(w);
+    }
+  }
+  auto conn = db::Connection::open({.conninfo = o.target.conninfo, .dbname = o.target.dbname});
+  report.database = conn.description();
+  Watchdog watchdog(conn, o.timeout);
+  configure_session(conn, o);
+  if (!set) return run_command(o, conn, watchdog, std::move(report));
+
+  std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
+  auto tool = make_tool_history(set->format, schema);
+  std::unique_ptr<MigrationLock> lock;
+  if (!o.dry_run) {
+    LockOptions lo{
+        .mode = resolve_lock_mode(o, report),
+        .timeout = watchdog.left() ? std::min(o.lock_timeout, *watchdog.left()) : o.lock_timeout,
+        .conninfo = o.target.conninfo,
+        .dbname = o.target.dbname,
+        .database_label = "database " + util::quoted(conn.database())};
+    lock = acquire_lock(conn, lo);
+    report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
+    // Created under the lock: concurrent CREATE ... IF NOT EXISTS can still collide.
+    create_own_table(conn);
+    if (tool) tool->create(conn);
+  }
+  // The applied set, once: never one query per file.
+  auto applied = load_applied(conn, *set, tool.get());
+  StatusReport st = compare(*set, applied);
+  for (const auto& w : applied.warnings) {
+    util::log::warn(w);
+    report.warnings.push_back(w);
+  }
+
+  std::vector<std::string> changed;
+  for (const auto& s : st.migrations) {
+    if (s.state == State::changed) changed.push_back(s.file);
+  }
+  if (!changed.empty()) {
+    std::string list = util::join(changed, ", ");
+    if (!o.allow_changed) {
+      Error e(ExitCode::refused,
+              std::to_string(changed.size()) +
+                  " applied migration(s) changed since they were applied: " + list);
+      e.with_hint(
+          "restore the original files, or re-create the database; "
+          "--allow-changed applies the pending migrations anyway");
+      throw e;
+    }
+    std::string w =
+        "applied migration(s) changed since they were applied (--allow-changed): " + list;
+    util::log::warn(w);
+    report.warnings.push_back(w);
+  }
+  std::vector<const Migration*> pending;
+  std::vector<std::string> out_of_order;
+  for (size_t i = 0; i < set->migrations.size(); ++i) {
+    const auto& s = st.migrations[i];
+    if (s.state == State::applied || s.state == State::changed) {
+      ++report.skipped;
+      continue;
+    }
+    if (s.state == State::failed) {
+      std::string w = "retrying " + s.id + ", which failed before" +
+                      (s.error.empty() ? "" : " (" + s.error + ")");
+      util::log::warn(w);
+      report.warnings.push_back(w);
+    }
+    if (s.out_of_order) out_of_order.push_back(s.id);
+    pending.push_back(&set->migrations[i]);
+  }
+  if (!out_of_order.empty()) {
+    std::string list = util::join(out_of_order, ", ");
+    if (o.strict_order) {
+      Error e(ExitCode::refused, "pending migration(s) older than the newest applied one: " + list);
+      e.with_hint(
+          "rebase the migrations so that new ones sort last, or re-create the database; "
+          "without --strict-order they are applied with a warning");
+      throw e;
+    }
+    std::string w =
+        "applying migration(s) older than the newest applied one (after a rebase?): " + list;
+    util::log::warn(w);
+    report.warnings.push_back(w);
+  }
+  for (const Migration* m : pending) {
+    if (!m->syntax_error) continue;
+    std::string where = m->display_path + ":" + std::to_string(m->syntax_error->line);
+    if (conn.server_version() / 10000 > 15) {
+      // Our parser knows PostgreSQL 15; a newer server may accept newer syntax.
+      util::log::warn(where + ": " + m->syntax_error->message +
+                      " (PostgreSQL 15 grammar); the server will decide");
+      continue;
+    }
+    Error e(ExitCode::migration_failed, "migration " + util::quoted(m->id) +
+                                            " has a syntax error at " + where + ": " +
+                                            m->syntax_error->message);
+    e.with_hint("nothing was applied; fix the file and run 'previewdb migrate' again");
+    if (o.github_annotations) {
+      util::log::raw_err("::error file=" + gh_escape(m->display_path, true) +
+                         ",line=" + std::to_string(m->syntax_error->line) +
+                         ",title=syntax error::" + gh_escape(m->syntax_error->message, false));
+    }
+    throw e;
+  }
+
+  if (o.dry_run) {
+    for (const Migration* m : pending) {
+      report.applied.push_back(m->id);
+      report.runs.push_back({m->id, m->display_path, m->statements.size(),
+                             Runner::mode_label(m->mode), m->mode_reason, 0});
+    }
+    return report;
+  }
+  if (pending.empty()) {
+    util::log::info("nothing to apply: " + std::to_string(report.skipped) +
+                    " migrations already applied to " + report.database);
+    return report;
+  }
+  Runner runner(o, conn, *set, tool.get(), watchdog, report);
+  runner.begin_group("previewdb migrate: " + std::to_string(pending.size()) +
+                     " pending migration(s) on " + report.database);
+  for (const Migration* m : pending) {
+    if (m->statements.empty()) {
+      // An empty file is still a migration the tool would record.
+      util::log::debug(m->id + " has no statements");
+    }
+    runner.apply(*m);
+  }
+  runner.end_group();
+  return report;
+}
+
+}  // namespace previewdb::migrate
