@@ -427,3 +427,14 @@ TEST_F(Ci, HostileEventInput) {
   EXPECT_EQ(m["database-name"], "pr_61");
   expect_clean(g3);
 }
+
+TEST_F(Ci, MigrateCommandRunsUnderTheLockWithThePreviewUrl) {
+  fs::path seen = files.path() / "migrator-saw";
+  auto g = github(event("opened.payload.json", 62),
+                  {"--migrate-command", "echo \"$DATABASE_URL\" > " + seen.string()});
+  ASSERT_EQ(g.r.code, 0) << g.r.all();
+  EXPECT_THAT(util::read_file(seen), HasSubstr("/pr_62"));
+  EXPECT_FALSE(has_column("pr_62", "email")) << "the team's migrator ran instead of ours";
+  EXPECT_EQ(as_map(g.outputs())["preview"], "true");
+  expect_clean(g);
+}
