@@ -442,9 +442,9 @@ bool table_exists(db::Connection& conn, const std::string& qualified) {
 }
 
 void create_own_table(db::Connection& conn) {
-  conn.exec("CREATE SCHEMA IF NOT EXISTS previewdb");
+  conn.exec("CREATE SCHEMA IF NOT EXISTS _previewdb");
   conn.exec(
-      "CREATE TABLE IF NOT EXISTS previewdb.schema_migrations (\n"
+      "CREATE TABLE IF NOT EXISTS _previewdb.schema_migrations (\n"
       "    id text PRIMARY KEY,\n"
       "    name text NOT NULL,\n"
       "    format text NOT NULL,\n"
@@ -468,7 +468,7 @@ AppliedSet load_applied(db::Connection& conn, const MigrationSet& set, ToolHisto
     auto r = conn.exec("SELECT id, name, checksum, status, " + iso("started_at") + ", " +
                        iso("finished_at") +
                        ", duration_ms, statements, applied_by, coalesce(error, '') FROM "
-                       "previewdb.schema_migrations");
+                       "_previewdb.schema_migrations");
     for (int i = 0; i < r.rows(); ++i) {
       Applied a;
       std::string id = r.get(i, 0);
@@ -498,7 +498,7 @@ AppliedSet load_applied(db::Connection& conn, const MigrationSet& set, ToolHisto
 std::string record_own(db::Connection& conn, const Migration& m, Format format,
                        const RecordInfo& info) {
   std::string finished = info.success ? "clock_timestamp()" : "NULL";
-  return "INSERT INTO previewdb.schema_migrations (id, name, format, checksum, status, "
+  return "INSERT INTO _previewdb.schema_migrations (id, name, format, checksum, status, "
          "statements, started_at, finished_at, duration_ms, applied_by, error) VALUES (" +
          conn.quote_literal(m.id) + ", " + conn.quote_literal(m.name) + ", " +
          conn.quote_literal(format_name(format)) + ", " + conn.quote_literal(m.checksum) + ", " +
@@ -519,7 +519,7 @@ std::vector<HistoryEntry> read_own_history(db::Connection& conn, int limit) {
   auto r = conn.exec("SELECT id, name, format, checksum, status, " + iso("started_at") + ", " +
                          iso("finished_at") +
                          ", applied_by, coalesce(error, ''), coalesce(duration_ms, 0), "
-                         "statements FROM previewdb.schema_migrations "
+                         "statements FROM _previewdb.schema_migrations "
                          "ORDER BY started_at DESC, id DESC LIMIT $1",
                      {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i) {

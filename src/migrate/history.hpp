@@ -1,4 +1,4 @@
-// History tables: previewdb's own (previewdb.schema_migrations) and the table of the tool that
+// History tables: previewdb's own (_previewdb.schema_migrations) and the table of the tool that
 // owns the folder (_prisma_migrations, drizzle.__drizzle_migrations, golang-migrate's and
 // dbmate's schema_migrations, flyway_schema_history), read once per run and written in the same
 // transaction as the migration they record.
@@ -15,8 +15,10 @@
 
 namespace previewdb::migrate {
 
-inline constexpr const char* k_own_schema = "previewdb";
-inline constexpr const char* k_own_table = "previewdb.schema_migrations";
+// Not "previewdb": a schema named like the database user (previewdb's own local server user is
+// "previewdb") would capture the default search_path ("$user", public) and the migrations' tables.
+inline constexpr const char* k_own_schema = "_previewdb";
+inline constexpr const char* k_own_table = "_previewdb.schema_migrations";
 
 // What some history table says about one migration.
 struct Applied {
@@ -36,7 +38,7 @@ struct AppliedSet {
   std::map<std::string, Applied> by_id;  // keyed by Migration::id
   // Recorded as applied or failed, but no file in the folder has that id.
   std::vector<std::pair<std::string, Applied>> missing;
-  bool own_table = false;   // previewdb.schema_migrations exists
+  bool own_table = false;   // _previewdb.schema_migrations exists
   bool tool_table = false;  // the tool's table exists
   std::vector<std::string> warnings;
 };

@@ -113,7 +113,7 @@ class TableLock : public MigrationLock {
         m_options,
         [&] {
           auto r = m_conn.exec(
-              "INSERT INTO previewdb.migration_lock AS l (name, holder, owner, pid, "
+              "INSERT INTO _previewdb.migration_lock AS l (name, holder, owner, pid, "
               "application_name, acquired_at, expires_at) VALUES ('migrate', $1, $2, "
               "pg_backend_pid(), current_setting('application_name'), now(), "
               "now() + make_interval(secs => $3::double precision)) "
@@ -138,7 +138,7 @@ class TableLock : public MigrationLock {
       m_heartbeat.join();
     }
     try {
-      m_conn.exec("DELETE FROM previewdb.migration_lock WHERE name = 'migrate' AND holder = $1",
+      m_conn.exec("DELETE FROM _previewdb.migration_lock WHERE name = 'migrate' AND holder = $1",
                   {m_token});
     } catch (...) {
       // The lease expires on its own.
@@ -148,8 +148,8 @@ class TableLock : public MigrationLock {
  private:
   void create_table() {
     for (const char* sql :
-         {"CREATE SCHEMA IF NOT EXISTS previewdb",
-          "CREATE TABLE IF NOT EXISTS previewdb.migration_lock (name text PRIMARY KEY, holder "
+         {"CREATE SCHEMA IF NOT EXISTS _previewdb",
+          "CREATE TABLE IF NOT EXISTS _previewdb.migration_lock (name text PRIMARY KEY, holder "
           "text NOT NULL, owner text NOT NULL, pid integer, application_name text, acquired_at "
           "timestamptz NOT NULL, expires_at timestamptz NOT NULL)"}) {
       try {
@@ -166,7 +166,7 @@ class TableLock : public MigrationLock {
         "SELECT owner, coalesce(pid::text, ''), coalesce(application_name, ''), "
         "to_char(acquired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
         "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-        "FROM previewdb.migration_lock WHERE name = 'migrate'");
+        "FROM _previewdb.migration_lock WHERE name = 'migrate'");
     if (r.rows() == 0) return "";
     return r.get(0, 0) + " (server pid " + r.get(0, 1) + ", application_name " +
            util::quoted(r.get(0, 2)) + ", since " + r.get(0, 3) + ", lease until " + r.get(0, 4) +
@@ -186,7 +186,7 @@ class TableLock : public MigrationLock {
         }
         if (stop.stop_requested()) break;
         auto r = conn.exec(
-            "UPDATE previewdb.migration_lock SET expires_at = now() + "
+            "UPDATE _previewdb.migration_lock SET expires_at = now() + "
             "make_interval(secs => $2::double precision) WHERE name = 'migrate' AND holder = $1",
             {m_token, std::to_string(m_options.lease.count())});
         if (r.command_tuples() != "1") {

@@ -102,7 +102,7 @@ std::optional<Format> detect_format(const fs::path& dir) {
       return Format::drizzle1;
     }
   }
-  static const std::regex golang(R"(\d+_.*\.(up|down)\.sql)");
+  static const std::regex golang(R"(\d+_.*\.up\.sql)");
   if (has_file_matching(dir, golang)) return Format::golang_migrate;
   static const std::regex flyway(R"((V[0-9][0-9._]*__.*|R__.+)\.sql)");
   if (has_file_matching(dir, flyway)) return Format::flyway;
