@@ -4,16 +4,19 @@
 # Used by the README, .ci/run and the Dockerfile (one list, one place).
 #
 #   scripts/install-deps.sh            build + test + runtime packages (default)
-#   scripts/install-deps.sh --runtime  only what the installed binary needs at run time
+#   scripts/install-deps.sh --runtime  only what the installed binary needs at run time (the
+#                                      Dockerfile's runtime stage): no compiler, no local server
 #   scripts/install-deps.sh --bench    also the peers the benchmarks compare against (npm dbmate)
 set -euo pipefail
 
 mode=${1:-build}
 
+# The shared libraries the binary links (ldd build/previewdb) and the programs it runs. Not the
+# embedded local server (package postgresql): CI and containers talk to DATABASE_URL; install it
+# (or use the default mode) for 'previewdb local' on a workstation.
 runtime_pkgs=(
   libpq5 libgit2-1.5 libcurl4 libssl3 libpg-query1504.0
   postgresql-client  # pg_dump / pg_restore for online snapshots and file:// archives
-  postgresql         # the embedded local server (initdb, pg_ctl, postgres)
   ca-certificates git
 )
 build_pkgs=(

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "core/naming.hpp"
@@ -36,6 +37,11 @@ std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args&
   auto parsed = options.parse(static_cast<int>(argv.size()), argv.data());
   if (parsed.count("help")) {
     std::cout << options.help() << std::flush;
+    return std::nullopt;
+  }
+  // PREVIEWDB_CHECK_ARGS=1: the command line parsed, so stop before any configuration, database
+  // or network access. Lets tests check the command lines in workflows and action.yml.
+  if (const char* check = std::getenv("PREVIEWDB_CHECK_ARGS"); check && std::string(check) == "1") {
     return std::nullopt;
   }
   if (parsed.count("verbose")) util::log::set_level(util::log::Level::verbose);

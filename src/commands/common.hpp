@@ -18,7 +18,9 @@ namespace previewdb::commands {
 void add_common_options(cxxopts::Options& options);
 
 // Parses args (args[0] is the program name). On --help prints the help to stdout and returns
-// nullopt: the command then returns 0. Unknown flags throw (exit 2 with a hint).
+// nullopt: the command then returns 0. Unknown flags throw (exit 2 with a hint). With
+// PREVIEWDB_CHECK_ARGS=1 in the environment, also returns nullopt once parsing succeeded (a
+// parse-only check of a command line: nothing is read, connected or changed).
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args);
 
 // Configuration from the flags the user gave (any option whose long name is a config key's flag).
