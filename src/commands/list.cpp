@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -29,9 +30,12 @@ std::string human_size(long long bytes) {
 std::string kind_of(const core::DatabaseInfo& d, core::Group g) {
   if (d.meta) return core::to_string(d.meta->kind);
   switch (g) {
-    case core::Group::production: return "production";
-    case core::Group::development: return "development";
-    default: return "other";
+    case core::Group::production:
+      return "production";
+    case core::Group::development:
+      return "development";
+    default:
+      return "other";
   }
 }
 
@@ -57,51 +61,70 @@ int run_list(const Args& args) {
       auto opt = [](const std::optional<std::string>& v) {
         return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
       };
-      out.push_back({{"name", d.name},
-                     {"kind", kind_of(d, g)},
-                     {"managed", d.managed()},
-                     {"created_at", d.meta ? nlohmann::json(d.meta->created_at) : nlohmann::json(nullptr)},
-                     {"created_by", d.meta ? nlohmann::json(d.meta->created_by) : nlohmann::json(nullptr)},
-                     {"pr_number", d.meta && d.meta->pr_number ? nlohmann::json(*d.meta->pr_number)
-                                                               : nlohmann::json(nullptr)},
-                     {"branch", d.meta ? opt(d.meta->branch) : nlohmann::json(nullptr)},
-                     {"snapshot", d.meta ? opt(d.meta->snapshot) : nlohmann::json(nullptr)},
-                     {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes)
-                                                      : nlohmann::json(nullptr)},
-                     {"group", core::to_string(g)},
-                     {"protected", protection.reason(d.name, all).has_value()}});
+      out.push_back(
+          {{"name", d.name},
+           {"kind", kind_of(d, g)},
+           {"managed", d.managed()},
+           {"created_at", d.meta ? nlohmann::json(d.meta->created_at) : nlohmann::json(nullptr)},
+           {"created_by", d.meta ? nlohmann::json(d.meta->created_by) : nlohmann::json(nullptr)},
+           {"pr_number", d.meta && d.meta->pr_number ? nlohmann::json(*d.meta->pr_number)
+                                                     : nlohmann::json(nullptr)},
+           {"branch", d.meta ? opt(d.meta->branch) : nlohmann::json(nullptr)},
+           {"snapshot", d.meta ? opt(d.meta->snapshot) : nlohmann::json(nullptr)},
+           {"size_bytes",
+            d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)},
+           {"group", core::to_string(g)},
+           {"protected", protection.reason(d.name, all).has_value()}});
     }
     std::cout << out.dump(2) << "\n";
     return 0;
   }
 
-  std::map<core::Group, std::vector<const core::DatabaseInfo*>> groups;
-  for (const auto& d : all) groups[protection.group_of(d)].push_back(&d);
+  // One row of cells per database; columns are as wide as their widest cell.
+  using Row = std::vector<std::string>;
+  const Row header = {"NAME", "CREATED", "AGE", "OWNER", "PR", "BRANCH", "SIZE"};
+  std::map<core::Group, std::vector<Row>> groups;
+  std::vector<size_t> width;
+  for (const auto& h : header) width.push_back(h.size());
   auto now = std::chrono::system_clock::now();
+  for (const auto& d : all) {
+    std::string created = "-", age = "-", owner = "-", pr = "-", branch = "-";
+    if (d.meta) {
+      created = d.meta->created_at;
+      if (auto t = util::parse_iso8601(created)) {
+        age = util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *t));
+      }
+      if (!d.meta->created_by.empty()) owner = d.meta->created_by;
+      if (d.meta->pr_number) pr = "#" + std::to_string(*d.meta->pr_number);
+      if (d.meta->branch) branch = *d.meta->branch;
+    }
+    Row row = {d.name + (protection.reason(d.name, all) ? " *" : ""),
+               created,
+               age,
+               owner,
+               pr,
+               branch,
+               human_size(d.size_bytes)};
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    groups[protection.group_of(d)].push_back(std::move(row));
+  }
+  auto print_row = [&](const Row& row) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      bool right = i + 1 == row.size();  // sizes align right
+      std::string pad(width[i] - row[i].size(), ' ');
+      line += "  " + (right ? pad + row[i] : row[i] + (i + 1 < row.size() ? pad : ""));
+    }
+    std::printf("%s\n", line.c_str());
+  };
   bool first = true;
   for (auto g : {core::Group::production, core::Group::development, core::Group::pr_preview,
                  core::Group::personal, core::Group::snapshot, core::Group::other}) {
     if (groups[g].empty()) continue;
     std::printf("%s%s (%zu)\n", first ? "" : "\n", core::to_string(g).c_str(), groups[g].size());
     first = false;
-    std::printf("  %-34s %-21s %-8s %-14s %-5s %-20s %10s\n", "NAME", "CREATED", "AGE", "OWNER",
-                "PR", "BRANCH", "SIZE");
-    for (const auto* d : groups[g]) {
-      std::string created = "-", age = "-", owner = "-", pr = "-", branch = "-";
-      if (d->meta) {
-        created = d->meta->created_at;
-        if (auto t = util::parse_iso8601(created)) {
-          age = util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *t));
-        }
-        owner = d->meta->created_by.empty() ? "-" : d->meta->created_by;
-        if (d->meta->pr_number) pr = "#" + std::to_string(*d->meta->pr_number);
-        if (d->meta->branch) branch = *d->meta->branch;
-      }
-      std::string name = d->name + (protection.reason(d->name, all) ? " *" : "");
-      std::printf("  %-34s %-21s %-8s %-14s %-5s %-20s %10s\n", name.c_str(), created.c_str(),
-                  age.c_str(), owner.c_str(), pr.c_str(), branch.c_str(),
-                  human_size(d->size_bytes).c_str());
-    }
+    print_row(header);
+    for (const auto& row : groups[g]) print_row(row);
   }
   std::printf("\n* protected: never dropped or overwritten\n");
   return 0;
