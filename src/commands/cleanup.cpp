@@ -1,4 +1,5 @@
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -7,6 +8,7 @@
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
 #include "core/naming.hpp"
+#include "net/github.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
 #include "util/files.hpp"
@@ -43,6 +45,31 @@ struct Skip {
   std::string reason;
 };
 
+// --closed-prs: the GitHub client, from --repo or GITHUB_REPOSITORY, GITHUB_TOKEN and
+// GITHUB_API_URL. Checked before any SQL, so a missing token is a usage error, not a half-run.
+net::GitHubClient closed_prs_client(const cxxopts::ParseResult& p) {
+  auto env = config::process_env();
+  auto get = [&](const char* key) {
+    auto it = env.find(key);
+    return it == env.end() ? std::string() : it->second;
+  };
+  net::GitHubOptions o;
+  o.repository = p.count("repo") ? p["repo"].as<std::string>() : get("GITHUB_REPOSITORY");
+  o.token = get("GITHUB_TOKEN");
+  if (auto api = get("GITHUB_API_URL"); !api.empty()) o.api_url = api;
+  if (o.repository.empty()) {
+    throw usage_error("--closed-prs needs the GitHub repository",
+                      "pass --repo owner/name or set GITHUB_REPOSITORY (GitHub Actions sets it)");
+  }
+  if (o.token.empty()) {
+    throw usage_error(
+        "--closed-prs needs GITHUB_TOKEN to ask GitHub which pull requests are closed",
+        "in a workflow: 'env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}' with "
+        "'permissions: pull-requests: read'");
+  }
+  return net::GitHubClient(std::move(o));  // validates owner/name and the API URL
+}
+
 }  // namespace
 
 int run_cleanup(const Args& args) {
@@ -50,14 +77,20 @@ int run_cleanup(const Args& args) {
       args[0],
       "Drop preview and personal databases.\n"
       "  previewdb cleanup [NAME|FEATURE...] [--pr N] [--older-than 7d] [--pattern REGEX]\n"
+      "                    [--closed-prs [--repo OWNER/NAME]]\n"
+      "--older-than, --pattern and --closed-prs combine: a database must match all of them.\n"
       "Only databases previewdb created (unless --include-unmanaged); protected ones never.\n"
       "Snapshots are dropped by 'previewdb snapshot prune'.");
   add_common_options(options);
+  // clang-format off
   options.add_options()
       ("pr", "the preview of pull request N (repeatable)", cxxopts::value<std::vector<std::string>>(), "N")
       ("older-than", "created longer ago than this: 7d, 12h, 30m (a bare number means days)",
        cxxopts::value<std::string>(), "AGE")
       ("pattern", "names matching this regular expression", cxxopts::value<std::string>(), "REGEX")
+      ("closed-prs", "previews (pr_<N>) whose pull request is closed on GitHub (needs GITHUB_TOKEN)")
+      ("repo", "the GitHub repository for --closed-prs (default $GITHUB_REPOSITORY)",
+       cxxopts::value<std::string>(), "OWNER/NAME")
       ("dry-run", "show what would be dropped, drop nothing")
       ("y,yes", "do not ask for confirmation (needed without a terminal)")
       ("include-unmanaged", "also drop databases previewdb did not create")
@@ -65,6 +98,7 @@ int run_cleanup(const Args& args) {
        cxxopts::value<std::string>(), "FILE")
       ("json", "print the result as JSON")
       ("names", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
   options.parse_positional({"names"});
   options.positional_help("[NAME|FEATURE...]");
   auto parsed = parse(options, args);
@@ -100,11 +134,15 @@ int run_cleanup(const Args& args) {
                         "use an ECMAScript regular expression, e.g. --pattern '^pr_'");
     }
   }
-  bool has_selector = !names.empty() || !prs.empty() || older_than || pattern;
+  std::optional<net::GitHubClient> github;
+  if (p.count("closed-prs")) github = closed_prs_client(p);
+  bool filtered = older_than || pattern || github;
+  bool has_selector = !names.empty() || !prs.empty() || filtered;
   if (!has_selector && !p.count("restore-env")) {
-    throw usage_error("cleanup needs something to select: NAME, FEATURE, --pr, --older-than or "
-                      "--pattern",
-                      "for example: previewdb cleanup --older-than 7d --dry-run");
+    throw usage_error(
+        "cleanup needs something to select: NAME, FEATURE, --pr, --older-than, "
+        "--pattern or --closed-prs",
+        "for example: previewdb cleanup --older-than 7d --dry-run");
   }
   // Names given explicitly are checked before any SQL: a bad one is a usage error.
   std::string user;
@@ -151,10 +189,11 @@ int run_cleanup(const Args& args) {
       selected.push_back(name);
     }
     auto now = std::chrono::system_clock::now();
+    std::map<long long, net::PullState> pr_states;  // one API call per pull request
     for (const auto& d : all) {
       if (explicitly.count(d.name) || core::is_temp_database_name(d.name)) continue;
-      if (!pattern && !older_than) continue;
-      // --pattern and --older-than combine with AND; an unmanaged database has no age.
+      if (!filtered) continue;
+      // The filters combine with AND; an unmanaged database has no age and no pull request.
       bool name_ok = !pattern || std::regex_search(d.name, *pattern);
       bool age_ok = true;
       if (older_than) {
@@ -162,6 +201,24 @@ int run_cleanup(const Args& args) {
         age_ok = t && now - *t > *older_than;
       }
       bool match = name_ok && age_ok;
+      if (match && github) {
+        // Only pr_<N> previews that say which PR they belong to. GitHub is asked last, so the
+        // cheap filters keep the number of calls down; an API failure (401, 404, 5xx after
+        // retries) ends the run before anything is dropped.
+        match = d.meta && d.meta->kind == core::Kind::pr && d.meta->pr_number &&
+                d.name == core::pr_database_name(*d.meta->pr_number);
+        if (match) {
+          long long n = *d.meta->pr_number;
+          auto it = pr_states.find(n);
+          if (it == pr_states.end()) it = pr_states.emplace(n, github->pr_state(n)).first;
+          match = !it->second.open();
+          util::log::debug("pull request #" + std::to_string(n) + " is " + it->second.state);
+          if (match) {
+            util::log::info(d.name + ": pull request #" + std::to_string(n) + " is closed" +
+                            (it->second.merged ? " (merged)" : ""));
+          }
+        }
+      }
       if (match) selected.push_back(d.name);
     }
 
@@ -189,7 +246,7 @@ int run_cleanup(const Args& args) {
     if (to_drop.empty()) {
       util::log::info("nothing to drop");
       // Only explicit names, and none of them exists: that is "not found".
-      if (exit_code == 0 && !pattern && !older_than && explicitly.empty()) {
+      if (exit_code == 0 && !filtered && explicitly.empty()) {
         exit_code = static_cast<int>(ExitCode::not_found);
       }
     } else {
