@@ -12,7 +12,6 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/subprocess.hpp"
-#include "util/time.hpp"
 
 namespace previewdb::migrate {
 
@@ -233,7 +232,9 @@ class Runner {
 
   void apply_autocommit(const Migration& m) {
     auto start = Clock::now();
-    std::string started_at = util::to_iso8601(std::chrono::system_clock::now());
+    // The server's clock, to the microsecond: history sorts by it.
+    std::string started_at =
+        m_conn.exec("SELECT clock_timestamp()::timestamptz(6)::text").get(0, 0);
     // Recorded as failed first: if previewdb is killed half-way, status says so.
     RecordInfo pending{.success = false,
                        .duration_ms = 0,
