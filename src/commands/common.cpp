@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/naming.hpp"
+#include "db/dialect.hpp"
 #include "git/user.hpp"
 #include "local/cluster.hpp"
 #include "util/log.hpp"
@@ -14,21 +15,20 @@
 namespace previewdb::commands {
 
 void add_common_options(cxxopts::Options& options) {
-  options.add_options("Connection")
-      ("database-url", "server to manage (else DATABASE_URL, else PG* variables, else the "
-       "local server)", cxxopts::value<std::string>(), "URL")
-      ("home", "local server and state directory (default ./.previewdb; env PREVIEWDB_HOME)",
-       cxxopts::value<std::string>(), "DIR");
-  options.add_options("General")
-      ("config", "configuration file (default ./previewdb.json)", cxxopts::value<std::string>(),
-       "FILE")
-      ("protect", "also protect these databases (repeatable, comma list)",
-       cxxopts::value<std::vector<std::string>>(), "NAME")
-      ("user", "your name for dev_<user>_<feature> (else PREVIEWDB_USER, git user.name, $USER)",
-       cxxopts::value<std::string>(), "NAME")
-      ("v,verbose", "more detail on stderr")
-      ("q,quiet", "only warnings and errors on stderr")
-      ("h,help", "show this help");
+  options.add_options("Connection")(
+      "database-url",
+      "server to manage (else DATABASE_URL, else PG* variables, else the "
+      "local server)",
+      cxxopts::value<std::string>(),
+      "URL")("home", "local server and state directory (default ./.previewdb; env PREVIEWDB_HOME)",
+             cxxopts::value<std::string>(), "DIR");
+  options.add_options("General")("config", "configuration file (default ./previewdb.json)",
+                                 cxxopts::value<std::string>(), "FILE")(
+      "protect", "also protect these databases (repeatable, comma list)",
+      cxxopts::value<std::vector<std::string>>(), "NAME")(
+      "user", "your name for dev_<user>_<feature> (else PREVIEWDB_USER, git user.name, $USER)",
+      cxxopts::value<std::string>(), "NAME")("v,verbose", "more detail on stderr")(
+      "q,quiet", "only warnings and errors on stderr")("h,help", "show this help");
 }
 
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args) {
@@ -77,26 +77,30 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct) {
     if (auto direct = cfg.get("direct_url")) return {direct->value, direct->origin, false};
   }
   if (url) return {url->value, url->origin, false};
-  for (const char* var : {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE",
-                          "PGHOSTADDR"}) {
+  for (const char* var : {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGHOSTADDR"}) {
     if (const char* v = std::getenv(var); v && *v) return {"", "PG* environment", false};
   }
   const char* env_home = std::getenv("PREVIEWDB_HOME");
   auto home_value = cfg.get("home");
-  local::Cluster cluster({.home = local::default_home(home_value ? home_value->value.c_str()
-                                                                  : env_home)});
+  local::Cluster cluster(
+      {.home = local::default_home(home_value ? home_value->value.c_str() : env_home)});
   cluster.start();
   return {cluster.conninfo("postgres"), "local server", true};
 }
 
 db::Connection connect_maintenance(const Target& target) {
-  try {
-    return db::Connection::open({.conninfo = target.conninfo, .dbname = "postgres"});
-  } catch (const Error& e) {
-    // Managed services sometimes forbid the postgres database; fall back to the target's own.
-    if (e.code() != ExitCode::not_found) throw;
-    return db::Connection::open({.conninfo = target.conninfo});
-  }
+  auto open = [&]() {
+    try {
+      return db::Connection::open({.conninfo = target.conninfo, .dbname = "postgres"});
+    } catch (const Error& e) {
+      // Managed services sometimes forbid the postgres database; fall back to the target's own.
+      if (e.code() != ExitCode::not_found) throw;
+      return db::Connection::open({.conninfo = target.conninfo});
+    }
+  };
+  auto conn = open();
+  db::dialect_of(conn);  // refuses servers we cannot manage yet (CockroachDB), before any change
+  return conn;
 }
 
 std::string resolve_user(const config::Config& cfg) {
@@ -126,6 +130,8 @@ void confirm(const std::string& what, bool yes) {
   }
 }
 
-bool interactive() { return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO); }
+bool interactive() {
+  return ::isatty(STDIN_FILENO) && ::isatty(STDERR_FILENO);
+}
 
 }  // namespace previewdb::commands

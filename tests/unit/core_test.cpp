@@ -5,6 +5,7 @@
 #include "core/metadata.hpp"
 #include "core/naming.hpp"
 #include "db/connection.hpp"
+#include "db/dialect.hpp"
 #include "snapshot/snapshot.hpp"
 #include "util/dotenv.hpp"
 #include "util/error.hpp"
@@ -144,4 +145,24 @@ TEST(Snapshot, NamesFitIn63Bytes) {
   auto long_name = snapshot::snapshot_name(std::string(63, 'a'), "20261121_120000");
   EXPECT_LE(long_name.size() + 2, 63u);
   EXPECT_NO_THROW(core::validate_name(long_name + "_9"));
+}
+
+TEST(Dialect, PostgresAndCockroach) {
+  auto pg = db::classify_version(
+      "PostgreSQL 15.18 (Debian 15.18-0+deb12u1) on x86_64-pc-linux-gnu, compiled by gcc");
+  EXPECT_EQ(pg.kind, db::ServerKind::postgres);
+  EXPECT_EQ(pg.version, "15.18");
+  EXPECT_TRUE(db::dialect_for(pg, 151800).clone_strategy);
+  EXPECT_FALSE(db::dialect_for(pg, 140000).clone_strategy);
+  // The version() text CockroachDB returns.
+  auto crdb = db::classify_version(
+      "CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, built 2023/09/27 01:53:43, go1.19.10)");
+  EXPECT_EQ(crdb.kind, db::ServerKind::cockroach);
+  try {
+    db::dialect_for(crdb, 130000);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::connection);
+    EXPECT_THAT(e.what(), HasSubstr("CockroachDB v23.1.11, which previewdb does not support yet"));
+  }
 }
