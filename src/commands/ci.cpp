@@ -14,6 +14,7 @@
 #include "commands/common.hpp"
 #include "core/lifecycle.hpp"
 #include "core/naming.hpp"
+#include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
 #include "git/changes.hpp"
 #include "migrate/migrate.hpp"
@@ -143,6 +144,30 @@ void register_password(const std::string& conninfo, ci::Provider provider) {
   if (provider == ci::Provider::github) workflow_command(ci::add_mask_command(*password));
 }
 
+migrate::LockMode lock_mode_for(const config::Config& cfg, const std::string& conninfo) {
+  auto mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
+  if (mode != migrate::LockMode::automatic) return mode;
+  return migrate::looks_like_pooler(conninfo) ? migrate::LockMode::table
+                                              : migrate::LockMode::advisory;
+}
+
+// Whether the preview's history diverged from the folder, read while holding the migration lock
+// that migrate() takes: a run of `previewdb migrate` in progress is waited for instead of being
+// mistaken for a failed migration. The lock and its connection are gone when this returns, before
+// any DROP of the database.
+bool diverged_under_migration_lock(const Settings& s, const config::Config& cfg,
+                                   const migrate::Target& mt, std::chrono::milliseconds timeout) {
+  auto conn = db::Connection::open({.conninfo = mt.conninfo, .dbname = mt.dbname});
+  migrate::LockOptions lo{.mode = lock_mode_for(cfg, mt.conninfo),
+                          .timeout = timeout,
+                          .conninfo = mt.conninfo,
+                          .dbname = mt.dbname,
+                          .database_label = "database " + util::quoted(mt.dbname)};
+  auto lock = migrate::acquire_lock(conn, lo);
+  auto st = migrate::status({.target = mt, .dir = s.dir, .format = cfg.get_or("format", "auto")});
+  return st.diverged();
+}
+
 // Creates or reuses pr_<N>, re-creating it when its history diverged from the branch, and
 // migrates it. Fills facts; returns the URL with its password (for the environment only).
 std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& facts) {
@@ -151,9 +176,22 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   register_password(target.conninfo, s.provider);
   auto maintenance = connect_maintenance(target);
   auto protection = make_protection(cfg);
+  auto lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+
+  // Concurrent runs for one PR take turns through get-or-create, the divergence check, the reset
+  // and the migration. Otherwise two runs that both saw a diverged preview would both reset it,
+  // the second DROP ... WITH (FORCE) killing the first one's migration. It is the lock
+  // core::spawn and core::drop_database take for the name (they nest on this session), so a
+  // `spawn --reuse`/`--replace` or a cleanup of pr_<N> waits for the run too.
+  std::string name = core::pr_database_name(pr);
+  db::AdvisoryLock name_lock(
+      maintenance, core::spawn_lock_key(name),
+      std::max(std::chrono::seconds(1),
+               std::chrono::duration_cast<std::chrono::seconds>(lock_timeout)),
+      "database " + util::quoted(name));
 
   core::SpawnRequest req;
-  req.name = core::pr_database_name(pr);
+  req.name = name;
   req.meta.kind = core::Kind::pr;
   req.meta.created_by = "previewdb ci (" + ci::to_string(s.provider) + ")";
   req.meta.pr_number = pr;
@@ -173,8 +211,7 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   if (s.migrate_command.empty()) {
     // A preview whose history no longer matches the branch (an applied file edited, a failed
     // migration, a rebase that reordered them) cannot be migrated forward: re-create it.
-    auto st = migrate::status({.target = mt, .dir = s.dir, .format = cfg.get_or("format", "auto")});
-    if (st.diverged()) {
+    if (diverged_under_migration_lock(s, cfg, mt, lock_timeout)) {
       if (s.on_divergence == "fail") {
         throw Error(ExitCode::refused, spawned.name + " has diverged from the branch's migrations",
                     {"an applied migration was edited, failed, or the order changed after a "
@@ -203,7 +240,7 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   mo.dir = s.dir;
   mo.format = cfg.get_or("format", "auto");
   mo.lock_mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
-  mo.lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+  mo.lock_timeout = lock_timeout;
   mo.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
   mo.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
   mo.command = s.migrate_command;

@@ -56,6 +56,9 @@ DropResult drop_database(db::Connection& maintenance, const std::string& name,
 std::string temp_database_name();
 bool is_temp_database_name(const std::string& name);
 std::string build_lock_key(const std::string& temp);
+// The advisory lock (on the maintenance database) that serialises spawn, drop and a CI run's
+// check-reset-migrate of one name. Session locks nest, so a holder may call spawn/drop itself.
+std::string spawn_lock_key(const std::string& name);
 // Drops a temporary database (even if already marked as a template); logs instead of throwing.
 void drop_temporary(db::Connection& maintenance, const std::string& name);
 // " STRATEGY WAL_LOG" / " STRATEGY FILE_COPY" for CREATE DATABASE ... TEMPLATE from (empty before

@@ -438,3 +438,44 @@ TEST_F(Ci, MigrateCommandRunsUnderTheLockWithThePreviewUrl) {
   EXPECT_EQ(as_map(g.outputs())["preview"], "true");
   expect_clean(g);
 }
+
+TEST_F(Ci, ConcurrentRunsOnADivergedPreviewResetItOnce) {
+  ASSERT_EQ(github(event("opened.payload.json", 52)).r.code, 0);
+  repos.commit_file("migrations/schema/0002_add_email.sql",
+                    "ALTER TABLE users ADD COLUMN email_address text;\n", "edit an applied one");
+  auto ev = event("synchronize.payload.json", 52);
+  std::vector<int> pids;
+  std::vector<fs::path> outs;
+  for (int i = 0; i < 8; ++i) {
+    outs.push_back(files.path() / ("d-out" + std::to_string(i)));
+    test::Env e = base_env();
+    e["GITHUB_ACTIONS"] = "true";
+    e["GITHUB_EVENT_NAME"] = "pull_request";
+    e["GITHUB_EVENT_PATH"] = ev.string();
+    e["GITHUB_OUTPUT"] = outs.back().string();
+    pids.push_back(test::start_cli({"ci"}, e, repos.work().string()));
+  }
+  for (int pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "a run failed: " << status;
+  }
+  int resets = 0, applied = 0;
+  for (const auto& out : outs) {
+    auto m = as_map(parse_outputs(util::read_file(out)));
+    EXPECT_EQ(m["database-name"], "pr_52");
+    resets += m["reset"] == "true";
+    applied += std::stoi(m["migrations-applied"]);
+  }
+  // The first run to get the preview re-creates and migrates it; the others find it current.
+  EXPECT_EQ(resets, 1);
+  EXPECT_EQ(applied, 1);
+  auto history = server().connect("pr_52").exec(
+      "SELECT id, count(*) FROM _previewdb.schema_migrations GROUP BY id ORDER BY id");
+  ASSERT_EQ(history.rows(), 2) << "0001 from the snapshot, the edited 0002";
+  for (int i = 0; i < history.rows(); ++i) {
+    EXPECT_EQ(history.get_int(i, 1), 1) << history.get(i, 0) << " recorded more than once";
+  }
+  EXPECT_TRUE(has_column("pr_52", "email_address"));
+  EXPECT_FALSE(has_column("pr_52", "email"));
+}
