@@ -1,0 +1,106 @@
+// One migration run per database: concurrent runs apply every migration exactly once, and a run
+// killed mid-migration leaves nothing partial behind and no lock held.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "helpers.hpp"
+
+using namespace previewdb;
+using namespace previewdb::test;
+using namespace previewdb::test::migrate;
+using namespace std::chrono_literals;
+
+namespace {
+
+int wait_exit(int pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Polls a condition; generous bounds, because tests never fail on time.
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds limit = 120s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return condition();
+}
+
+void write_counted_migrations(Folder& f, int n) {
+  f.file("000_counter.sql", "CREATE TABLE applied (id text);");
+  for (int i = 1; i <= n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%03d_m.sql", i);
+    f.file(name, "CREATE TABLE t" + std::to_string(i) +
+                     " (id int);\nINSERT INTO applied VALUES ('" + std::to_string(i) +
+                     "');\nSELECT pg_sleep(0.01);\n");
+  }
+}
+
+void check_concurrent_runs(const std::string& db, const std::vector<std::string>& extra) {
+  Folder f;
+  write_counted_migrations(f, 20);
+  std::vector<int> pids;
+  for (int i = 0; i < 8; ++i) {
+    std::vector<std::string> args = {"migrate", "--database-url", server().url(db), "--dir",
+                                     f.path()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pids.push_back(start_cli(args));
+  }
+  for (int pid : pids) EXPECT_EQ(wait_exit(pid), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM applied"), 20);
+  EXPECT_EQ(count(db, "SELECT count(DISTINCT id) FROM applied"), 20);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.schema_migrations WHERE status = 'applied'"),
+            21);
+}
+
+}  // namespace
+
+TEST(MigrateConcurrency, EightRunsApplyEachMigrationOnce) {
+  check_concurrent_runs(fresh_db("conc_advisory"), {});
+}
+
+TEST(MigrateConcurrency, EightRunsWithTheTableLease) {
+  auto db = fresh_db("conc_table");
+  check_concurrent_runs(db, {"--lock-mode", "table"});
+  EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.migration_lock"), 0) << "released";
+}
+
+TEST(MigrateConcurrency, KilledRunLeavesNothingPartialAndReleasesTheLock) {
+  Folder f;
+  f.file("1_a.sql", "CREATE TABLE a (id int);")
+      .file("2_slow.sql",
+            "CREATE TABLE slow (id int);\n"
+            "SELECT pg_sleep(CASE WHEN current_setting('test.sleep', true) = 'on' THEN 600 ELSE 0 "
+            "END);\n")
+      .file("3_c.sql", "CREATE TABLE c (id int);");
+  auto db = fresh_db("conc_kill");
+  int pid = start_cli({"migrate", "--database-url", server().url(db), "--dir", f.path()},
+                      {{"PGOPTIONS", "-c test.sleep=on"}});
+  auto busy = [&] {
+    return count(db,
+                 "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'previewdb' "
+                 "AND query LIKE '%pg_sleep%' AND state = 'active'") == 1;
+  };
+  ASSERT_TRUE(eventually(busy)) << "the slow migration never started";
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+  // The server notices the dead client (client_connection_check_interval) and rolls back.
+  EXPECT_TRUE(eventually([&] {
+    return count(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 0;
+  })) << "the lock was not released";
+  EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'slow'"), 0);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.schema_migrations"), 1);
+  auto r = migrate_cli(db, {"--dir", f.path()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "applied 2 migrations")) << r.out;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.schema_migrations WHERE status = 'applied'"),
+            3);
+}
