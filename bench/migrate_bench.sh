@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Per-migration overhead: N small generated migrations applied to an empty database by
+# `previewdb migrate`, by `dbmate up` (npm package dbmate, which ships its Go binary), and by one
+# `psql -f` per file, all on the same server in one run; prints times and ratios. Not a test.
+#
+#   bench/migrate_bench.sh [PREVIEWDB_BIN]
+#
+# Environment: COUNTS (default "1000 10000"), WORK (scratch directory; default a temporary one,
+# removed at exit), SKIP_PSQL=1 to skip the slowest baseline. The setup step installs dbmate with
+# `npm install -g dbmate` when it is not on PATH.
+set -euo pipefail
+
+BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
+COUNTS=${COUNTS:-"1000 10000"}
+if [[ -z "${WORK:-}" ]]; then
+  WORK=$(mktemp -d /tmp/previewdb-migrate-bench-XXXXXX)
+  trap '"$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+fi
+unset DATABASE_URL DIRECT_URL PGHOST PGPORT PGDATABASE PGUSER GITHUB_ACTIONS CI || true
+
+# Setup: dbmate from npm (its package carries the binary for this platform).
+if ! command -v dbmate >/dev/null; then
+  echo "setup: npm install -g dbmate" >&2
+  npm install -g dbmate >/dev/null
+fi
+
+# A server of its own: previewdb's embedded PostgreSQL under $WORK/home (unix socket, trust).
+export PREVIEWDB_HOME="$WORK/home"
+"$BIN" local start -q
+BASE=$("$BIN" local url | sed 's#/dev?#/postgres?#')
+SOCKET=$(sed -E 's#.*host=([^&]*).*#\1#' <<<"$BASE")
+PORT=$(sed -E 's#.*port=([0-9]+).*#\1#' <<<"$BASE")
+psql_base() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$SOCKET" -p "$PORT" -U previewdb "$@"; }
+
+now() { date +%s.%N; }
+elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+
+# N migrations: dbmate files (-- migrate:up / -- migrate:down), and the same up sections as plain
+# files for psql.
+generate() {
+  local n=$1 dir=$2
+  mkdir -p "$dir/dbmate" "$dir/plain"
+  python3 - "$n" "$dir" <<'PY'
+import sys
+n, d = int(sys.argv[1]), sys.argv[2]
+for i in range(1, n + 1):
+    version = 20240000000000 + i
+    up = f"CREATE TABLE t{i} (id bigint PRIMARY KEY, name text NOT NULL);\nCREATE INDEX t{i}_name ON t{i} (name);\n"
+    with open(f"{d}/dbmate/{version}_m{i}.sql", "w") as f:
+        f.write(f"-- migrate:up\n{up}\n-- migrate:down\nDROP TABLE t{i};\n")
+    with open(f"{d}/plain/{version}_m{i}.sql", "w") as f:
+        f.write(up)
+PY
+}
+
+printf '%-8s %12s %12s %12s %16s %14s\n' migrations previewdb dbmate "psql -f" "dbmate/previewdb" "psql/previewdb"
+declare -A PDB
+for n in $COUNTS; do
+  dir="$WORK/m$n"
+  generate "$n" "$dir"
+  for tool in pdb dbmate psql; do
+    psql_base -d postgres -c "DROP DATABASE IF EXISTS bench_${tool}_$n" -c "CREATE DATABASE bench_${tool}_$n" >/dev/null
+  done
+  psql_base -d postgres -c CHECKPOINT >/dev/null
+
+  t0=$(now)
+  "$BIN" migrate -q --database-url "$BASE" --database "bench_pdb_$n" --dir "$dir/dbmate" >/dev/null
+  t_pdb=$(elapsed "$t0" "$(now)")
+  PDB[$n]=$t_pdb
+  psql_base -d postgres -c CHECKPOINT >/dev/null
+
+  t0=$(now)
+  dbmate --url "postgres://previewdb@/bench_dbmate_$n?socket=$SOCKET&port=$PORT&sslmode=disable" \
+    --migrations-dir "$dir/dbmate" --no-dump-schema up >/dev/null
+  t_dbmate=$(elapsed "$t0" "$(now)")
+  psql_base -d postgres -c CHECKPOINT >/dev/null
+
+  if [[ "${SKIP_PSQL:-0}" == 1 ]]; then
+    t_psql=nan
+  else
+    t0=$(now)
+    for f in "$dir"/plain/*.sql; do
+      psql_base -d "bench_psql_$n" -v ON_ERROR_STOP=1 -f "$f" >/dev/null
+    done
+    t_psql=$(elapsed "$t0" "$(now)")
+  fi
+  # Same result everywhere: n tables each.
+  for tool in pdb dbmate; do
+    got=$(psql_base -d "bench_${tool}_$n" -Atc "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename ~ '^t[0-9]+$'")
+    [[ "$got" == "$n" ]] || { echo "bench_${tool}_$n has $got tables, expected $n" >&2; exit 1; }
+  done
+  printf '%-8s %11ss %11ss %11ss %15sx %13sx\n' "$n" "$t_pdb" "$t_dbmate" "$t_psql" \
+    "$(python3 -c "print(f'{$t_dbmate / $t_pdb:.2f}')")" \
+    "$(python3 -c "print('n/a' if '$t_psql' == 'nan' else f'{float(\"$t_psql\") / $t_pdb:.2f}')")"
+  rm -rf "$dir"
+done
+set -- $COUNTS
+if [[ $# -ge 2 ]]; then
+  python3 -c "print(f'previewdb scaling: {$2} migrations take {${PDB[$2]} / ${PDB[$1]}:.1f}x the time of {$1} (target <= ~{$2 / $1:.0f}x)')"
+fi
