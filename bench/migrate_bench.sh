@@ -26,7 +26,7 @@ fi
 
 # A server of its own: previewdb's embedded PostgreSQL under $WORK/home (unix socket, trust).
 export PREVIEWDB_HOME="$WORK/home"
-"$BIN" local start -q
+"$BIN" local start -q >/dev/null
 BASE=$("$BIN" local url | sed 's#/dev?#/postgres?#')
 SOCKET=$(sed -E 's#.*host=([^&]*).*#\1#' <<<"$BASE")
 PORT=$(sed -E 's#.*port=([0-9]+).*#\1#' <<<"$BASE")

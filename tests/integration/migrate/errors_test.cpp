@@ -163,3 +163,25 @@ TEST(MigrateErrors, NonTransactionalFailureIsRecordedAsFailed) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.schema_migrations WHERE status = 'applied'"),
             2);
 }
+
+TEST(MigrateErrors, StatementAndOverallTimeouts) {
+  Folder f;
+  f.file("1_slow.sql", "CREATE TABLE s (id int);\nSELECT pg_sleep(30);\n");
+  auto db = fresh_db("errors_timeouts");
+  auto r = migrate_cli(db, {"--dir", f.path(), "--statement-timeout", "1s"});
+  EXPECT_EQ(r.code, 7);
+  EXPECT_TRUE(contains(r.err,
+                       "/1_slow.sql:2: canceling statement due to statement timeout "
+                       "(SQLSTATE 57014)"))
+      << r.err;
+  r = migrate_cli(db, {"--dir", f.path(), "--timeout", "1"});
+  EXPECT_EQ(r.code, 7);
+  EXPECT_TRUE(contains(r.err, "previewdb: error: migrate timed out (--timeout) while applying \"" +
+                                  f.path() +
+                                  "/1_slow.sql\"\nhint: its transaction was rolled back"))
+      << r.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 's'"), 0);
+  r = migrate_cli(db, {"--dir", f.path(), "--timeout", "soon"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(contains(r.err, "--timeout")) << r.err;
+}
