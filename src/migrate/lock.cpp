@@ -221,8 +221,14 @@ LockMode parse_lock_mode(const std::string& text) {
 
 bool looks_like_pooler(const std::string& conninfo) {
   std::string c = util::to_lower(conninfo);
-  return c.find(":6432") != std::string::npos || c.find("port=6432") != std::string::npos ||
-         c.find("pgbouncer=true") != std::string::npos || c.find("pooler") != std::string::npos;
+  if (c.find("pgbouncer=true") != std::string::npos) return true;  // Prisma's URL flag
+  try {
+    auto info = db::parse_conninfo(conninfo);
+    std::string host = util::to_lower(info.get("host").value_or(""));
+    return info.get("port").value_or("") == "6432" || host.find("pooler") != std::string::npos;
+  } catch (const Error&) {
+    return false;  // the connection attempt reports a conninfo that does not parse
+  }
 }
 
 std::unique_ptr<MigrationLock> acquire_lock(db::Connection& conn, const LockOptions& options) {

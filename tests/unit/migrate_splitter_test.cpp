@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include "migrate/lock.hpp"
 #include "migrate/splitter.hpp"
+#include "util/error.hpp"
 
 using namespace previewdb;
 using namespace previewdb::migrate;
@@ -102,4 +104,14 @@ TEST(MigrateSplitter, CharacterPositionsToBytes) {
   EXPECT_EQ(byte_offset_of_char(s, 1), 0u);
   EXPECT_EQ(byte_offset_of_char(s, 2), 2u);
   EXPECT_EQ(line_of_offset("a\nb\nc", 4), 3);
+}
+
+TEST(MigrateLock, RecognisesPoolerUrls) {
+  EXPECT_TRUE(looks_like_pooler("postgresql://u@db.example.com:6432/app"));
+  EXPECT_TRUE(looks_like_pooler("postgresql://u@ep-x-pooler.eu-central-1.aws.neon.tech/app"));
+  EXPECT_TRUE(looks_like_pooler("postgresql://u@h/app?pgbouncer=true"));
+  EXPECT_FALSE(looks_like_pooler("postgresql://u:pooler6432@db.example.com:5432/app"));
+  EXPECT_EQ(parse_lock_mode("table"), LockMode::table);
+  EXPECT_EQ(parse_lock_mode("auto"), LockMode::automatic);
+  EXPECT_THROW(parse_lock_mode("flock"), Error);
 }
