@@ -5,10 +5,12 @@
 #include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "harness/git_repo.hpp"
 #include "harness/harness.hpp"
 #include "harness/http_replay.hpp"
+#include "migrate/lock.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
 
@@ -444,6 +446,11 @@ TEST_F(Ci, ConcurrentRunsOnADivergedPreviewResetItOnce) {
   repos.commit_file("migrations/schema/0002_add_email.sql",
                     "ALTER TABLE users ADD COLUMN email_address text;\n", "edit an applied one");
   auto ev = event("synchronize.payload.json", 52);
+  // A migration holds pr_52's migration lock while the runs start. Checked without that lock,
+  // every run saw the diverged preview and reset it, killing this session and each other's runs.
+  auto holder = server().connect("pr_52");
+  std::string key = std::to_string(migrate::k_advisory_key);
+  holder.exec("SELECT pg_advisory_lock(" + key + ")");
   std::vector<int> pids;
   std::vector<fs::path> outs;
   for (int i = 0; i < 8; ++i) {
@@ -454,6 +461,13 @@ TEST_F(Ci, ConcurrentRunsOnADivergedPreviewResetItOnce) {
     e["GITHUB_EVENT_PATH"] = ev.string();
     e["GITHUB_OUTPUT"] = outs.back().string();
     pids.push_back(test::start_cli({"ci"}, e, repos.work().string()));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // let them reach the lock
+  bool held_to_the_end = true;
+  try {
+    holder.exec("SELECT pg_advisory_unlock(" + key + ")");
+  } catch (const std::exception&) {
+    held_to_the_end = false;  // a DROP ... WITH (FORCE) ended the session
   }
   for (int pid : pids) {
     int status = 0;
@@ -468,6 +482,7 @@ TEST_F(Ci, ConcurrentRunsOnADivergedPreviewResetItOnce) {
     applied += std::stoi(m["migrations-applied"]);
   }
   // The first run to get the preview re-creates and migrates it; the others find it current.
+  EXPECT_TRUE(held_to_the_end) << "a run reset the preview while a migration held its lock";
   EXPECT_EQ(resets, 1);
   EXPECT_EQ(applied, 1);
   auto history = server().connect("pr_52").exec(
