@@ -19,6 +19,7 @@
 #include "git/changes.hpp"
 #include "migrate/migrate.hpp"
 #include "net/github.hpp"
+#include "snapshot/snapshot.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
 #include "util/error.hpp"
@@ -168,6 +169,25 @@ bool diverged_under_migration_lock(const Settings& s, const config::Config& cfg,
   return st.diverged();
 }
 
+// Zero setup: a server with no snapshot of the source yet gets one on the first run (a read-only
+// copy of the source), so that previews work from the start. Refreshing it is the team's call
+// (`previewdb snapshot` on a schedule). One run at a time takes it; the others then find it.
+void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const std::string& source,
+                     const std::string& created_by, std::chrono::seconds timeout) {
+  if (!core::snapshots_of(core::list_databases(conn), source).empty()) return;
+  db::AdvisoryLock lock(conn, "previewdb:first-snapshot:" + source, timeout,
+                        "the first snapshot of " + util::quoted(source));
+  if (!core::snapshots_of(core::list_databases(conn), source).empty()) return;
+  util::log::info("no snapshot of '" + source + "' yet: taking one (refresh it with 'previewdb " +
+                  "snapshot " + source + "', e.g. on a schedule)");
+  snapshot::SnapshotRequest req;
+  req.source = source;
+  req.created_by = created_by;
+  req.conninfo = conninfo;
+  auto made = snapshot::create_snapshot(conn, req);
+  util::log::info("snapshot " + made.id + " of " + source + " created (" + made.method + ")");
+}
+
 // Creates or reuses pr_<N>, re-creating it when its history diverged from the branch, and
 // migrates it. Fills facts; returns the URL with its password (for the environment only).
 std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& facts) {
@@ -198,6 +218,9 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   if (!s.event.head_ref.empty()) req.meta.branch = s.event.head_ref;
   req.source = cfg.get_or("source", "dev");
   core::validate_name(req.source, "source database");
+  ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,
+                  std::max(std::chrono::seconds(1),
+                           std::chrono::duration_cast<std::chrono::seconds>(lock_timeout)));
   req.conninfo = target.conninfo;
   req.if_exists = core::IfExists::reuse;
   req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
@@ -351,6 +374,14 @@ int run_ci(const Args& all_args) {
       "FILE")("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps");
   auto parsed = parse(options, args);
   if (!parsed) return 0;
+  // `previewdb ci npm run build` (no "--") would otherwise never run the build. Empty arguments
+  // are what the GitHub action passes for inputs left unset: those are ignored.
+  for (const auto& extra : parsed->unmatched()) {
+    if (extra.empty()) continue;
+    throw usage_error(
+        "unexpected argument " + util::quoted(extra) + " for 'previewdb ci'",
+        "put the build command after '--': previewdb ci [options] -- " + extra + " ...");
+  }
   auto& p = *parsed;
   auto cfg = load_config(p);
   auto env = config::process_env();

@@ -494,3 +494,34 @@ TEST_F(Ci, ConcurrentRunsOnADivergedPreviewResetItOnce) {
   EXPECT_TRUE(has_column("pr_52", "email_address"));
   EXPECT_FALSE(has_column("pr_52", "email"));
 }
+
+TEST(CiArguments, AStrayCommandWithoutDoubleDashIsRefused) {
+  auto r = previewdb::test::run_cli({"ci", "--dry-run", "--provider", "generic", "--pr", "3",
+                                     "npm", "run", "build"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("unexpected argument \"npm\" for 'previewdb ci'"));
+  EXPECT_THAT(r.err, ::testing::HasSubstr("previewdb ci [options] -- npm"));
+}
+
+TEST_F(Ci, FirstRunOnAServerWithoutASnapshotTakesOne) {
+  // Drop the fixture's snapshot: a fresh server where dev has main's schema and nothing else.
+  auto conn = server().connect();
+  auto snaps = conn.exec("SELECT datname FROM pg_database WHERE datname LIKE 'snap_dev_%'");
+  for (int i = 0; i < snaps.rows(); ++i) {
+    conn.exec("ALTER DATABASE " + conn.quote_ident(snaps.get(i, 0)) + " IS_TEMPLATE false");
+    conn.exec("DROP DATABASE " + conn.quote_ident(snaps.get(i, 0)));
+  }
+  auto g = github(event("opened.payload.json", 61));
+  ASSERT_EQ(g.r.code, 0) << g.r.all();
+  EXPECT_THAT(g.r.err, HasSubstr("no snapshot of 'dev' yet: taking one"));
+  auto m = as_map(g.outputs());
+  EXPECT_EQ(m["preview"], "true");
+  EXPECT_EQ(m["database-name"], "pr_61");
+  EXPECT_EQ(m["migrations-applied"], "1");
+  EXPECT_THAT(m["snapshot"], HasSubstr("snap_dev_"));
+  // The next PR reuses it rather than taking another.
+  auto g2 = github(event("opened.payload.json", 62));
+  ASSERT_EQ(g2.r.code, 0) << g2.r.all();
+  EXPECT_THAT(g2.r.err, Not(HasSubstr("taking one")));
+  EXPECT_EQ(as_map(g2.outputs())["snapshot"], m["snapshot"]);
+}
