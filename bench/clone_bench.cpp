@@ -4,11 +4,11 @@
 // machines are noisy, so only ratios within one run mean anything.
 //
 //   clone_bench [--scales 1,10,70] [--reps 3]      (pgbench scale 70 is about 1 GB)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
-#include <algorithm>
 
 #include "db/connection.hpp"
 #include "local/cluster.hpp"
@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     // The snapshot spawn clones from; raw strategies clone the same template.
     util::ProcessSpec snap{.argv = {PREVIEWDB_BIN, "snapshot", src, "-q"},
                            .env = {{"DATABASE_URL", url}, {"PREVIEWDB_USER", "bench"}},
-                           .capture_stdout = true, .capture_stderr = true};
+                           .capture_stdout = true,
+                           .capture_stderr = true};
     auto snap_r = util::run_process(snap);
     if (!snap_r.ok()) {
       std::fprintf(stderr, "snapshot failed: %s\n", snap_r.err.c_str());

@@ -41,10 +41,9 @@ const Command k_commands[] = {
 };
 
 void print_help() {
-  std::string out =
-      "previewdb " PREVIEWDB_VERSION
-      " - an isolated database for every pull request that changes the schema\n\n"
-      "usage: previewdb <command> [options]\n\ncommands:\n";
+  std::string out = "previewdb " PREVIEWDB_VERSION
+                    " - an isolated database for every pull request that changes the schema\n\n"
+                    "usage: previewdb <command> [options]\n\ncommands:\n";
   for (const auto& c : k_commands) {
     std::string name = c.name;
     out += "  " + name + std::string(12 - name.size(), ' ') + c.summary + "\n";
@@ -102,8 +101,8 @@ int run(int argc, char** argv) {
     print_error(e.what(), e.hints());
     return static_cast<int>(e.code());
   } catch (const cxxopts::exceptions::exception& e) {
-    print_error(e.what(), {"run 'previewdb " + std::string(command->name) +
-                           " --help' for its options"});
+    print_error(e.what(),
+                {"run 'previewdb " + std::string(command->name) + " --help' for its options"});
     return static_cast<int>(ExitCode::usage);
   } catch (const std::exception& e) {
     print_error(std::string("internal error: ") + e.what(),

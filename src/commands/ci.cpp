@@ -340,38 +340,37 @@ int run_ci(const Args& all_args) {
       "CI entry point: detect schema changes, create/migrate pr_<N>, drop it when the PR closes, "
       "and emit outputs.\n  previewdb ci [options] [-- CMD ARGS...]");
   add_common_options(options);
-  options.add_options("CI")("provider",
-                            "github, netlify or generic (default: detected from the environment)",
-                            cxxopts::value<std::string>(), "NAME")(
-      "pr", "pull request number (generic CI; overrides the event)", cxxopts::value<std::string>(),
-      "N")("base-ref", "base branch to compare with (default: the event's, else main)",
-           cxxopts::value<std::string>(),
-           "REF")("label", "the label that asks for a preview (default preview-db)",
-                  cxxopts::value<std::string>(),
-                  "NAME")("force", "create a preview even without schema changes or the label")(
-      "migrations-path",
-      "where migrations live, for change detection (repeatable; default "
-      "migrations/schema/)",
-      cxxopts::value<std::vector<std::string>>(),
-      "PATH")("dir",
-              "migrations folder to apply (default: the one --migrations-path, else "
-              "migrations/schema)",
-              cxxopts::value<std::string>(), "DIR")(
-      "format", "migration folder format (default auto)", cxxopts::value<std::string>(), "FMT")(
-      "from", "clone the latest snapshot of this database (default dev)",
-      cxxopts::value<std::string>(), "SOURCE")(
-      "strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")(
-      "on-divergence", "reset (re-create from the snapshot, default) or fail",
-      cxxopts::value<std::string>(),
-      "MODE")("migrate-command", "run this migrator under the lock instead of previewdb's engine",
-              cxxopts::value<std::string>(),
-              "CMD")("lock-timeout", "wait this long for another run's lock (default 10m)",
-                     cxxopts::value<std::string>(),
-                     "DURATION")("dry-run", "detect and decide, print the plan; touch no database")(
-      "json", "print the outcome as one JSON object on stdout")(
-      "env-file", "write DATABASE_URL to this dotenv file (atomically)",
-      cxxopts::value<std::string>(),
-      "FILE")("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps");
+  // clang-format off
+  options.add_options("CI")
+      ("provider", "github, netlify or generic (default: detected from the environment)",
+       cxxopts::value<std::string>(), "NAME")
+      ("pr", "pull request number (generic CI; overrides the event)",
+       cxxopts::value<std::string>(), "N")
+      ("base-ref", "base branch to compare with (default: the event's, else main)",
+       cxxopts::value<std::string>(), "REF")
+      ("label", "the label that asks for a preview (default preview-db)",
+       cxxopts::value<std::string>(), "NAME")
+      ("force", "create a preview even without schema changes or the label")
+      ("migrations-path", "where migrations live, for change detection (repeatable; default "
+       "migrations/schema/)", cxxopts::value<std::vector<std::string>>(), "PATH")
+      ("dir", "migrations folder to apply (default: the one --migrations-path, else "
+       "migrations/schema)", cxxopts::value<std::string>(), "DIR")
+      ("format", "migration folder format (default auto)", cxxopts::value<std::string>(), "FMT")
+      ("from", "clone the latest snapshot of this database (default dev)",
+       cxxopts::value<std::string>(), "SOURCE")
+      ("strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")
+      ("on-divergence", "reset (re-create from the snapshot, default) or fail",
+       cxxopts::value<std::string>(), "MODE")
+      ("migrate-command", "run this migrator under the lock instead of previewdb's engine",
+       cxxopts::value<std::string>(), "CMD")
+      ("lock-timeout", "wait this long for another run's lock (default 10m)",
+       cxxopts::value<std::string>(), "DURATION")
+      ("dry-run", "detect and decide, print the plan; touch no database")
+      ("json", "print the outcome as one JSON object on stdout")
+      ("env-file", "write DATABASE_URL to this dotenv file (atomically)",
+       cxxopts::value<std::string>(), "FILE")
+      ("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps");
+  // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   // `previewdb ci npm run build` (no "--") would otherwise never run the build. Empty arguments

@@ -35,8 +35,8 @@ void restore_env_file(const std::string& path) {
   std::string out = util::dotenv_set(*text, "DATABASE_URL",
                                      previous->empty() ? std::nullopt : std::optional(*previous));
   out = util::dotenv_set(out, k_previous_key, std::nullopt);
-  util::write_file_atomic(path, out, std::filesystem::perms::owner_read |
-                                         std::filesystem::perms::owner_write);
+  util::write_file_atomic(path, out,
+                          std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   util::log::info("restored DATABASE_URL in " + path);
 }
 
@@ -83,6 +83,7 @@ int run_cleanup(const Args& args) {
       "Snapshots are dropped by 'previewdb snapshot prune'.");
   add_common_options(options);
   // clang-format off
+  // clang-format off
   options.add_options()
       ("pr", "the preview of pull request N (repeatable)", cxxopts::value<std::vector<std::string>>(), "N")
       ("older-than", "created longer ago than this: 7d, 12h, 30m (a bare number means days)",
@@ -99,6 +100,7 @@ int run_cleanup(const Args& args) {
       ("json", "print the result as JSON")
       ("names", "", cxxopts::value<std::vector<std::string>>());
   // clang-format on
+  // clang-format on
   options.parse_positional({"names"});
   options.positional_help("[NAME|FEATURE...]");
   auto parsed = parse(options, args);
@@ -106,8 +108,8 @@ int run_cleanup(const Args& args) {
   auto& p = *parsed;
   auto cfg = load_config(p);
 
-  std::vector<std::string> names = p.count("names") ? p["names"].as<std::vector<std::string>>()
-                                                    : std::vector<std::string>{};
+  std::vector<std::string> names =
+      p.count("names") ? p["names"].as<std::vector<std::string>>() : std::vector<std::string>{};
   std::vector<long long> prs;
   if (p.count("pr")) {
     for (const auto& s : p["pr"].as<std::vector<std::string>>()) {
@@ -129,9 +131,9 @@ int run_cleanup(const Args& args) {
     try {
       pattern = std::regex(p["pattern"].as<std::string>(), std::regex::ECMAScript);
     } catch (const std::regex_error& e) {
-      throw usage_error("invalid --pattern " + util::quoted(p["pattern"].as<std::string>()) +
-                            ": " + e.what(),
-                        "use an ECMAScript regular expression, e.g. --pattern '^pr_'");
+      throw usage_error(
+          "invalid --pattern " + util::quoted(p["pattern"].as<std::string>()) + ": " + e.what(),
+          "use an ECMAScript regular expression, e.g. --pattern '^pr_'");
     }
   }
   std::optional<net::GitHubClient> github;
@@ -160,7 +162,8 @@ int run_cleanup(const Args& args) {
 
   bool dry = p.count("dry-run") > 0;
   bool include_unmanaged = p.count("include-unmanaged") > 0;
-  nlohmann::json out = {{"dry_run", dry}, {"dropped", nlohmann::json::array()},
+  nlohmann::json out = {{"dry_run", dry},
+                        {"dropped", nlohmann::json::array()},
                         {"would_drop", nlohmann::json::array()},
                         {"skipped", nlohmann::json::array()}};
   int exit_code = 0;
@@ -232,8 +235,9 @@ int run_cleanup(const Args& args) {
         skipped.push_back({name, "a snapshot; use 'previewdb snapshot prune'"});
         if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
       } else if (!it->managed() && !include_unmanaged) {
-        skipped.push_back({name, "unmanaged (not created by previewdb); --include-unmanaged to "
-                                 "drop it anyway"});
+        skipped.push_back({name,
+                           "unmanaged (not created by previewdb); --include-unmanaged to "
+                           "drop it anyway"});
         if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
       } else {
         to_drop.push_back(name);
@@ -252,11 +256,13 @@ int run_cleanup(const Args& args) {
     } else {
       for (const auto& n : to_drop) {
         auto it = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == n; });
-        std::string detail = it->meta ? " (" + core::to_string(it->meta->kind) +
-                                            (it->meta->pr_number ? " #" + std::to_string(*it->meta->pr_number) : "") +
-                                            ", created " + it->meta->created_at + " by " +
-                                            (it->meta->created_by.empty() ? "?" : it->meta->created_by) + ")"
-                                      : " (unmanaged)";
+        std::string detail =
+            it->meta
+                ? " (" + core::to_string(it->meta->kind) +
+                      (it->meta->pr_number ? " #" + std::to_string(*it->meta->pr_number) : "") +
+                      ", created " + it->meta->created_at + " by " +
+                      (it->meta->created_by.empty() ? "?" : it->meta->created_by) + ")"
+                : " (unmanaged)";
         util::log::info(std::string(dry ? "would drop " : "will drop ") + n + detail);
       }
       if (dry) {

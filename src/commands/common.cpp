@@ -15,20 +15,23 @@
 namespace previewdb::commands {
 
 void add_common_options(cxxopts::Options& options) {
-  options.add_options("Connection")(
-      "database-url",
-      "server to manage (else DATABASE_URL, else PG* variables, else the "
-      "local server)",
-      cxxopts::value<std::string>(),
-      "URL")("home", "local server and state directory (default ./.previewdb; env PREVIEWDB_HOME)",
-             cxxopts::value<std::string>(), "DIR");
-  options.add_options("General")("config", "configuration file (default ./previewdb.json)",
-                                 cxxopts::value<std::string>(), "FILE")(
-      "protect", "also protect these databases (repeatable, comma list)",
-      cxxopts::value<std::vector<std::string>>(), "NAME")(
-      "user", "your name for dev_<user>_<feature> (else PREVIEWDB_USER, git user.name, $USER)",
-      cxxopts::value<std::string>(), "NAME")("v,verbose", "more detail on stderr")(
-      "q,quiet", "only warnings and errors on stderr")("h,help", "show this help");
+  // clang-format off
+  options.add_options("Connection")
+      ("database-url", "server to manage (else DATABASE_URL, else PG* variables, else the "
+       "local server)", cxxopts::value<std::string>(), "URL")
+      ("home", "local server and state directory (default ./.previewdb; env PREVIEWDB_HOME)",
+       cxxopts::value<std::string>(), "DIR");
+  options.add_options("General")
+      ("config", "configuration file (default ./previewdb.json)", cxxopts::value<std::string>(),
+       "FILE")
+      ("protect", "also protect these databases (repeatable, comma list)",
+       cxxopts::value<std::vector<std::string>>(), "NAME")
+      ("user", "your name for dev_<user>_<feature> (else PREVIEWDB_USER, git user.name, $USER)",
+       cxxopts::value<std::string>(), "NAME")
+      ("v,verbose", "more detail on stderr")
+      ("q,quiet", "only warnings and errors on stderr")
+      ("h,help", "show this help");
+  // clang-format on
 }
 
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args) {

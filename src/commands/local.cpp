@@ -12,9 +12,11 @@ int run_local(const Args& args) {
                            "Manage previewdb's own local PostgreSQL (the default when no server is "
                            "configured).\n  previewdb local start|stop|status|url");
   add_common_options(options);
-  options.add_options()("database", "for 'url': the database (default dev)",
-                        cxxopts::value<std::string>(), "NAME")(
-      "action", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format off
+  options.add_options()
+      ("database", "for 'url': the database (default dev)", cxxopts::value<std::string>(), "NAME")
+      ("action", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
   options.parse_positional({"action"});
   options.positional_help("start|stop|status|url");
   auto parsed = parse(options, args);

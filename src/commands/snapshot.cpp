@@ -18,27 +18,31 @@ namespace {
 const size_t k_snapshot_warn_count = 5;
 
 nlohmann::json snapshot_json(const core::DatabaseInfo& d) {
-  return {{"id", d.name},
-          {"source", d.meta->source.value_or("")},
-          {"created_at", d.meta->created_at},
-          {"created_by", d.meta->created_by},
-          {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)}};
+  return {
+      {"id", d.name},
+      {"source", d.meta->source.value_or("")},
+      {"created_at", d.meta->created_at},
+      {"created_by", d.meta->created_by},
+      {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)}};
 }
 
 int snapshot_list(const Args& args) {
   cxxopts::Options options(args[0] + " list", "List snapshots, newest first per source.");
   add_common_options(options);
-  options.add_options()("json", "print a JSON array")(
-      "source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME");
+  // clang-format off
+  options.add_options()
+      ("json", "print a JSON array")
+      ("source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME");
+  // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
   auto conn = connect_maintenance(resolve_target(cfg));
   auto all = core::list_databases(conn, /*with_sizes=*/true);
-  auto plan = snapshot::plan_prune(all, SIZE_MAX,
-                                   parsed->count("source")
-                                       ? std::optional(parsed->operator[]("source").as<std::string>())
-                                       : std::nullopt);
+  auto plan = snapshot::plan_prune(
+      all, SIZE_MAX,
+      parsed->count("source") ? std::optional(parsed->operator[]("source").as<std::string>())
+                              : std::nullopt);
   if (parsed->count("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& d : plan.keep) out.push_back(snapshot_json(d));
@@ -53,9 +57,9 @@ int snapshot_list(const Args& args) {
   std::printf("%-40s %-16s %-21s %-8s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE");
   for (const auto& d : plan.keep) {
     auto created = util::parse_iso8601(d.meta->created_at);
-    std::string age = created ? util::format_age(std::chrono::duration_cast<std::chrono::seconds>(
-                                    now - *created))
-                              : "?";
+    std::string age =
+        created ? util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *created))
+                : "?";
     std::printf("%-40s %-16s %-21s %-8s\n", d.name.c_str(), d.meta->source.value_or("").c_str(),
                 d.meta->created_at.c_str(), age.c_str());
   }
@@ -66,21 +70,25 @@ int snapshot_prune(const Args& args) {
   cxxopts::Options options(args[0] + " prune",
                            "Drop old snapshots, keeping the newest N of each source.");
   add_common_options(options);
-  options.add_options()("keep", "how many to keep per source (required)",
-                        cxxopts::value<std::string>(), "N")(
-      "source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME")(
-      "dry-run", "show what would be dropped")("y,yes", "do not ask for confirmation")(
-      "json", "print the result as JSON");
+  // clang-format off
+  options.add_options()
+      ("keep", "how many to keep per source (required)", cxxopts::value<std::string>(), "N")
+      ("source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME")
+      ("dry-run", "show what would be dropped")
+      ("y,yes", "do not ask for confirmation")
+      ("json", "print the result as JSON");
+  // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   if (!parsed->count("keep")) {
-    throw usage_error("snapshot prune needs --keep N", "for example: previewdb snapshot prune --keep 3");
+    throw usage_error("snapshot prune needs --keep N",
+                      "for example: previewdb snapshot prune --keep 3");
   }
   auto keep = util::parse_uint(parsed->operator[]("keep").as<std::string>());
   if (!keep) {
-    throw usage_error("invalid --keep " +
-                          util::quoted(parsed->operator[]("keep").as<std::string>()),
-                      "--keep takes a whole number, e.g. --keep 3");
+    throw usage_error(
+        "invalid --keep " + util::quoted(parsed->operator[]("keep").as<std::string>()),
+        "--keep takes a whole number, e.g. --keep 3");
   }
   auto cfg = load_config(*parsed);
   auto conn = connect_maintenance(resolve_target(cfg));
@@ -115,7 +123,8 @@ int snapshot_prune(const Args& args) {
   if (parsed->count("json")) {
     nlohmann::json would = nlohmann::json::array();
     for (const auto& d : plan.drop) would.push_back(d.name);
-    std::cout << nlohmann::json{{"dry_run", dry}, {"dropped", dry ? nlohmann::json::array() : dropped},
+    std::cout << nlohmann::json{{"dry_run", dry},
+                                {"dropped", dry ? nlohmann::json::array() : dropped},
                                 {"would_drop", dry ? would : nlohmann::json::array()},
                                 {"kept", plan.keep.size()}}
                      .dump(2)
@@ -137,17 +146,21 @@ int run_snapshot(const Args& args) {
     rest.insert(rest.end(), args.begin() + 2, args.end());
     return snapshot_prune(rest);
   }
-  cxxopts::Options options(args[0],
-                           "Take a point-in-time snapshot of SOURCE (default dev) and print its id.\n"
-                           "  previewdb snapshot [SOURCE] [--to file://DIR]\n"
-                           "  previewdb snapshot list [--json]\n"
-                           "  previewdb snapshot prune --keep N [--dry-run] [--yes]");
+  cxxopts::Options options(
+      args[0],
+      "Take a point-in-time snapshot of SOURCE (default dev) and print its id.\n"
+      "  previewdb snapshot [SOURCE] [--to file://DIR]\n"
+      "  previewdb snapshot list [--json]\n"
+      "  previewdb snapshot prune --keep N [--dry-run] [--yes]");
   add_common_options(options);
-  options.add_options()("to", "also write a pg_dump archive to a snapshot store (file://DIR)",
-                        cxxopts::value<std::string>(), "URL")(
-      "strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(),
-      "S")("json", "print the result as JSON")(
-      "source", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format off
+  options.add_options()
+      ("to", "also write a pg_dump archive to a snapshot store (file://DIR)",
+       cxxopts::value<std::string>(), "URL")
+      ("strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")
+      ("json", "print the result as JSON")
+      ("source", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
   options.parse_positional({"source"});
   options.positional_help("[SOURCE]");
   auto parsed = parse(options, args);
@@ -156,7 +169,8 @@ int run_snapshot(const Args& args) {
   std::string source = cfg.get_or("source", "dev");
   if (parsed->count("source")) {
     auto v = parsed->operator[]("source").as<std::vector<std::string>>();
-    if (v.size() > 1) throw usage_error("snapshot takes one SOURCE database, got " + std::to_string(v.size()));
+    if (v.size() > 1)
+      throw usage_error("snapshot takes one SOURCE database, got " + std::to_string(v.size()));
     source = v[0];
   }
   core::validate_name(source, "source database");

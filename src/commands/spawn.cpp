@@ -21,12 +21,13 @@ void update_env_file(const std::string& path, const std::string& url) {
   if (!util::dotenv_get(text, k_previous_key)) {
     // Remember the original value once, so `cleanup --restore-env` returns to it; an empty
     // value records that there was none.
-    text = util::dotenv_set(text, k_previous_key, util::dotenv_get(text, "DATABASE_URL").value_or(""));
+    text =
+        util::dotenv_set(text, k_previous_key, util::dotenv_get(text, "DATABASE_URL").value_or(""));
   }
   text = util::dotenv_set(text, "DATABASE_URL", url);
   // The URL may carry a password: owner-only.
-  util::write_file_atomic(path, text, std::filesystem::perms::owner_read |
-                                          std::filesystem::perms::owner_write);
+  util::write_file_atomic(path, text,
+                          std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 }  // namespace
@@ -36,6 +37,7 @@ int run_spawn(const Args& args) {
                            "Create dev_<user>_<FEATURE> (or pr_<N> with --pr) from the latest "
                            "snapshot and print its URL.\n  previewdb spawn FEATURE [options]");
   add_common_options(options);
+  // clang-format off
   options.add_options()
       ("pr", "create pr_<N> for pull request N", cxxopts::value<std::string>(), "N")
       ("name", "explicit database name", cxxopts::value<std::string>(), "NAME")
@@ -51,6 +53,7 @@ int run_spawn(const Args& args) {
        cxxopts::value<std::string>(), "FILE")
       ("json", "print the result as JSON")
       ("feature", "", cxxopts::value<std::vector<std::string>>());
+  // clang-format on
   options.parse_positional({"feature"});
   options.positional_help("FEATURE");
   auto parsed = parse(options, args);
@@ -97,7 +100,7 @@ int run_spawn(const Args& args) {
   req.source = cfg.get_or("source", "dev");
   core::validate_name(req.source, "source database");
   if (p.count("snapshot")) req.snapshot = p["snapshot"].as<std::string>();
-  req.if_exists = p.count("reuse") ? core::IfExists::reuse
+  req.if_exists = p.count("reuse")     ? core::IfExists::reuse
                   : p.count("replace") ? core::IfExists::replace
                                        : core::IfExists::fail;
   req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
@@ -118,8 +121,8 @@ int run_spawn(const Args& args) {
     util::log::info("set DATABASE_URL in " + p["update-env"].as<std::string>());
   }
   if (p.count("json")) {
-    std::cout << nlohmann::json{{"name", result.name},      {"url", url},
-                                {"created", result.created}, {"replaced", result.replaced},
+    std::cout << nlohmann::json{{"name", result.name},         {"url", url},
+                                {"created", result.created},   {"replaced", result.replaced},
                                 {"snapshot", result.snapshot}, {"strategy", result.strategy}}
                      .dump(2)
               << "\n";

@@ -21,10 +21,10 @@ struct Value {
 
 // One row per setting: its flag, environment variable(s) and config-file key.
 struct Key {
-  const char* name;                 // also the previewdb.json key
-  const char* flag;                 // without dashes; "" when there is none
-  std::vector<const char*> env;     // first set wins
-  const char* default_value;        // nullptr: no default
+  const char* name;              // also the previewdb.json key
+  const char* flag;              // without dashes; "" when there is none
+  std::vector<const char*> env;  // first set wins
+  const char* default_value;     // nullptr: no default
 };
 const std::vector<Key>& keys();
 

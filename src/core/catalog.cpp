@@ -6,12 +6,18 @@ namespace previewdb::core {
 
 std::string to_string(Group g) {
   switch (g) {
-    case Group::production: return "Production";
-    case Group::development: return "Development";
-    case Group::pr_preview: return "PR previews";
-    case Group::personal: return "Personal";
-    case Group::snapshot: return "Snapshots";
-    case Group::other: return "Other";
+    case Group::production:
+      return "Production";
+    case Group::development:
+      return "Development";
+    case Group::pr_preview:
+      return "PR previews";
+    case Group::personal:
+      return "Personal";
+    case Group::snapshot:
+      return "Snapshots";
+    case Group::other:
+      return "Other";
   }
   return "Other";
 }

@@ -52,7 +52,9 @@ std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const 
 
 namespace {
 
-bool is_file_snapshot(const std::string& id) { return id.rfind("file://", 0) == 0; }
+bool is_file_snapshot(const std::string& id) {
+  return id.rfind("file://", 0) == 0;
+}
 
 bool same_owner(const Metadata& existing, const Metadata& wanted) {
   if (existing.kind != wanted.kind) return false;
@@ -72,9 +74,15 @@ void drop_temporary(db::Connection& conn, const std::string& name) {
   }
 }
 
-std::string temp_database_name() { return k_temp_prefix + util::random_hex(8); }
-bool is_temp_database_name(const std::string& name) { return name.rfind(k_temp_prefix, 0) == 0; }
-std::string build_lock_key(const std::string& temp) { return "previewdb:build:" + temp; }
+std::string temp_database_name() {
+  return k_temp_prefix + util::random_hex(8);
+}
+bool is_temp_database_name(const std::string& name) {
+  return name.rfind(k_temp_prefix, 0) == 0;
+}
+std::string build_lock_key(const std::string& temp) {
+  return "previewdb:build:" + temp;
+}
 std::string spawn_lock_key(const std::string& name) {
   return "previewdb:spawn:" + name;
 }
@@ -89,8 +97,8 @@ CloneStrategy parse_clone_strategy(const std::string& s) {
 }
 
 void remove_stale_temporaries(db::Connection& conn) {
-  auto r = conn.exec("SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
-                     {k_temp_prefix});
+  auto r =
+      conn.exec("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", {k_temp_prefix});
   for (int i = 0; i < r.rows(); ++i) {
     std::string name = r.get(i, 0);
     std::string key = build_lock_key(name);
@@ -106,8 +114,9 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   validate_name(req.name);
   auto all = list_databases(conn);
   if (auto why = protection.reason(req.name, all)) {
-    throw Error(ExitCode::refused, "refusing to create database " + util::quoted(req.name) +
-                                       ": it is protected (" + *why + ")",
+    throw Error(ExitCode::refused,
+                "refusing to create database " + util::quoted(req.name) + ": it is protected (" +
+                    *why + ")",
                 {"choose another name"});
   }
   remove_stale_temporaries(conn);
@@ -132,13 +141,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                   {"choose another name, or drop it yourself if it is really disposable"});
     }
     if (!same_owner(*existing->meta, req.meta)) {
-      throw Error(ExitCode::refused,
-                  "database " + util::quoted(req.name) + " already exists and belongs to " +
-                      (existing->meta->pr_number
-                           ? "PR #" + std::to_string(*existing->meta->pr_number)
-                           : existing->meta->created_by.empty() ? "someone else"
-                                                                : existing->meta->created_by),
-                  {"choose another name with --name"});
+      throw Error(
+          ExitCode::refused,
+          "database " + util::quoted(req.name) + " already exists and belongs to " +
+              (existing->meta->pr_number ? "PR #" + std::to_string(*existing->meta->pr_number)
+               : existing->meta->created_by.empty() ? "someone else"
+                                                    : existing->meta->created_by),
+          {"choose another name with --name"});
     }
     if (req.if_exists == IfExists::reuse) {
       result.created = false;

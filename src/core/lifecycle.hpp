@@ -21,19 +21,19 @@ enum class IfExists { fail, reuse, replace };
 struct SpawnRequest {
   std::string name;  // validated
   Metadata meta;     // kind, created_by, pr_number, branch (created_at and snapshot are filled in)
-  std::string source = "dev";             // latest snapshot of this database...
-  std::optional<std::string> snapshot;    // ...unless a snapshot id is given
-  std::string conninfo;  // server (for pg_restore when restoring a file:// archive)
+  std::string source = "dev";           // latest snapshot of this database...
+  std::optional<std::string> snapshot;  // ...unless a snapshot id is given
+  std::string conninfo;                 // server (for pg_restore when restoring a file:// archive)
   IfExists if_exists = IfExists::fail;
   CloneStrategy strategy = CloneStrategy::automatic;
 };
 
 struct SpawnResult {
   std::string name;
-  bool created = false;   // false: an existing database was reused
+  bool created = false;  // false: an existing database was reused
   bool replaced = false;
-  std::string snapshot;   // the snapshot it was cloned from
-  std::string strategy;   // "WAL_LOG", "FILE_COPY", "pg_restore"
+  std::string snapshot;  // the snapshot it was cloned from
+  std::string strategy;  // "WAL_LOG", "FILE_COPY", "pg_restore"
 };
 
 // Creates request.name from the snapshot. Concurrent calls for one name are serialised by an

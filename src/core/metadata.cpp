@@ -8,15 +8,20 @@ namespace previewdb::core {
 
 std::string to_string(Kind kind) {
   switch (kind) {
-    case Kind::pr: return "pr";
-    case Kind::personal: return "personal";
-    case Kind::snapshot: return "snapshot";
+    case Kind::pr:
+      return "pr";
+    case Kind::personal:
+      return "personal";
+    case Kind::snapshot:
+      return "snapshot";
   }
   return "personal";
 }
 
 namespace {
-json opt(const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); }
+json opt(const std::optional<std::string>& v) {
+  return v ? json(*v) : json(nullptr);
+}
 }  // namespace
 
 std::string to_comment(const Metadata& m) {
@@ -42,10 +47,14 @@ std::optional<Metadata> parse_comment(std::string_view comment) {
   if (str("tool") != "previewdb") return std::nullopt;
   Metadata m;
   auto kind = str("kind");
-  if (kind == "pr") m.kind = Kind::pr;
-  else if (kind == "personal") m.kind = Kind::personal;
-  else if (kind == "snapshot") m.kind = Kind::snapshot;
-  else return std::nullopt;
+  if (kind == "pr")
+    m.kind = Kind::pr;
+  else if (kind == "personal")
+    m.kind = Kind::personal;
+  else if (kind == "snapshot")
+    m.kind = Kind::snapshot;
+  else
+    return std::nullopt;
   m.created_at = str("created_at").value_or("");
   m.created_by = str("created_by").value_or("");
   if (auto it = j.find("pr_number"); it != j.end() && it->is_number_integer()) {

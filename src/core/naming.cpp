@@ -24,13 +24,17 @@ void validate_name(std::string_view name, std::string_view what) {
   for (unsigned char c : name) {
     if (!allowed(c)) {
       std::string what_char;
-      if (c >= 'A' && c <= 'Z') what_char = "uppercase letter '" + std::string(1, static_cast<char>(c)) + "'";
-      else if (c >= 0x80) what_char = "non-ASCII character";
-      else if (c < 0x20 || c == 0x7f) what_char = "control character";
-      else what_char = "character '" + std::string(1, static_cast<char>(c)) + "'";
-      throw usage_error("invalid " + label + " " + util::quoted(name) + ": it contains a " +
-                            what_char,
-                        k_allowed_text);
+      if (c >= 'A' && c <= 'Z')
+        what_char = "uppercase letter '" + std::string(1, static_cast<char>(c)) + "'";
+      else if (c >= 0x80)
+        what_char = "non-ASCII character";
+      else if (c < 0x20 || c == 0x7f)
+        what_char = "control character";
+      else
+        what_char = "character '" + std::string(1, static_cast<char>(c)) + "'";
+      throw usage_error(
+          "invalid " + label + " " + util::quoted(name) + ": it contains a " + what_char,
+          k_allowed_text);
     }
   }
 }

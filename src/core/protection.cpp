@@ -32,9 +32,12 @@ std::optional<std::string> Protection::reason(const std::string& name,
 Group Protection::group_of(const DatabaseInfo& db) const {
   if (db.meta) {
     switch (db.meta->kind) {
-      case Kind::pr: return Group::pr_preview;
-      case Kind::personal: return Group::personal;
-      case Kind::snapshot: return Group::snapshot;
+      case Kind::pr:
+        return Group::pr_preview;
+      case Kind::personal:
+        return Group::personal;
+      case Kind::snapshot:
+        return Group::snapshot;
     }
   }
   if (db.name == "prod" || db.name == "production" || db.name == "defaultdb") {

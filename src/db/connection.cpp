@@ -20,8 +20,10 @@ std::string field(const PGresult* r, int code) {
 void notice_to_log(void*, const PGresult* r) {
   std::string severity = field(r, PG_DIAG_SEVERITY_NONLOCALIZED);
   std::string msg = field(r, PG_DIAG_MESSAGE_PRIMARY);
-  if (severity == "WARNING") util::log::warn("server: " + msg);
-  else util::log::debug("server " + util::to_lower(severity) + ": " + msg);
+  if (severity == "WARNING")
+    util::log::warn("server: " + msg);
+  else
+    util::log::debug("server " + util::to_lower(severity) + ": " + msg);
 }
 
 }  // namespace
@@ -45,9 +47,9 @@ ConnInfo parse_conninfo(const std::string& conninfo) {
   if (!opts) {
     std::string reason = err ? util::trim(err) : "out of memory";
     if (err) PQfreemem(err);
-    throw usage_error("invalid connection string " + util::quoted(util::redact_url(conninfo)) +
-                          ": " + reason,
-                      "use a URL such as postgresql://user@host:5432/dbname");
+    throw usage_error(
+        "invalid connection string " + util::quoted(util::redact_url(conninfo)) + ": " + reason,
+        "use a URL such as postgresql://user@host:5432/dbname");
   }
   std::set<std::string> seen;
   for (auto* o = opts.get(); o->keyword; ++o) {
@@ -90,8 +92,8 @@ std::string url_for_database(const std::string& conninfo, const std::string& dbn
   if (!port.empty() && !host_in_query) authority += ":" + port;
   if (host_in_query) query.push_back("host=" + util::url_encode(host));
   if (host_in_query && !port.empty()) query.push_back("port=" + util::url_encode(port));
-  static const std::set<std::string> skip = {"user", "password", "host", "port", "dbname",
-                                             "hostaddr_unused"};
+  static const std::set<std::string> skip = {"user", "password", "host",
+                                             "port", "dbname",   "hostaddr_unused"};
   for (const auto& [k, v] : info.options) {
     if (skip.count(k)) continue;
     query.push_back(k + "=" + util::url_encode(v));
@@ -150,7 +152,8 @@ Connection Connection::open(const ConnectOptions& o) {
   keys.push_back("application_name");
   values.push_back(o.application_name.c_str());
   // Only when the conninfo does not set one: a user's own connect_timeout wins.
-  if (o.conninfo.find("connect_timeout") == std::string::npos && !std::getenv("PGCONNECT_TIMEOUT")) {
+  if (o.conninfo.find("connect_timeout") == std::string::npos &&
+      !std::getenv("PGCONNECT_TIMEOUT")) {
     keys.push_back("connect_timeout");
     values.push_back(timeout.c_str());
   }
@@ -168,9 +171,9 @@ Connection Connection::open(const ConnectOptions& o) {
     } else {
       std::string reason = err ? util::trim(err) : "out of memory";
       if (err) PQfreemem(err);
-      throw usage_error("invalid connection string " +
-                            util::quoted(util::redact_url(o.conninfo)) + ": " + reason,
-                        "use a URL such as postgresql://user@host:5432/dbname");
+      throw usage_error(
+          "invalid connection string " + util::quoted(util::redact_url(o.conninfo)) + ": " + reason,
+          "use a URL such as postgresql://user@host:5432/dbname");
     }
   }
   if (const char* pw = std::getenv("PGPASSWORD")) util::register_secret(pw);
@@ -187,9 +190,10 @@ Connection Connection::open(const ConnectOptions& o) {
       e = Error(ExitCode::not_found, "cannot connect to " + target + ": " + reason);
       e.with_hint("run 'previewdb list' to see the databases on this server");
     } else {
-      e.with_hint("check --database-url, DATABASE_URL or the PG* variables, and that the server "
-                  "is running and reachable; with none of them set previewdb starts its own local "
-                  "server ('previewdb local status')");
+      e.with_hint(
+          "check --database-url, DATABASE_URL or the PG* variables, and that the server "
+          "is running and reachable; with none of them set previewdb starts its own local "
+          "server ('previewdb local status')");
     }
     throw e;
   }
@@ -210,7 +214,8 @@ Result Connection::check(PGresult* r, const std::string& sql) {
   std::string sqlstate = r ? field(r, PG_DIAG_SQLSTATE) : "";
   util::log::debug("query failed (" + sqlstate + "): " + sql.substr(0, 200));
   throw QueryError(primary, sqlstate, primary, r ? field(r, PG_DIAG_MESSAGE_DETAIL) : "",
-                   r ? field(r, PG_DIAG_MESSAGE_HINT) : "", pos.empty() ? 0 : std::atoi(pos.c_str()));
+                   r ? field(r, PG_DIAG_MESSAGE_HINT) : "",
+                   pos.empty() ? 0 : std::atoi(pos.c_str()));
 }
 
 Result Connection::exec(const std::string& sql) {
@@ -238,7 +243,9 @@ std::optional<Result> Connection::try_exec(const std::string& sql, const Params&
 
 std::string Connection::quote_ident(std::string_view ident) const {
   char* q = PQescapeIdentifier(m_conn.get(), ident.data(), ident.size());
-  if (!q) throw Error(ExitCode::failure, "cannot quote identifier: " + util::trim(PQerrorMessage(m_conn.get())));
+  if (!q)
+    throw Error(ExitCode::failure,
+                "cannot quote identifier: " + util::trim(PQerrorMessage(m_conn.get())));
   std::string out = q;
   PQfreemem(q);
   return out;
@@ -246,7 +253,9 @@ std::string Connection::quote_ident(std::string_view ident) const {
 
 std::string Connection::quote_literal(std::string_view value) const {
   char* q = PQescapeLiteral(m_conn.get(), value.data(), value.size());
-  if (!q) throw Error(ExitCode::failure, "cannot quote literal: " + util::trim(PQerrorMessage(m_conn.get())));
+  if (!q)
+    throw Error(ExitCode::failure,
+                "cannot quote literal: " + util::trim(PQerrorMessage(m_conn.get())));
   std::string out = q;
   PQfreemem(q);
   return out;

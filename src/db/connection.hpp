@@ -21,9 +21,12 @@ class QueryError : public Error {
  public:
   QueryError(const std::string& message, std::string sqlstate, std::string primary,
              std::string detail, std::string hint, int position)
-      : Error(ExitCode::failure, message), m_sqlstate(std::move(sqlstate)),
-        m_primary(std::move(primary)), m_detail(std::move(detail)),
-        m_server_hint(std::move(hint)), m_position(position) {}
+      : Error(ExitCode::failure, message),
+        m_sqlstate(std::move(sqlstate)),
+        m_primary(std::move(primary)),
+        m_detail(std::move(detail)),
+        m_server_hint(std::move(hint)),
+        m_position(position) {}
   const std::string& sqlstate() const { return m_sqlstate; }
   const std::string& primary() const { return m_primary; }  // the server's message alone
   const std::string& detail() const { return m_detail; }

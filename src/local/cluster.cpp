@@ -200,11 +200,20 @@ void Cluster::initialize() {
 
   // initdb reads the superuser password from a file only the server user can read.
   fs::path pwfile = base / ".pwfile";
-  util::write_file_atomic(pwfile, s.password + "\n", fs::perms::owner_read | fs::perms::owner_write);
+  util::write_file_atomic(pwfile, s.password + "\n",
+                          fs::perms::owner_read | fs::perms::owner_write);
   chown_to(pwfile, user);
-  std::vector<std::string> args = {"initdb", "-D", s.data_dir.string(), "-U", k_superuser,
-                                   "--pwfile=" + pwfile.string(), "--auth-local=trust",
-                                   "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"};
+  std::vector<std::string> args = {"initdb",
+                                   "-D",
+                                   s.data_dir.string(),
+                                   "-U",
+                                   k_superuser,
+                                   "--pwfile=" + pwfile.string(),
+                                   "--auth-local=trust",
+                                   "--auth-host=scram-sha-256",
+                                   "-E",
+                                   "UTF8",
+                                   "--locale=C.UTF-8"};
   if (!m_options.durable) args.push_back("--no-sync");
   util::log::info("initialising a local PostgreSQL in " + s.data_dir.string());
   try {
@@ -224,8 +233,10 @@ void Cluster::initialize() {
   util::append_file(s.data_dir / "postgresql.conf", conf);
   s.port = s.tcp_port.value_or(k_socket_port);
 
-  json j = {{"data_dir", s.data_dir.string()}, {"socket_dir", s.socket_dir.string()},
-            {"bin_dir", s.bin_dir.string()},   {"port", s.port},
+  json j = {{"data_dir", s.data_dir.string()},
+            {"socket_dir", s.socket_dir.string()},
+            {"bin_dir", s.bin_dir.string()},
+            {"port", s.port},
             {"tcp_port", s.tcp_port ? json(*s.tcp_port) : json(nullptr)},
             {"password", s.password}};
   util::write_file_atomic(m_options.home / "cluster.json", j.dump(2) + "\n",
@@ -246,14 +257,13 @@ void Cluster::start() {
     util::log::info("starting the local PostgreSQL (" + s.data_dir.string() + ")");
     fs::path logfile = s.data_dir.parent_path() / "server.log";
     run_pg(s.bin_dir,
-           {"pg_ctl", "start", "-w", "-t", "60", "-D", s.data_dir.string(), "-l",
-            logfile.string()},
+           {"pg_ctl", "start", "-w", "-t", "60", "-D", s.data_dir.string(), "-l", logfile.string()},
            user, "start the local PostgreSQL (log: " + logfile.string() + ")");
   }
   if (!m_options.create_database.empty()) {
     auto conn = db::Connection::open({.conninfo = conninfo("postgres")});
-    auto exists = conn.exec("SELECT 1 FROM pg_database WHERE datname = $1",
-                            {m_options.create_database});
+    auto exists =
+        conn.exec("SELECT 1 FROM pg_database WHERE datname = $1", {m_options.create_database});
     if (exists.rows() == 0) {
       conn.exec("CREATE DATABASE " + conn.quote_ident(m_options.create_database));
     }
@@ -280,8 +290,8 @@ ClusterStatus Cluster::status() const {
   out.socket_dir = s.socket_dir;
   out.port = s.port;
   if (auto v = util::read_file_if_exists(s.data_dir / "PG_VERSION")) out.version = util::trim(*v);
-  auto st = run_pg(s.bin_dir, {"pg_ctl", "status", "-D", s.data_dir.string()}, server_user(), "",
-                   false);
+  auto st =
+      run_pg(s.bin_dir, {"pg_ctl", "status", "-D", s.data_dir.string()}, server_user(), "", false);
   out.running = st.exit_code == 0;
   return out;
 }
@@ -293,11 +303,12 @@ std::string Cluster::conninfo(const std::string& dbname) const {
                 {"run 'previewdb local start'"});
   }
   if (s.tcp_port) {
-    return "postgresql://" + std::string(k_superuser) + ":" + s.password + "@127.0.0.1:" +
-           std::to_string(*s.tcp_port) + "/" + dbname;
+    return "postgresql://" + std::string(k_superuser) + ":" + s.password +
+           "@127.0.0.1:" + std::to_string(*s.tcp_port) + "/" + dbname;
   }
-  return "postgresql://" + std::string(k_superuser) + "@/" + dbname + "?host=" +
-         util::url_encode(s.socket_dir.string(), /*keep_slash=*/true) + "&port=" + std::to_string(s.port);
+  return "postgresql://" + std::string(k_superuser) + "@/" + dbname +
+         "?host=" + util::url_encode(s.socket_dir.string(), /*keep_slash=*/true) +
+         "&port=" + std::to_string(s.port);
 }
 
 }  // namespace previewdb::local

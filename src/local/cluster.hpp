@@ -11,9 +11,9 @@
 namespace previewdb::local {
 
 struct ClusterOptions {
-  std::filesystem::path home;    // e.g. ./.previewdb; holds cluster.json, the log and the lock
-  std::optional<int> tcp_port;   // listen on 127.0.0.1:port too (tests); else socket only
-  bool durable = true;           // false: fsync=off, for throwaway test servers
+  std::filesystem::path home;   // e.g. ./.previewdb; holds cluster.json, the log and the lock
+  std::optional<int> tcp_port;  // listen on 127.0.0.1:port too (tests); else socket only
+  bool durable = true;          // false: fsync=off, for throwaway test servers
   std::string create_database = "dev";  // created on first start (empty: none)
 };
 

@@ -18,7 +18,8 @@ namespace previewdb::snapshot {
 std::string snapshot_name(const std::string& source, const std::string& timestamp) {
   std::string base = source;
   const size_t room = core::k_max_name_bytes - 5 - 1 - timestamp.size() - 2;  // "_N" suffix room
-  if (base.size() > room) base = base.substr(0, room - 9) + "_" + crypto::sha256_hex(source).substr(0, 8);
+  if (base.size() > room)
+    base = base.substr(0, room - 9) + "_" + crypto::sha256_hex(source).substr(0, 8);
   return "snap_" + base + "_" + timestamp;
 }
 
@@ -32,8 +33,9 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
                 {"run 'previewdb list' to see the databases, or create " + req.source + " first"});
   }
   if (src->meta && src->meta->kind == core::Kind::snapshot) {
-    throw usage_error(util::quoted(req.source) + " is itself a snapshot",
-                      "snapshot the database it was taken of: " + src->meta->source.value_or("dev"));
+    throw usage_error(
+        util::quoted(req.source) + " is itself a snapshot",
+        "snapshot the database it was taken of: " + src->meta->source.value_or("dev"));
   }
   core::remove_stale_temporaries(conn);
 
@@ -51,9 +53,10 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
     std::string clause = core::strategy_clause(conn, req.strategy, req.source, &chosen);
     // CREATE DATABASE ... TEMPLATE needs the source to have no other sessions; when it has
     // some, the server retries for 5 s before failing (55006), so look first.
-    bool busy = conn.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
-                          "pg_backend_pid()",
-                          {req.source})
+    bool busy = conn.exec(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+                        "pg_backend_pid()",
+                        {req.source})
                     .get_int(0, 0) > 0;
     if (!busy) {
       try {
@@ -87,9 +90,9 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
     std::string base = snapshot_name(req.source, util::compact_timestamp(now));
     for (int attempt = 1;; ++attempt) {
       std::string id = attempt == 1 ? base : base + "_" + std::to_string(attempt);
-      if (conn.try_exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " +
-                            conn.quote_ident(id),
-                        {}, "42P04")) {
+      if (conn.try_exec(
+              "ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " + conn.quote_ident(id), {},
+              "42P04")) {
         result.id = id;
         break;
       }

@@ -22,7 +22,7 @@ struct SnapshotRequest {
 
 struct SnapshotResult {
   std::string id;
-  std::string method;  // "template (WAL_LOG)", "pg_dump | pg_restore (source busy)"
+  std::string method;                  // "template (WAL_LOG)", "pg_dump | pg_restore (source busy)"
   std::optional<std::string> archive;  // where --to wrote the archive
   size_t snapshots_of_source = 0;      // including this one
 };

@@ -24,15 +24,15 @@ class FileStore : public SnapshotStore {
     std::error_code ec;
     fs::create_directories(m_dir, ec);
     if (ec) {
-      throw Error(ExitCode::failure, "cannot create snapshot store " + describe() + ": " +
-                                         ec.message());
+      throw Error(ExitCode::failure,
+                  "cannot create snapshot store " + describe() + ": " + ec.message());
     }
     fs::path target = m_dir / (id + ".dump");
     fs::copy_file(archive, target.string() + ".partial", fs::copy_options::overwrite_existing, ec);
     if (!ec) fs::rename(target.string() + ".partial", target, ec);
     if (ec) {
-      throw Error(ExitCode::failure, "cannot write " + util::quoted(target.string()) + ": " +
-                                         ec.message());
+      throw Error(ExitCode::failure,
+                  "cannot write " + util::quoted(target.string()) + ": " + ec.message());
     }
     util::write_file_atomic(m_dir / (id + ".json"), meta + "\n");
   }
@@ -85,10 +85,12 @@ fs::path file_store_dir(const std::string& rest) {
 
 const std::vector<Scheme>& schemes() {
   static const std::vector<Scheme> table = {
-      {"file://", [](const std::string& rest) -> std::unique_ptr<SnapshotStore> {
+      {"file://",
+       [](const std::string& rest) -> std::unique_ptr<SnapshotStore> {
          return std::make_unique<FileStore>(file_store_dir(rest));
        }},
-      {"s3://", [](const std::string&) -> std::unique_ptr<SnapshotStore> {
+      {"s3://",
+       [](const std::string&) -> std::unique_ptr<SnapshotStore> {
          throw Error(ExitCode::usage, "s3:// snapshot stores are not supported yet",
                      {"use --to file://DIR for now"});
        }},
@@ -100,9 +102,9 @@ void check(const util::ProcessResult& r, const std::string& what) {
   if (r.ok()) return;
   std::string err = util::trim(r.err);
   if (err.size() > 2000) err = "..." + err.substr(err.size() - 2000);
-  throw Error(ExitCode::failure, "cannot " + what + ": " + (err.empty() ? "exit code " +
-                                                                              std::to_string(r.exit_code)
-                                                                        : err));
+  throw Error(
+      ExitCode::failure,
+      "cannot " + what + ": " + (err.empty() ? "exit code " + std::to_string(r.exit_code) : err));
 }
 
 util::ProcessSpec pg_tool(const std::string& conninfo, const std::string& dbname,
@@ -121,8 +123,9 @@ std::unique_ptr<SnapshotStore> open_store(const std::string& url) {
     std::string prefix = s.prefix;
     if (url.rfind(prefix, 0) == 0) {
       std::string rest = url.substr(prefix.size());
-      if (rest.empty()) throw usage_error("snapshot store URL " + util::quoted(url) + " has no path",
-                                          "use file:///absolute/dir or file://relative/dir");
+      if (rest.empty())
+        throw usage_error("snapshot store URL " + util::quoted(url) + " has no path",
+                          "use file:///absolute/dir or file://relative/dir");
       return s.open(rest);
     }
   }
@@ -151,9 +154,9 @@ void restore_archive(const std::string& conninfo, const std::string& dbname,
 
 void copy_online(const std::string& conninfo, const std::string& source,
                  const std::string& target) {
-  auto [dump, restore] = util::run_pipeline(
-      pg_tool(conninfo, source, {"pg_dump", "-Fc", "--no-password"}),
-      pg_tool(conninfo, target, {"pg_restore", "--no-password", "-d", target}));
+  auto [dump, restore] =
+      util::run_pipeline(pg_tool(conninfo, source, {"pg_dump", "-Fc", "--no-password"}),
+                         pg_tool(conninfo, target, {"pg_restore", "--no-password", "-d", target}));
   check(dump, "dump " + util::quoted(source) + " with pg_dump");
   check(restore, "restore the copy of " + util::quoted(source) + " with pg_restore");
 }

@@ -45,8 +45,8 @@ std::string line_value(const std::string& line) {
 std::string dotenv_quote(const std::string& value) {
   bool plain = !value.empty();
   for (char c : value) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string("-_.:/@%?&=+,~").find(c) !=
-                                                              std::string::npos)) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string("-_.:/@%?&=+,~").find(c) != std::string::npos)) {
       plain = false;
     }
   }

@@ -28,8 +28,12 @@ std::chrono::seconds parse_duration(std::string_view text, BareUnit bare_unit,
     if (j == i || j - i > 9 || j == s.size()) throw fail();
     long long n = std::stoll(s.substr(i, j - i));
     char unit = static_cast<char>(std::tolower(static_cast<unsigned char>(s[j])));
-    long long mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400
-                   : unit == 'w' ? 604800 : 0;
+    long long mult = unit == 's'   ? 1
+                     : unit == 'm' ? 60
+                     : unit == 'h' ? 3600
+                     : unit == 'd' ? 86400
+                     : unit == 'w' ? 604800
+                                   : 0;
     if (mult == 0) throw fail();
     total += n * mult;
     i = j + 1;

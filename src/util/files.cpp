@@ -89,8 +89,8 @@ void append_file(const fs::path& path, const std::string& content) {
 TempDir::TempDir(const std::string& prefix) {
   std::string tmpl = (fs::temp_directory_path() / (prefix + "XXXXXX")).string();
   if (!mkdtemp(tmpl.data())) {
-    throw Error(ExitCode::failure, std::string("cannot create a temporary directory: ") +
-                                       std::strerror(errno));
+    throw Error(ExitCode::failure,
+                std::string("cannot create a temporary directory: ") + std::strerror(errno));
   }
   m_path = tmpl;
 }

@@ -20,16 +20,24 @@ void emit(std::string_view prefix, std::string_view message) {
 }
 }  // namespace
 
-void set_level(Level l) { g_level = l; }
-Level level() { return g_level; }
+void set_level(Level l) {
+  g_level = l;
+}
+Level level() {
+  return g_level;
+}
 
 void info(std::string_view m) {
   if (g_level >= Level::normal) emit("previewdb: ", m);
 }
-void warn(std::string_view m) { emit("previewdb: warning: ", m); }
+void warn(std::string_view m) {
+  emit("previewdb: warning: ", m);
+}
 void debug(std::string_view m) {
   if (g_level >= Level::verbose) emit("previewdb: debug: ", m);
 }
-void raw_err(std::string_view m) { emit("", m); }
+void raw_err(std::string_view m) {
+  emit("", m);
+}
 
 }  // namespace previewdb::util::log

@@ -42,7 +42,8 @@ std::string scrub(std::string_view text) {
 std::string redact_url(std::string_view input) {
   std::string s(input);
   // scheme://user:password@host -> scheme://user:***@host ; scheme://token@host -> scheme://***@
-  static const std::regex userinfo_with_password(R"(([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]*@)");
+  static const std::regex userinfo_with_password(
+      R"(([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):[^@/\s]*@)");
   static const std::regex http_token(R"((https?://)[^:/@\s]+@)");
   static const std::regex kv_password(R"((\bpassword\s*=\s*)('([^'\\]|\\.)*'|[^\s&]+))",
                                       std::regex::icase);

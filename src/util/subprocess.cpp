@@ -28,8 +28,10 @@ std::vector<std::string> build_env(const std::map<std::string, std::optional<std
     if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   for (const auto& [k, v] : delta) {
-    if (v) env[k] = *v;
-    else env.erase(k);
+    if (v)
+      env[k] = *v;
+    else
+      env.erase(k);
   }
   std::vector<std::string> out;
   out.reserve(env.size());
@@ -95,7 +97,8 @@ struct Prepared {
 
 pid_t spawn(const ProcessSpec& spec, Prepared& p, int in_fd, int out_fd, int err_fd) {
   pid_t pid = ::fork();
-  if (pid < 0) throw Error(ExitCode::failure, std::string("fork() failed: ") + std::strerror(errno));
+  if (pid < 0)
+    throw Error(ExitCode::failure, std::string("fork() failed: ") + std::strerror(errno));
   if (pid == 0) {
     ::signal(SIGPIPE, SIG_DFL);
     if (in_fd >= 0) ::dup2(in_fd, 0);
@@ -118,8 +121,10 @@ void wait_for(pid_t pid, ProcessResult& r) {
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return;
   }
-  if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+  if (WIFEXITED(status))
+    r.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    r.signal = WTERMSIG(status);
 }
 
 // Reads the given fds until EOF on all of them, without deadlocking on a full pipe.

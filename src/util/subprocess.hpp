@@ -15,11 +15,11 @@ struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] is looked up on PATH when it has no '/'
   // Changes to this process's environment: a value sets, nullopt removes.
   std::map<std::string, std::optional<std::string>> env;
-  std::string cwd;              // empty: inherit
-  bool capture_stdout = false;  // else inherited
-  bool capture_stderr = false;  // else inherited
+  std::string cwd;                // empty: inherit
+  bool capture_stdout = false;    // else inherited
+  bool capture_stderr = false;    // else inherited
   bool stdout_to_stderr = false;  // keep stdout clean for results: child output goes to stderr
-  std::optional<uid_t> uid;     // drop privileges to this user in the child (root only)
+  std::optional<uid_t> uid;       // drop privileges to this user in the child (root only)
   std::optional<gid_t> gid;
 };
 

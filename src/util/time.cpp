@@ -1,7 +1,7 @@
 #include "util/time.hpp"
 
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 
 namespace previewdb::util {
 

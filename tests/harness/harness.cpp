@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,8 +46,8 @@ PgServer::PgServer() {
   m_home = tmpl;
   ::chmod(tmpl, 0755);  // the unprivileged server user must reach it when tests run as root
   m_port = free_port();
-  local::Cluster cluster({.home = m_home, .tcp_port = m_port, .durable = false,
-                          .create_database = "dev"});
+  local::Cluster cluster(
+      {.home = m_home, .tcp_port = m_port, .durable = false, .create_database = "dev"});
   cluster.start();
   std::string url = cluster.conninfo("postgres");
   // postgresql://previewdb:<pw>@127.0.0.1:<port>/postgres
@@ -98,9 +98,9 @@ namespace {
 
 bool isolated_out(const std::string& key) {
   static const char* prefixes[] = {"PG", "GITHUB_", "RUNNER_", "PREVIEWDB_", "NETLIFY", "INPUT_"};
-  static const char* exact[] = {"DATABASE_URL", "DIRECT_URL", "CI", "CONTEXT", "REVIEW_ID",
-                                "PULL_REQUEST", "BRANCH", "HEAD", "COMMIT_REF", "REPOSITORY_URL",
-                                "DEPLOY_URL", "URL"};
+  static const char* exact[] = {"DATABASE_URL", "DIRECT_URL",     "CI",         "CONTEXT",
+                                "REVIEW_ID",    "PULL_REQUEST",   "BRANCH",     "HEAD",
+                                "COMMIT_REF",   "REPOSITORY_URL", "DEPLOY_URL", "URL"};
   for (auto p : prefixes) {
     if (key.rfind(p, 0) == 0) return true;
   }
@@ -146,8 +146,10 @@ int start_cli(const std::vector<std::string>& args, const Env& env, const std::s
     merged[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
   for (const auto& [k, v] : spec.env) {
-    if (v) merged[k] = *v;
-    else merged.erase(k);
+    if (v)
+      merged[k] = *v;
+    else
+      merged.erase(k);
   }
   for (const auto& [k, v] : merged) envs.push_back(k + "=" + v);
   std::vector<char*> argv, envp;

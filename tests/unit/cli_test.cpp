@@ -10,8 +10,8 @@ using ::testing::HasSubstr;
 TEST(Cli, HelpListsEveryCommand) {
   auto r = run_cli({"help"});
   EXPECT_EQ(r.code, 0);
-  for (const char* c : {"ci", "snapshot", "spawn", "list", "cleanup", "migrate", "status",
-                        "history", "local"}) {
+  for (const char* c :
+       {"ci", "snapshot", "spawn", "list", "cleanup", "migrate", "status", "history", "local"}) {
     EXPECT_THAT(r.out, HasSubstr("\n  " + std::string(c) + " ")) << c;
   }
   EXPECT_EQ(run_cli({}).code, 2) << "no command is a usage error (after printing help)";

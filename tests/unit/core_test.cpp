@@ -23,10 +23,10 @@ TEST(Naming, ValidNames) {
 }
 
 TEST(Naming, EveryInvalidClassIsAUsageError) {
-  for (std::string bad : {std::string("Upper"), std::string(64, 'a'),
-                          std::string("pr_1; drop database dev"), std::string("a'b"),
-                          std::string("a\"b"), std::string("caf\xc3\xa9"), std::string(""),
-                          std::string("a b"), std::string("a\nb"), std::string("a.b")}) {
+  for (std::string bad :
+       {std::string("Upper"), std::string(64, 'a'), std::string("pr_1; drop database dev"),
+        std::string("a'b"), std::string("a\"b"), std::string("caf\xc3\xa9"), std::string(""),
+        std::string("a b"), std::string("a\nb"), std::string("a.b")}) {
     try {
       core::validate_name(bad);
       FAIL() << bad;
@@ -83,7 +83,8 @@ TEST(Metadata, ForeignAndMalformedCommentsAreUnmanaged) {
 TEST(Config, PrecedenceDefaultsFileEnvFlags) {
   util::TempDir dir;
   auto file = dir.path() / "previewdb.json";
-  util::write_file_atomic(file, R"({"source": "from_file", "label": "file-label", "protect": ["a"]})");
+  util::write_file_atomic(file,
+                          R"({"source": "from_file", "label": "file-label", "protect": ["a"]})");
   auto cfg = config::Config::load({{"from", "from_flag"}}, file,
                                   {{"PREVIEWDB_LABEL", "env-label"}, {"PREVIEWDB_PROTECT", "b,c"}});
   EXPECT_EQ(cfg.get("source")->value, "from_flag");

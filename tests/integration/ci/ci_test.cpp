@@ -496,8 +496,8 @@ TEST_F(Ci, ConcurrentRunsOnADivergedPreviewResetItOnce) {
 }
 
 TEST(CiArguments, AStrayCommandWithoutDoubleDashIsRefused) {
-  auto r = previewdb::test::run_cli({"ci", "--dry-run", "--provider", "generic", "--pr", "3",
-                                     "npm", "run", "build"});
+  auto r = previewdb::test::run_cli(
+      {"ci", "--dry-run", "--provider", "generic", "--pr", "3", "npm", "run", "build"});
   EXPECT_EQ(r.code, 2);
   EXPECT_THAT(r.err, ::testing::HasSubstr("unexpected argument \"npm\" for 'previewdb ci'"));
   EXPECT_THAT(r.err, ::testing::HasSubstr("previewdb ci [options] -- npm"));

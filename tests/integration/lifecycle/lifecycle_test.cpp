@@ -21,8 +21,9 @@ class Lifecycle : public ::testing::Test {
  protected:
   void SetUp() override {
     server().reset();
-    server().exec("dev", "CREATE TABLE items(id int primary key, name text);"
-                         "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;");
+    server().exec("dev",
+                  "CREATE TABLE items(id int primary key, name text);"
+                  "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;");
   }
   static test::PgServer& server() { return test::PgServer::shared(); }
   static test::Env env(test::Env extra = {}) {
@@ -55,8 +56,8 @@ TEST_F(Lifecycle, SnapshotSpawnListCleanupRoundTripWithData) {
   std::string snap = snapshot();
   EXPECT_THAT(snap, ::testing::StartsWith("snap_dev_"));
   auto conn = server().connect();
-  auto r = conn.exec("SELECT datistemplate, datallowconn FROM pg_database WHERE datname = $1",
-                     {snap});
+  auto r =
+      conn.exec("SELECT datistemplate, datallowconn FROM pg_database WHERE datname = $1", {snap});
   ASSERT_EQ(r.rows(), 1);
   EXPECT_TRUE(r.get_bool(0, 0)) << "a snapshot is a template";
   EXPECT_FALSE(r.get_bool(0, 1)) << "a snapshot is not connectable";
@@ -69,8 +70,9 @@ TEST_F(Lifecycle, SnapshotSpawnListCleanupRoundTripWithData) {
   EXPECT_EQ(count_items("dev_alice_checkout"), 100);
   // The printed URL connects.
   std::string url = spawned.out.substr(0, spawned.out.find('\n'));
-  EXPECT_EQ(db::Connection::open({.conninfo = url}).exec("SELECT count(*) FROM items").get_int(0, 0),
-            100);
+  EXPECT_EQ(
+      db::Connection::open({.conninfo = url}).exec("SELECT count(*) FROM items").get_int(0, 0),
+      100);
 
   auto list = list_json();
   auto d = find(list, "dev_alice_checkout");
@@ -113,7 +115,8 @@ TEST_F(Lifecycle, SpawnPrMetadataAndReuseReplace) {
 
   auto again = run_cli({"spawn", "--pr", "12"}, env());
   EXPECT_EQ(again.code, 5);
-  EXPECT_THAT(again.err, HasSubstr("cannot create database \"pr_12\": database \"pr_12\" already exists"));
+  EXPECT_THAT(again.err,
+              HasSubstr("cannot create database \"pr_12\": database \"pr_12\" already exists"));
   EXPECT_THAT(again.err, HasSubstr("hint: run 'previewdb cleanup pr_12' or pass --reuse"));
 
   auto reused = run_cli({"spawn", "--pr", "12", "--reuse", "--json"}, env());
@@ -203,8 +206,8 @@ TEST_F(Lifecycle, FileStoreArchiveMovesBetweenDatabases) {
   std::string snap = r.out.substr(0, r.out.find('\n'));
   EXPECT_TRUE(std::filesystem::exists(store.path() / (snap + ".dump")));
   EXPECT_TRUE(std::filesystem::exists(store.path() / (snap + ".json")));
-  auto spawned = run_cli(
-      {"spawn", "fromfile", "--snapshot", "file://" + store.path().string()}, env());
+  auto spawned =
+      run_cli({"spawn", "fromfile", "--snapshot", "file://" + store.path().string()}, env());
   ASSERT_EQ(spawned.code, 0) << spawned.err;
   EXPECT_EQ(count_items("dev_alice_fromfile"), 100);
   auto bad = run_cli({"snapshot", "--to", "s3://bucket/x"}, env());
@@ -240,7 +243,8 @@ TEST_F(Lifecycle, InvalidNamesAreRejectedBeforeAnySql) {
   EXPECT_THAT(badpr.err, HasSubstr("invalid --pr \"abc\""));
   // Nothing half-made was left behind by any of these.
   auto all = server().connect().exec(
-      "SELECT count(*) FROM pg_database WHERE datname NOT IN ('postgres','template0','template1','dev') "
+      "SELECT count(*) FROM pg_database WHERE datname NOT IN "
+      "('postgres','template0','template1','dev') "
       "AND datname NOT LIKE 'snap_%'");
   EXPECT_EQ(all.get_int(0, 0), 0);
 }
@@ -259,9 +263,9 @@ TEST_F(Lifecycle, ProtectedNamesByNameAndByPattern) {
   EXPECT_TRUE(server().database_exists("dev"));
 
   ASSERT_EQ(run_cli({"spawn", "--pr", "3"}, env()).code, 0);
-  auto pattern = run_cli({"cleanup", "--pattern", ".*", "--yes", "--include-unmanaged",
-                          "--protect", "staging"},
-                         env());
+  auto pattern = run_cli(
+      {"cleanup", "--pattern", ".*", "--yes", "--include-unmanaged", "--protect", "staging"},
+      env());
   EXPECT_EQ(pattern.code, 0) << pattern.err;
   EXPECT_THAT(pattern.err, HasSubstr("skipping dev: protected"));
   EXPECT_THAT(pattern.err, HasSubstr("skipping postgres: protected"));
@@ -289,8 +293,9 @@ TEST_F(Lifecycle, UnmanagedAndForeignCommentsAreToleratedAndKept) {
   conn.exec("CREATE DATABASE broken_json");
   conn.exec("COMMENT ON DATABASE broken_json IS '{not json'");
   conn.exec("CREATE DATABASE wrong_types");
-  conn.exec("COMMENT ON DATABASE wrong_types IS "
-            "'{\"tool\":\"previewdb\",\"kind\":7,\"created_at\":[]}'");
+  conn.exec(
+      "COMMENT ON DATABASE wrong_types IS "
+      "'{\"tool\":\"previewdb\",\"kind\":7,\"created_at\":[]}'");
   auto list = list_json();
   for (const char* name : {"pr_99", "foreign_json", "broken_json", "wrong_types"}) {
     EXPECT_EQ(find(list, name)["managed"], false) << name;
@@ -315,8 +320,10 @@ TEST_F(Lifecycle, CleanupByAgeDryRunAndConfirmation) {
   ASSERT_EQ(run_cli({"spawn", "new"}, env()).code, 0);
   // Age the first one by rewriting its metadata (created 10 days ago).
   auto conn = server().connect();
-  auto comment = conn.exec("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                           "WHERE datname = 'dev_alice_old'").get(0, 0);
+  auto comment = conn.exec(
+                         "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                         "WHERE datname = 'dev_alice_old'")
+                     .get(0, 0);
   auto j = nlohmann::json::parse(comment);
   j["created_at"] = "2020-01-01T00:00:00Z";
   conn.exec("COMMENT ON DATABASE dev_alice_old IS " + conn.quote_literal(j.dump()));
@@ -383,9 +390,12 @@ TEST_F(Lifecycle, ConcurrentSpawnsOfOneName) {
   auto plain = run_many({"spawn", "--pr", "7"});
   int ok = 0, exists = 0;
   for (const auto& r : plain) {
-    if (r.code == 0) ++ok;
-    else if (r.code == 5) ++exists;
-    else ADD_FAILURE() << r.code << " " << r.err;
+    if (r.code == 0)
+      ++ok;
+    else if (r.code == 5)
+      ++exists;
+    else
+      ADD_FAILURE() << r.code << " " << r.err;
   }
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(exists, 7);
@@ -405,16 +415,18 @@ TEST_F(Lifecycle, ConcurrentSpawnsOfOneName) {
 
 TEST_F(Lifecycle, KilledSpawnLeavesNothingThatLooksReady) {
   // A snapshot large enough that cloning it takes a moment.
-  server().exec("dev", "CREATE TABLE big AS SELECT g AS id, repeat('x', 200) AS pad "
-                       "FROM generate_series(1, 400000) g");
+  server().exec("dev",
+                "CREATE TABLE big AS SELECT g AS id, repeat('x', 200) AS pad "
+                "FROM generate_series(1, 400000) g");
   snapshot();
   auto conn = server().connect();
   int pid = test::start_cli({"spawn", "--pr", "42", "--strategy", "wal_log"}, env());
   // Kill it while the server is copying into the temporary database.
   bool seen = false;
   for (int i = 0; i < 2000 && !seen; ++i) {
-    auto r = conn.exec("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                       "'CREATE DATABASE \"previewdb_tmp_%'");
+    auto r = conn.exec(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+        "'CREATE DATABASE \"previewdb_tmp_%'");
     seen = r.get_int(0, 0) > 0;
     if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -426,8 +438,9 @@ TEST_F(Lifecycle, KilledSpawnLeavesNothingThatLooksReady) {
 
   // Wait for the orphaned backend to finish and go away, then the next run cleans up.
   for (int i = 0; i < 500; ++i) {
-    auto r = conn.exec("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                       "'CREATE DATABASE \"previewdb_tmp_%' AND state = 'active'");
+    auto r = conn.exec(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+        "'CREATE DATABASE \"previewdb_tmp_%' AND state = 'active'");
     if (r.get_int(0, 0) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -444,8 +457,9 @@ TEST_F(Lifecycle, UnreachableServerSaysWhatToCheck) {
   EXPECT_THAT(r.err, HasSubstr("cannot connect to postgresql://app:***@127.0.0.1:1/db"));
   EXPECT_THAT(r.err, HasSubstr("hint: check --database-url, DATABASE_URL"));
   EXPECT_THAT(r.all(), Not(HasSubstr("topsecret")));
-  auto wrongpw = run_cli({"list"}, {{"DATABASE_URL", "postgresql://previewdb:wrongpassword@127.0.0.1:" +
-                                                          std::to_string(server().port()) + "/postgres"}});
+  auto wrongpw =
+      run_cli({"list"}, {{"DATABASE_URL", "postgresql://previewdb:wrongpassword@127.0.0.1:" +
+                                              std::to_string(server().port()) + "/postgres"}});
   EXPECT_EQ(wrongpw.code, 3);
   EXPECT_THAT(wrongpw.err, HasSubstr("password authentication failed"));
   EXPECT_THAT(wrongpw.all(), Not(HasSubstr("wrongpassword")));
