@@ -39,8 +39,42 @@ std::optional<std::string> ConnInfo::get(std::string_view key) const {
   return std::nullopt;
 }
 
-ConnInfo parse_conninfo(const std::string& conninfo) {
+SplitConninfo split_foreign_params(const std::string& conninfo, bool map_schema) {
+  SplitConninfo out{conninfo, {}};
+  bool is_url = conninfo.rfind("postgresql://", 0) == 0 || conninfo.rfind("postgres://", 0) == 0;
+  auto q = conninfo.find('?');
+  if (!is_url || q == std::string::npos) return out;
+  std::set<std::string> known;
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> defaults(PQconndefaults(),
+                                                                        &PQconninfoFree);
+  for (auto* o = defaults.get(); defaults && o->keyword; ++o) known.insert(o->keyword);
+  std::vector<std::string> kept;
+  std::optional<std::string> schema;
+  bool has_options = false;
+  for (const auto& param : util::split(conninfo.substr(q + 1), '&')) {
+    if (param.empty()) continue;
+    std::string key = param.substr(0, param.find('='));
+    if (known.count(key)) {
+      kept.push_back(param);
+      if (key == "options") has_options = true;
+    } else {
+      out.foreign.push_back(param);
+      if (key == "schema" && param.find('=') != std::string::npos) {
+        schema = param.substr(param.find('=') + 1);
+      }
+    }
+  }
+  // Prisma's schema= is the search path its migrations and queries run with.
+  if (map_schema && schema && !schema->empty() && !has_options) {
+    kept.push_back("options=-c%20search_path%3D" + *schema);
+  }
+  out.libpq = conninfo.substr(0, q) + (kept.empty() ? "" : "?" + util::join(kept, "&"));
+  return out;
+}
+
+ConnInfo parse_conninfo(const std::string& raw_conninfo) {
   ConnInfo info;
+  std::string conninfo = split_foreign_params(raw_conninfo).libpq;
   char* err = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(
       PQconninfoParse(conninfo.c_str(), &err), &PQconninfoFree);
@@ -71,7 +105,8 @@ ConnInfo parse_conninfo(const std::string& conninfo) {
 
 std::string url_for_database(const std::string& conninfo, const std::string& dbname,
                              bool include_password) {
-  ConnInfo info = parse_conninfo(conninfo);
+  // The URL as the user wrote it (schema= stays schema=, re-appended below), not libpq's form.
+  ConnInfo info = parse_conninfo(split_foreign_params(conninfo, /*map_schema=*/false).libpq);
   std::string user = info.get("user").value_or("");
   std::string password = include_password ? info.get("password").value_or("") : "";
   // A password that came from the environment rather than the conninfo is not ours to print.
@@ -98,6 +133,9 @@ std::string url_for_database(const std::string& conninfo, const std::string& dbn
     if (skip.count(k)) continue;
     query.push_back(k + "=" + util::url_encode(v));
   }
+  // Parameters meant for the application (Prisma's schema=, pgbouncer=...) travel on with the URL.
+  auto foreign = split_foreign_params(conninfo).foreign;
+  query.insert(query.end(), foreign.begin(), foreign.end());
   std::string url = "postgresql://" + authority + "/" + util::url_encode(dbname);
   if (!query.empty()) url += "?" + util::join(query, "&");
   return url;
@@ -138,7 +176,9 @@ std::string describe_target(const std::string& conninfo) {
   return util::redact_url(conninfo);
 }
 
-Connection Connection::open(const ConnectOptions& o) {
+Connection Connection::open(const ConnectOptions& options) {
+  ConnectOptions o = options;
+  o.conninfo = split_foreign_params(options.conninfo).libpq;
   std::string timeout = std::to_string(o.connect_timeout.count());
   std::vector<const char*> keys, values;
   if (!o.conninfo.empty()) {

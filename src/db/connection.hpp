@@ -104,6 +104,16 @@ class Connection {
   std::string m_description;
 };
 
+// A URL whose query holds parameters libpq does not know (Prisma's schema=, pgbouncer=,
+// connection_limit=, ...: libpq rejects them), split into what libpq takes and the rest.
+// schema=X becomes options=-c search_path=X (what Prisma means by it) unless options is set.
+// Key=value strings and URLs without such parameters come back unchanged.
+struct SplitConninfo {
+  std::string libpq;                 // what to give libpq
+  std::vector<std::string> foreign;  // "key=value" as written (still percent-encoded)
+};
+SplitConninfo split_foreign_params(const std::string& conninfo, bool map_schema = true);
+
 // The parsed parts of a conninfo (URL or key=value), with libpq's environment defaults applied
 // for what the conninfo leaves out. Throws Error(usage) when the conninfo does not parse.
 struct ConnInfo {

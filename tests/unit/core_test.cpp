@@ -167,3 +167,21 @@ TEST(Dialect, PostgresAndCockroach) {
     EXPECT_THAT(e.what(), HasSubstr("CockroachDB v23.1.11, which previewdb does not support yet"));
   }
 }
+
+TEST(Conninfo, PrismaParametersAreKeptAwayFromLibpqAndTravelOn) {
+  auto split = db::split_foreign_params(
+      "postgresql://app:pw@db:5432/"
+      "dev?schema=app&sslmode=require&pgbouncer=true&connection_limit=5");
+  EXPECT_EQ(split.libpq,
+            "postgresql://app:pw@db:5432/dev?sslmode=require&options=-c%20search_path%3Dapp");
+  EXPECT_EQ(split.foreign,
+            (std::vector<std::string>{"schema=app", "pgbouncer=true", "connection_limit=5"}));
+  EXPECT_NO_THROW(db::parse_conninfo("postgresql://app@db/dev?schema=app&pgbouncer=true"));
+  EXPECT_EQ(db::url_for_database("postgresql://app:pw@db:5432/dev?schema=app&sslmode=require",
+                                 "pr_3", false),
+            "postgresql://app@db:5432/pr_3?sslmode=require&schema=app");
+  // key=value strings and plain URLs are untouched.
+  EXPECT_EQ(db::split_foreign_params("host=db dbname=dev").libpq, "host=db dbname=dev");
+  EXPECT_EQ(db::split_foreign_params("postgresql://db/dev?sslmode=disable").libpq,
+            "postgresql://db/dev?sslmode=disable");
+}

@@ -498,3 +498,23 @@ TEST_F(Lifecycle, EmbeddedDefaultFromAnEmptyDirectory) {
 }
 
 }  // namespace
+
+namespace {
+TEST_F(Lifecycle, PrismaStyleDatabaseUrlWorks) {
+  snapshot();
+  server().exec("dev", "CREATE SCHEMA app; CREATE TABLE app.only_in_app(x int)");
+  auto prisma_env =
+      env({{"DATABASE_URL",
+            server().url("postgres") + "?schema=public&pgbouncer=false&connection_limit=5"}});
+  auto list = run_cli({"list"}, prisma_env);
+  EXPECT_EQ(list.code, 0) << list.err;
+  auto spawned = run_cli({"spawn", "prisma"}, prisma_env);
+  ASSERT_EQ(spawned.code, 0) << spawned.err;
+  EXPECT_THAT(spawned.out,
+              HasSubstr("/dev_alice_prisma?schema=public&pgbouncer=false&connection_limit=5"));
+  // schema= is Prisma's search path: previewdb's own connections honour it.
+  auto conn = db::Connection::open({.conninfo = server().url("dev") + "?schema=app"});
+  EXPECT_EQ(conn.exec("SHOW search_path").get(0, 0), "app");
+  EXPECT_EQ(conn.exec("SELECT count(*) FROM only_in_app").get_int(0, 0), 0);
+}
+}  // namespace
