@@ -73,8 +73,28 @@ config::Config load_config(const cxxopts::ParseResult& parsed) {
   return config::Config::load(flags, file, config::process_env());
 }
 
+namespace {
+
+// A password on the command line is visible to every user of the machine (ps, /proc): refuse it
+// and say where it belongs.
+void refuse_password_in_flag(const std::optional<config::Value>& v) {
+  if (!v || v->origin.rfind("--", 0) != 0) return;
+  if (db::parse_conninfo(v->value).get("password")) {
+    throw usage_error(v->origin +
+                          " must not contain a password: other users can read process "
+                          "arguments (ps)",
+                      "put the URL in DATABASE_URL instead, or the password in PGPASSWORD or "
+                      "~/.pgpass, and pass " +
+                          v->origin + " without it");
+  }
+}
+
+}  // namespace
+
 Target resolve_target(const config::Config& cfg, bool prefer_direct) {
   auto url = cfg.get("database_url");
+  refuse_password_in_flag(url);
+  refuse_password_in_flag(cfg.get("direct_url"));
   if (url && url->origin.rfind("--", 0) == 0) return {url->value, url->origin, false};
   if (prefer_direct) {
     if (auto direct = cfg.get("direct_url")) return {direct->value, direct->origin, false};

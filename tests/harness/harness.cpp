@@ -70,6 +70,10 @@ std::string PgServer::url(const std::string& dbname) const {
          dbname;
 }
 
+std::string PgServer::url_without_password(const std::string& dbname) const {
+  return "postgresql://previewdb@127.0.0.1:" + std::to_string(m_port) + "/" + dbname;
+}
+
 db::Connection PgServer::connect(const std::string& dbname) const {
   return db::Connection::open({.conninfo = url(dbname), .application_name = "previewdb-test"});
 }

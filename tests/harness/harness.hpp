@@ -20,6 +20,8 @@ class PgServer {
 
   // postgresql://previewdb:<password>@127.0.0.1:<port>/<dbname>
   std::string url(const std::string& dbname = "postgres") const;
+  // The same URL without the password (for flags; the password then goes in PGPASSWORD).
+  std::string url_without_password(const std::string& dbname = "postgres") const;
   const std::string& password() const { return m_password; }
   int port() const { return m_port; }
   db::Connection connect(const std::string& dbname = "postgres") const;

@@ -463,6 +463,14 @@ TEST_F(Lifecycle, UnreachableServerSaysWhatToCheck) {
   EXPECT_EQ(wrongpw.code, 3);
   EXPECT_THAT(wrongpw.err, HasSubstr("password authentication failed"));
   EXPECT_THAT(wrongpw.all(), Not(HasSubstr("wrongpassword")));
+  auto flagpw = run_cli({"list", "--database-url", server().url("postgres")}, {});
+  EXPECT_EQ(flagpw.code, 2);
+  EXPECT_THAT(flagpw.err, HasSubstr("--database-url must not contain a password"));
+  EXPECT_THAT(flagpw.err, HasSubstr("hint: put the URL in DATABASE_URL instead"));
+  EXPECT_THAT(flagpw.all(), Not(HasSubstr(server().password())));
+  auto flag_env_pw = run_cli({"list", "--database-url", server().url_without_password("postgres")},
+                             {{"PGPASSWORD", server().password()}});
+  EXPECT_EQ(flag_env_pw.code, 0) << flag_env_pw.err;
   auto garbage = run_cli({"list", "--database-url", "postgresql://[bad"}, {});
   EXPECT_EQ(garbage.code, 2);
   EXPECT_THAT(garbage.err, HasSubstr("invalid connection string"));

@@ -32,8 +32,9 @@ TEST(MigrateCommand, DatabaseFlagPicksAnotherDatabaseOnTheSameServer) {
   fresh_db("command_other");
   Folder f;
   f.file("1_a.sql", "CREATE TABLE a (id int);");
-  auto r = run_cli({"migrate", "--database-url", server().url("postgres"), "--database",
-                    "command_other", "--dir", f.path()});
+  auto r = run_cli({"migrate", "--database-url", server().url_without_password("postgres"),
+                    "--database", "command_other", "--dir", f.path()},
+                   {{"PGPASSWORD", server().password()}});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(count("command_other", "SELECT count(*) FROM pg_tables WHERE tablename = 'a'"), 1);
   // DIRECT_URL is preferred over DATABASE_URL for migrations.

@@ -49,10 +49,10 @@ void check_concurrent_runs(const std::string& db, const std::vector<std::string>
   write_counted_migrations(f, 20);
   std::vector<int> pids;
   for (int i = 0; i < 8; ++i) {
-    std::vector<std::string> args = {"migrate", "--database-url", server().url(db), "--dir",
-                                     f.path()};
+    std::vector<std::string> args = {"migrate", "--database-url", server().url_without_password(db),
+                                     "--dir", f.path()};
     args.insert(args.end(), extra.begin(), extra.end());
-    pids.push_back(start_cli(args));
+    pids.push_back(start_cli(args, {{"PGPASSWORD", server().password()}}));
   }
   for (int pid : pids) EXPECT_EQ(wait_exit(pid), 0);
   EXPECT_EQ(count(db, "SELECT count(*) FROM applied"), 20);
@@ -82,8 +82,9 @@ TEST(MigrateConcurrency, KilledRunLeavesNothingPartialAndReleasesTheLock) {
             "END);\n")
       .file("3_c.sql", "CREATE TABLE c (id int);");
   auto db = fresh_db("conc_kill");
-  int pid = start_cli({"migrate", "--database-url", server().url(db), "--dir", f.path()},
-                      {{"PGOPTIONS", "-c test.sleep=on"}});
+  int pid =
+      start_cli({"migrate", "--database-url", server().url_without_password(db), "--dir", f.path()},
+                {{"PGOPTIONS", "-c test.sleep=on"}, {"PGPASSWORD", server().password()}});
   auto busy = [&] {
     return count(db,
                  "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'previewdb' "

@@ -28,9 +28,12 @@ inline std::string fresh_db(const std::string& name) {
 
 inline CliResult cli(const std::string& command, const std::string& db,
                      std::vector<std::string> args, const Env& env = {}) {
-  std::vector<std::string> all = {command, "--database-url", server().url(db)};
+  // The password travels in PGPASSWORD: previewdb refuses one in a flag (ps shows flags).
+  std::vector<std::string> all = {command, "--database-url", server().url_without_password(db)};
   all.insert(all.end(), args.begin(), args.end());
-  return run_cli(all, env);
+  Env with_password = {{"PGPASSWORD", server().password()}};
+  for (const auto& [k, v] : env) with_password[k] = v;
+  return run_cli(all, with_password);
 }
 
 inline CliResult migrate_cli(const std::string& db, std::vector<std::string> args,
