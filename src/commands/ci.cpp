@@ -17,6 +17,7 @@
 #include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
 #include "git/changes.hpp"
+#include "git/head.hpp"
 #include "migrate/migrate.hpp"
 #include "net/github.hpp"
 #include "snapshot/snapshot.hpp"
@@ -215,7 +216,11 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   req.meta.kind = core::Kind::pr;
   req.meta.created_by = "previewdb ci (" + ci::to_string(s.provider) + ")";
   req.meta.pr_number = pr;
-  if (!s.event.head_ref.empty()) req.meta.branch = s.event.head_ref;
+  if (!s.event.head_ref.empty()) {
+    req.meta.branch = s.event.head_ref;
+  } else {
+    req.meta.branch = git::current_branch();  // generic CI: the checked-out branch, if any
+  }
   req.source = cfg.get_or("source", "dev");
   core::validate_name(req.source, "source database");
   ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,

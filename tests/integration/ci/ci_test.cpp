@@ -525,3 +525,18 @@ TEST_F(Ci, FirstRunOnAServerWithoutASnapshotTakesOne) {
   EXPECT_THAT(g2.r.err, Not(HasSubstr("taking one")));
   EXPECT_EQ(as_map(g2.outputs())["snapshot"], m["snapshot"]);
 }
+
+TEST_F(Ci, GenericRunRecordsTheCheckedOutBranch) {
+  auto r = run_cli({"ci", "--provider", "generic", "--pr", "63", "--base-ref", "main"}, base_env(),
+                   repos.work().string());
+  ASSERT_EQ(r.code, 0) << r.all();
+  auto list = nlohmann::json::parse(run_cli({"list", "--json"}, base_env()).out);
+  bool found = false;
+  for (const auto& d : list) {
+    if (d["name"] != "pr_63") continue;
+    found = true;
+    EXPECT_EQ(d["branch"], "feature");
+    EXPECT_EQ(d["pr_number"], 63);
+  }
+  EXPECT_TRUE(found);
+}
