@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -105,6 +106,16 @@ int run_spawn(const Args& args) {
                                        : core::IfExists::fail;
   req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
 
+  if (p.count("update-env")) {
+    // Checked before anything is created: a spawn should not end with a database and an error.
+    std::filesystem::path env_file = p["update-env"].as<std::string>();
+    auto dir = env_file.has_parent_path() ? env_file.parent_path() : std::filesystem::path(".");
+    if (!std::filesystem::is_directory(dir)) {
+      throw usage_error("cannot update " + util::quoted(env_file.string()) + ": folder " +
+                            util::quoted(dir.string()) + " does not exist",
+                        "create the folder first, or point --update-env at your .env file");
+    }
+  }
   auto target = resolve_target(cfg);
   req.conninfo = target.conninfo;
   auto conn = connect_maintenance(target);

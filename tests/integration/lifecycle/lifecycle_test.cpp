@@ -526,3 +526,29 @@ TEST_F(Lifecycle, PrismaStyleDatabaseUrlWorks) {
   EXPECT_EQ(conn.exec("SELECT count(*) FROM only_in_app").get_int(0, 0), 0);
 }
 }  // namespace
+
+namespace {
+TEST_F(Lifecycle, BadSnapshotArchivesAndEnvFilesLeaveNothingBehind) {
+  snapshot();
+  util::TempDir store;
+  util::write_file_atomic(store.path() / "snap_dev_20200101_000000.dump", "not an archive");
+  auto r = run_cli({"spawn", "broken", "--snapshot",
+                    "file://" + (store.path() / "snap_dev_20200101_000000.dump").string()},
+                   env());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot restore"));
+  EXPECT_FALSE(server().database_exists("dev_alice_broken"));
+  auto temps = server().connect().exec(
+      "SELECT count(*) FROM pg_database WHERE datname LIKE 'previewdb_tmp_%'");
+  EXPECT_EQ(temps.get_int(0, 0), 0);
+
+  auto missing = run_cli({"spawn", "x", "--snapshot", "snap_dev_19990101_000000"}, env());
+  EXPECT_EQ(missing.code, 4);
+  EXPECT_THAT(missing.err, HasSubstr("no snapshot \"snap_dev_19990101_000000\" found"));
+
+  auto badenv = run_cli({"spawn", "envless", "--update-env", "/nonexistent/dir/.env"}, env());
+  EXPECT_EQ(badenv.code, 2);
+  EXPECT_THAT(badenv.err, HasSubstr("folder \"/nonexistent/dir\" does not exist"));
+  EXPECT_FALSE(server().database_exists("dev_alice_envless"));
+}
+}  // namespace
