@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh            build + test + runtime packages (default)
 #   scripts/install-deps.sh --runtime  only what the installed binary needs at run time (the
 #                                      Dockerfile's runtime stage): no compiler, no local server
-#   scripts/install-deps.sh --bench    also the peers the benchmarks compare against (npm dbmate)
+#   scripts/install-deps.sh --peers    also the real peers tests and benchmarks compare against
+#                                      (dbmate from npm); --bench is the same
 set -euo pipefail
 
 mode=${1:-build}
@@ -31,8 +32,8 @@ build_pkgs=(
 case "$mode" in
   --runtime) pkgs=("${runtime_pkgs[@]}") ;;
   build | --build) pkgs=("${build_pkgs[@]}") ;;
-  --bench) pkgs=("${build_pkgs[@]}" nodejs npm) ;;
-  *) echo "usage: $0 [--runtime|--build|--bench]" >&2; exit 2 ;;
+  --peers | --bench) pkgs=("${build_pkgs[@]}") ;;
+  *) echo "usage: $0 [--runtime|--build|--peers]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -50,10 +51,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "$mode" = "--bench" ]; then
-  # The peers the migration benchmark compares against; npm's dbmate package ships the binary.
+if [ "$mode" = "--peers" ] || [ "$mode" = "--bench" ]; then
+  # npm may come with a nodejs from elsewhere (it then is no Debian package of its own): ask for
+  # the command, not the package, so as not to fight that install.
+  if ! command -v npm >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "install-deps: installing nodejs npm" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  # The npm package `dbmate` ships dbmate's own binary.
   if ! command -v dbmate >/dev/null 2>&1; then
-    command -v npm >/dev/null 2>&1 || { echo "install-deps: npm is needed for dbmate" >&2; exit 1; }
     npm install -g --silent dbmate >/dev/null
   fi
 fi
