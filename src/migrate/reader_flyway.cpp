@@ -5,6 +5,8 @@
 #include <array>
 #include <regex>
 
+#include <zlib.h>
+
 #include "migrate/reader_common.hpp"
 #include "migrate/splitter.hpp"
 #include "util/error.hpp"
@@ -29,27 +31,22 @@ int compare_versions(const std::string& a, const std::string& b) {
   return 0;
 }
 
-// Flyway's checksum: CRC32 over the file's lines without their line breaks (and without a BOM),
-// as a signed 32-bit integer.
+// Flyway's checksum (its ChecksumCalculator): CRC-32 over the file's lines as readLine() returns
+// them, without their line breaks ("\n", "\r\n", "\r"), the first without a UTF-8 BOM; stored as a
+// signed 32-bit integer. zlib computes the CRC over each run of bytes between line breaks.
 std::int32_t flyway_crc32(std::string_view bytes) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
   if (bytes.substr(0, 3) == "\xEF\xBB\xBF") bytes.remove_prefix(3);
-  std::uint32_t crc = 0xFFFFFFFFu;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    char ch = bytes[i];
-    if (ch == '\n') continue;
-    if (ch == '\r') continue;  // "\r\n" and "\r" end lines too
-    crc = table[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  size_t start = 0;
+  for (size_t i = 0; i <= bytes.size(); ++i) {
+    if (i < bytes.size() && bytes[i] != '\n' && bytes[i] != '\r') continue;
+    if (i > start) {
+      crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + start),
+                  static_cast<uInt>(i - start));
+    }
+    start = i + 1;
   }
-  return static_cast<std::int32_t>(crc ^ 0xFFFFFFFFu);
+  return static_cast<std::int32_t>(static_cast<std::uint32_t>(crc));
 }
 
 std::string substitute(const std::string& text, const ReadOptions& options,

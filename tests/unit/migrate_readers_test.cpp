@@ -250,3 +250,17 @@ TEST(MigrateStatus, ComparesFolderAndHistory) {
   EXPECT_EQ(r.count(State::missing), 1u);
   EXPECT_EQ(r.migrations.back().id, "0");
 }
+
+TEST(MigrateReaders, FlywayChecksumIsCrc32OfTheLinesWithoutBreaksOrBom) {
+  // CRC-32("abc") = 0x352441C2 = 891568578: the same for every line-break style and with a BOM,
+  // as Flyway's ChecksumCalculator reads the file line by line.
+  Folder f;
+  f.file("V1__plain.sql", "abc")
+      .file("V2__crlf.sql", "a\r\nb\nc\n")
+      .file("V3__bom.sql",
+            "\xEF\xBB\xBF"
+            "abc\r\n");
+  auto set = f.read("flyway");
+  ASSERT_EQ(set.migrations.size(), 3u);
+  for (const auto& m : set.migrations) EXPECT_EQ(m.flyway_checksum, 891568578) << m.id;
+}
