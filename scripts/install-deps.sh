@@ -65,5 +65,12 @@ if [ "$mode" = "--peers" ] || [ "$mode" = "--bench" ]; then
   if ! command -v dbmate >/dev/null 2>&1; then
     npm install -g --silent dbmate >/dev/null
   fi
+  # drizzle-orm's own migrator (with node-postgres), which the interop tests run
+  # (tests/peers/drizzle_migrate.cjs); in a folder of its own, outside the repository.
+  peers=${PREVIEWDB_PEERS_DIR:-/opt/previewdb-peers}
+  if [ ! -d "$peers/node_modules/drizzle-orm" ] || [ ! -d "$peers/node_modules/pg" ]; then
+    mkdir -p "$peers"
+    npm install --prefix "$peers" --silent --no-audit --no-fund drizzle-orm@0.45 pg@8 >/dev/null
+  fi
 fi
 echo "install-deps: ok ($mode)" >&2
