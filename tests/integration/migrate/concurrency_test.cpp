@@ -105,3 +105,32 @@ TEST(MigrateConcurrency, KilledRunLeavesNothingPartialAndReleasesTheLock) {
   EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.schema_migrations WHERE status = 'applied'"),
             3);
 }
+
+TEST(MigrateConcurrency, TableLeaseOfADeadHolderIsTakenOverOnlyOnceExpired) {
+  // What a killed holder leaves in table mode: its lease row, live until it expires (60 s by
+  // default). Planted here rather than waited for.
+  Folder f;
+  f.file("1_a.sql", "CREATE TABLE a (id int);");
+  auto db = fresh_db("conc_lease");
+  ASSERT_EQ(migrate_cli(db, {"--dir", f.path(), "--lock-mode", "table"}).code, 0);
+  f.file("2_b.sql", "CREATE TABLE b (id int);");
+  auto plant = [&](const std::string& expires) {
+    server().exec(db,
+                  "INSERT INTO _previewdb.migration_lock VALUES ('migrate', 'dead-token', "
+                  "'ci-runner-7:4242', 4242, 'previewdb', now() - interval '5 minutes', " +
+                      expires + ") ON CONFLICT (name) DO UPDATE SET expires_at = " + expires);
+  };
+
+  plant("now() + interval '1 hour'");
+  auto waiting =
+      migrate_cli(db, {"--dir", f.path(), "--lock-mode", "table", "--lock-timeout", "2s"});
+  EXPECT_EQ(waiting.code, 8) << waiting.err;
+  EXPECT_TRUE(contains(waiting.err, "ci-runner-7:4242")) << "names the holder: " << waiting.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 0);
+
+  plant("now() - interval '1 second'");
+  auto taken = migrate_cli(db, {"--dir", f.path(), "--lock-mode", "table"});
+  EXPECT_EQ(taken.code, 0) << taken.err;
+  EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 1);
+  EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.migration_lock"), 0) << "released";
+}
