@@ -423,11 +423,13 @@ TEST_F(Lifecycle, KilledSpawnLeavesNothingThatLooksReady) {
   int pid = test::start_cli({"spawn", "--pr", "42", "--strategy", "wal_log"}, env());
   // Kill it while the server is copying into the temporary database.
   bool seen = false;
+  std::string backend;  // the killed spawn's server process, which holds its build lock
   for (int i = 0; i < 2000 && !seen; ++i) {
     auto r = conn.exec(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE "
         "'CREATE DATABASE \"previewdb_tmp_%'");
-    seen = r.get_int(0, 0) > 0;
+    seen = r.rows() > 0;
+    if (seen) backend = r.get(0, 0);
     if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   ::kill(pid, SIGKILL);
@@ -436,11 +438,11 @@ TEST_F(Lifecycle, KilledSpawnLeavesNothingThatLooksReady) {
   EXPECT_TRUE(seen) << "did not catch the spawn mid-copy";
   EXPECT_FALSE(server().database_exists("pr_42")) << "a killed spawn must not leave pr_42";
 
-  // Wait for the orphaned backend to finish and go away, then the next run cleans up.
-  for (int i = 0; i < 500; ++i) {
-    auto r = conn.exec(
-        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-        "'CREATE DATABASE \"previewdb_tmp_%' AND state = 'active'");
+  // Wait for the orphaned backend to finish its copy and exit: it notices the dead client only
+  // then, and until it exits it holds the build lock, so a janitor rightly leaves its database
+  // alone. Then the next run cleans up.
+  for (int i = 0; i < 1500 && !backend.empty(); ++i) {
+    auto r = conn.exec("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", {backend});
     if (r.get_int(0, 0) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
