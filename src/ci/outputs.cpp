@@ -103,34 +103,6 @@ std::string github_env_text(const std::vector<std::pair<std::string, std::string
   return heredoc_entries(vars, make_delimiter, "GITHUB_ENV");
 }
 
-std::string escape_command_data(std::string_view s) {
-  // The runner's own escaping for command data (actions/toolkit escapeData).
-  std::string out;
-  for (char c : s) {
-    if (c == '%')
-      out += "%25";
-    else if (c == '\r')
-      out += "%0D";
-    else if (c == '\n')
-      out += "%0A";
-    else
-      out += c;
-  }
-  return out;
-}
-
-std::string add_mask_command(std::string_view secret) {
-  return "::add-mask::" + escape_command_data(secret) + "\n";
-}
-
-std::string group_command(std::string_view title) {
-  return "::group::" + escape_command_data(title) + "\n";
-}
-
-std::string endgroup_command() {
-  return "::endgroup::\n";
-}
-
 std::string step_summary_markdown(const Facts& f) {
   std::string title = f.dry_run ? "### previewdb (plan, nothing changed)\n\n" : "### previewdb\n\n";
   std::string out = title + "| | |\n|---|---|\n";

@@ -3,6 +3,8 @@
 // (::add-mask::, ::group::), the $GITHUB_STEP_SUMMARY table, dotenv files and one JSON object.
 #pragma once
 
+#include "util/workflow_commands.hpp"
+
 #include <functional>
 #include <string>
 #include <string_view>
@@ -40,11 +42,10 @@ std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& facts
 std::string github_output_text(const std::vector<std::pair<std::string, std::string>>& pairs,
                                const std::function<std::string()>& make_delimiter = {});
 
-// Escapes workflow-command data (%, CR, LF) so that a value cannot end the command line.
-std::string escape_command_data(std::string_view s);
-std::string add_mask_command(std::string_view secret);  // "::add-mask::<escaped>\n"
-std::string group_command(std::string_view title);      // "::group::<escaped>\n"
-std::string endgroup_command();                         // "::endgroup::\n"
+// Workflow commands (escaped; see util/workflow_commands.hpp).
+using util::workflow::add_mask_command;
+using util::workflow::endgroup_command;
+using util::workflow::group_command;
 
 // A short Markdown table for $GITHUB_STEP_SUMMARY; `|` and newlines in values are escaped.
 std::string step_summary_markdown(const Facts& facts);

@@ -12,6 +12,7 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/subprocess.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::migrate {
 
@@ -65,24 +66,10 @@ class Watchdog {
   std::jthread m_thread;
 };
 
-// Workflow commands for GitHub Actions: % and line breaks are escaped in values.
-std::string gh_escape(std::string_view s, bool property) {
-  std::string out;
-  for (char c : s) {
-    if (c == '%')
-      out += "%25";
-    else if (c == '\r')
-      out += "%0D";
-    else if (c == '\n')
-      out += "%0A";
-    else if (property && c == ':')
-      out += "%3A";
-    else if (property && c == ',')
-      out += "%2C";
-    else
-      out += c;
-  }
-  return out;
+// Workflow commands go to stderr like every log line (raw_err adds the line break).
+void emit_command(std::string command) {
+  if (!command.empty() && command.back() == '\n') command.pop_back();
+  util::log::raw_err(command);
 }
 
 // Counts UTF-8 characters (PostgreSQL error positions are in characters).
@@ -337,14 +324,12 @@ class Runner {
     }
     if (m_options.github_annotations) {
       end_group();
-      std::string props = "file=" + gh_escape(m.display_path, true);
-      if (line > 0) props += ",line=" + std::to_string(line);
-      props += ",title=" + gh_escape("migration " + m.id + " failed", true);
       std::string body =
           err.primary + (err.sqlstate.empty() ? "" : " (SQLSTATE " + err.sqlstate + ")");
       if (!err.detail.empty()) body += "\ndetail: " + err.detail;
       if (!err.hint.empty()) body += "\nhint: " + err.hint;
-      util::log::raw_err("::error " + props + "::" + gh_escape(body, false));
+      emit_command(util::workflow::error_command(m.display_path, line,
+                                                 "migration " + m.id + " failed", body));
     }
     throw e;
   }
@@ -352,12 +337,12 @@ class Runner {
  public:
   void begin_group(const std::string& title) {
     if (!m_options.github_annotations) return;
-    util::log::raw_err("::group::" + gh_escape(title, false));
+    emit_command(util::workflow::group_command(title));
     m_group_open = true;
   }
   void end_group() {
     if (!m_group_open) return;
-    util::log::raw_err("::endgroup::");
+    emit_command(util::workflow::endgroup_command());
     m_group_open = false;
   }
 
@@ -559,9 +544,8 @@ MigrateReport migrate(const MigrateOptions& o) {
                                             m->syntax_error->message);
     e.with_hint("nothing was applied; fix the file and run 'previewdb migrate' again");
     if (o.github_annotations) {
-      util::log::raw_err("::error file=" + gh_escape(m->display_path, true) +
-                         ",line=" + std::to_string(m->syntax_error->line) +
-                         ",title=syntax error::" + gh_escape(m->syntax_error->message, false));
+      emit_command(util::workflow::error_command(m->display_path, m->syntax_error->line,
+                                                 "syntax error", m->syntax_error->message));
     }
     throw e;
   }

@@ -77,3 +77,14 @@ TEST(Subprocess, CapturesAndPipes) {
   EXPECT_EQ(a.exit_code, 0);
   EXPECT_EQ(util::trim(b.out), "2");
 }
+
+#include "util/workflow_commands.hpp"
+
+TEST(WorkflowCommands, ErrorCommandEscapesPropertiesAndData) {
+  // A file name with ':' or ',' cannot inject another property; a message cannot end the line.
+  EXPECT_EQ(util::workflow::error_command("db/1:a,b.sql", 7, "migration 1 failed",
+                                          "boom 100%\n::error::fake"),
+            "::error file=db/1%3Aa%2Cb.sql,line=7,title=migration 1 failed::"
+            "boom 100%25%0A::error::fake\n");
+  EXPECT_EQ(util::workflow::error_command("f.sql", 0, "t", "m"), "::error file=f.sql,title=t::m\n");
+}
