@@ -1,11 +1,13 @@
 #include "git/changes.hpp"
 
+#include "git/repository.hpp"
+
 #include <git2.h>
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string_view>
 
 #include "util/error.hpp"
@@ -15,29 +17,12 @@ namespace previewdb::git {
 
 namespace {
 
-// libgit2 keeps global state; initialise it once per process and never shut it down (other
-// threads may still use it while statics are destroyed). Its object cache is off: every commit
-// of the merge-base walk is read once, and caching them only costs time (~10% of detection).
-void ensure_init() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    git_libgit2_init();
-    git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
-  });
-}
-
-std::string last_error() {
-  const git_error* e = git_error_last();
-  return e && e->message ? e->message : "unknown libgit2 error";
-}
-
 template <typename T, void (*Free)(T*)>
 struct Deleter {
   void operator()(T* p) const {
     if (p) Free(p);
   }
 };
-using Repository = std::unique_ptr<git_repository, Deleter<git_repository, git_repository_free>>;
 using Object = std::unique_ptr<git_object, Deleter<git_object, git_object_free>>;
 using Commit = std::unique_ptr<git_commit, Deleter<git_commit, git_commit_free>>;
 using Tree = std::unique_ptr<git_tree, Deleter<git_tree, git_tree_free>>;
@@ -100,14 +85,24 @@ bool under_paths(const std::string& path, const std::vector<std::string>& paths)
 }
 
 ChangeResult detect_changes(const ChangeQuery& q) {
-  ensure_init();
-  git_repository* raw_repo = nullptr;
-  if (git_repository_open_ext(&raw_repo, q.repository.c_str(), 0, nullptr) != 0) {
-    throw usage_error("cannot open the git repository at " + util::quoted(q.repository.string()) +
-                          ": " + last_error(),
-                      "run previewdb ci inside the checked-out repository");
+  Repository repo = open_repository(q.repository.string());
+  if (!repo) {
+    std::string why = last_error();
+    Error e = usage_error(
+        "cannot open the git repository at " + util::quoted(q.repository.string()) + ": " + why,
+        "run previewdb ci inside the checked-out repository");
+    // libgit2 1.5 reports a repository owned by another user (a container running as root on
+    // the runner's checkout) as a missing safe.directory setting.
+    if (why.find("safe.directory") != std::string::npos || why.find("owned") != std::string::npos) {
+      std::string path = std::filesystem::absolute(q.repository).lexically_normal().string();
+      if (path.size() > 1 && path.back() == '/') path.pop_back();  // git matches the exact path
+      e.with_hint(
+          "the repository belongs to another user; allow it with: git config --global "
+          "--add safe.directory " +
+          path);
+    }
+    throw e;
   }
-  Repository repo(raw_repo);
   bool shallow = git_repository_is_shallow(repo.get()) == 1;
 
   Commit head = resolve_commit(repo.get(), q.head);

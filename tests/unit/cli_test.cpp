@@ -42,3 +42,30 @@ TEST(Cli, CommandHelpNeedsNoServerAndIgnoresABrokenConfig) {
   EXPECT_EQ(broken.code, 2);
   EXPECT_THAT(broken.err, HasSubstr("cannot read \"/nonexistent/previewdb.json\""));
 }
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "util/files.hpp"
+#include "util/subprocess.hpp"
+
+TEST(Cli, ARepositoryOwnedByAnotherUserGetsTheSafeDirectoryHint) {
+  passwd* nobody = ::getpwnam("nobody");
+  if (::geteuid() != 0 || !nobody) GTEST_SKIP() << "needs root and a 'nobody' user to chown";
+  previewdb::util::TempDir dir;
+  auto repo = dir.path() / "repo";
+  std::filesystem::create_directories(repo);
+  ASSERT_EQ(previewdb::util::run_process({.argv = {"git", "init", "-q", repo.string()}}).exit_code,
+            0);
+  ASSERT_EQ(previewdb::util::run_process(
+                {.argv = {"chown", "-R", std::to_string(nobody->pw_uid), repo.string()}})
+                .exit_code,
+            0);
+  auto r = run_cli({"ci", "--dry-run", "--provider", "generic", "--pr", "1"},
+                   {{"HOME", dir.path().string()}}, repo.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("cannot open the git repository"));
+  EXPECT_THAT(r.err, HasSubstr("git config --global --add safe.directory " + repo.string() + "\n"));
+}
