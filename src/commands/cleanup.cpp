@@ -20,21 +20,20 @@ namespace previewdb::commands {
 
 namespace {
 
-const char* k_previous_key = "PREVIEWDB_PREVIOUS_DATABASE_URL";
-
 void restore_env_file(const std::string& path) {
   auto text = util::read_file_if_exists(path);
   if (!text) {
     throw usage_error("cannot restore " + util::quoted(path) + ": no such file");
   }
-  auto previous = util::dotenv_get(*text, k_previous_key);
+  auto previous = util::dotenv_get(*text, k_previous_database_url_key);
   if (!previous) {
-    util::log::warn(path + " has no " + k_previous_key + "; DATABASE_URL left as it is");
+    util::log::warn(path + " has no " + k_previous_database_url_key +
+                    "; DATABASE_URL left as it is");
     return;
   }
   std::string out = util::dotenv_set(*text, "DATABASE_URL",
                                      previous->empty() ? std::nullopt : std::optional(*previous));
-  out = util::dotenv_set(out, k_previous_key, std::nullopt);
+  out = util::dotenv_set(out, k_previous_database_url_key, std::nullopt);
   util::write_file_atomic(path, out,
                           std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   util::log::info("restored DATABASE_URL in " + path);

@@ -52,6 +52,10 @@ core::Protection make_protection(const config::Config& cfg);
 // `yes`; `what` names the action for the message ("drop 3 databases").
 void confirm(const std::string& what, bool yes);
 
+// The dotenv key where `spawn --update-env` keeps DATABASE_URL as it was before, and from which
+// `cleanup --restore-env` puts it back.
+inline constexpr const char* k_previous_database_url_key = "PREVIEWDB_PREVIOUS_DATABASE_URL";
+
 // True when stdin and stderr are terminals (so we may ask for confirmation).
 bool interactive();
 

@@ -14,16 +14,13 @@ namespace previewdb::commands {
 
 namespace {
 
-// dotenv key that remembers DATABASE_URL as it was before the first spawn touched the file.
-const char* k_previous_key = "PREVIEWDB_PREVIOUS_DATABASE_URL";
-
 void update_env_file(const std::string& path, const std::string& url) {
   std::string text = util::read_file_if_exists(path).value_or("");
-  if (!util::dotenv_get(text, k_previous_key)) {
+  if (!util::dotenv_get(text, k_previous_database_url_key)) {
     // Remember the original value once, so `cleanup --restore-env` returns to it; an empty
     // value records that there was none.
-    text =
-        util::dotenv_set(text, k_previous_key, util::dotenv_get(text, "DATABASE_URL").value_or(""));
+    text = util::dotenv_set(text, k_previous_database_url_key,
+                            util::dotenv_get(text, "DATABASE_URL").value_or(""));
   }
   text = util::dotenv_set(text, "DATABASE_URL", url);
   // The URL may carry a password: owner-only.
