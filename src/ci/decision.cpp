@@ -7,6 +7,12 @@
 namespace previewdb::ci {
 
 Decision decide(const DecisionInput& in) {
+  if (!in.pr_number && in.refresh_source) {
+    return {Action::refresh_source, Reason::base_branch,
+            "a build of the base branch" +
+                (in.base_branch.empty() ? std::string() : " " + util::quoted(in.base_branch)) +
+                " with --refresh-source: the source database is migrated and snapshotted"};
+  }
   if (!in.pr_number) {
     return {Action::none, in.closed ? Reason::closed : Reason::no_changes,
             "not a pull request build: the shared database is used and nothing is migrated"};

@@ -97,6 +97,12 @@ Event parse_github_event(std::string_view event_name, std::string_view json_text
   }
   ev.action = string_at(doc, "action", "", origin);
   ev.repository = string_at(object_at(doc, "repository"), "full_name", "repository.", origin);
+  ev.default_branch =
+      string_at(object_at(doc, "repository"), "default_branch", "repository.", origin);
+  if (event_name == "push") {
+    std::string ref = string_at(doc, "ref", "", origin);
+    if (ref.rfind("refs/heads/", 0) == 0) ev.pushed_branch = ref.substr(11);
+  }
 
   bool pr_event = event_name == "pull_request" || event_name == "pull_request_target";
   const json& pr = object_at(doc, "pull_request");

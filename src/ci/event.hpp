@@ -31,9 +31,14 @@ struct Event {
   std::optional<std::vector<std::string>> labels;  // nullopt: the event does not say
   std::string head_ref, head_sha, base_ref, base_sha;
   bool merged = false;
-  bool fork = false;       // head repository differs from the base repository
-  std::string repository;  // "owner/name" when known
+  bool fork = false;           // head repository differs from the base repository
+  std::string repository;      // "owner/name" when known
+  std::string default_branch;  // repository.default_branch ("main", "master") when the event says
+  std::string pushed_branch;   // push events: the branch pushed to ("refs/heads/" removed)
   bool closed() const { return action == "closed"; }
+  // The head may be someone else's code: pull_request_target (runs with the base's secrets) or a
+  // fork. Then previewdb.json comes from the base branch and commands only from the workflow.
+  bool untrusted_head() const { return name == "pull_request_target" || fork; }
 };
 
 // Parses a GitHub webhook payload (the file at GITHUB_EVENT_PATH). For pull_request and

@@ -76,12 +76,14 @@ std::string to_string(Reason r) {
       return "no-changes";
     case Reason::closed:
       return "closed";
+    case Reason::base_branch:
+      return "base-branch";
   }
   return "no-changes";
 }
 
 std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& f) {
-  return {
+  std::vector<std::pair<std::string, std::string>> out = {
       {"preview", bool_text(f.preview)},
       {"reason", to_string(f.reason)},
       {"database-name", f.database_name},
@@ -90,7 +92,15 @@ std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& f) {
       {"reset", bool_text(f.reset)},
       {"migrations-applied", std::to_string(f.migrations_applied)},
       {"snapshot", f.snapshot},
+      {"behind", std::to_string(f.behind.size())},
+      {"behind-migrations", util::join(f.behind, "\n")},
+      {"snapshots-pruned", std::to_string(f.snapshots_pruned)},
   };
+  if (f.error) {
+    out.emplace_back("error", *f.error);
+    out.emplace_back("exit-code", std::to_string(f.exit_code));
+  }
+  return out;
 }
 
 std::string github_output_text(const std::vector<std::pair<std::string, std::string>>& pairs,
@@ -120,7 +130,24 @@ std::string step_summary_markdown(const Facts& f) {
   }
   if (f.dropped) row("dropped", "true");
   if (!f.snapshot.empty()) row("snapshot", f.snapshot);
+  if (f.reason == Reason::base_branch) row("snapshots pruned", std::to_string(f.snapshots_pruned));
+  if (!f.behind.empty()) {
+    row("behind the base branch", util::join(f.behind, ", "));
+  }
+  if (f.error) {
+    row("failed", *f.error);
+    row("exit code", std::to_string(f.exit_code));
+  }
   if (!f.message.empty()) out += "\n" + escape_cell(f.message) + "\n";
+  if (!f.behind.empty()) {
+    out += "\nThe preview carries " + std::to_string(f.behind.size()) +
+           " migration(s) merged to the base branch after this branch was created; merge the base "
+           "branch into the pull request to test them together.\n";
+  }
+  if (f.error) {
+    out += "\n**The run failed** (exit code " + std::to_string(f.exit_code) +
+           "): " + escape_cell(*f.error) + "\n";
+  }
   return out;
 }
 
@@ -149,7 +176,7 @@ std::string dotenv_text(const std::vector<std::pair<std::string, std::string>>& 
 }
 
 nlohmann::json to_json(const Facts& f) {
-  return nlohmann::json{
+  nlohmann::json j{
       {"preview", f.preview},
       {"reason", to_string(f.reason)},
       {"database-name", f.database_name},
@@ -161,7 +188,15 @@ nlohmann::json to_json(const Facts& f) {
       {"dropped", f.dropped},
       {"dry_run", f.dry_run},
       {"message", f.message},
+      {"behind", f.behind.size()},
+      {"behind_migrations", f.behind},
+      {"snapshots_pruned", f.snapshots_pruned},
   };
+  if (f.error) {
+    j["error"] = *f.error;
+    j["exit_code"] = f.exit_code;
+  }
+  return j;
 }
 
 }  // namespace previewdb::ci

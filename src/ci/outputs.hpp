@@ -6,6 +6,7 @@
 #include "util/workflow_commands.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,8 +16,9 @@
 
 namespace previewdb::ci {
 
-enum class Reason { migrations_changed, label, forced, no_changes, closed };
-std::string to_string(Reason r);  // "migrations-changed", "label", "forced", "no-changes", "closed"
+enum class Reason { migrations_changed, label, forced, no_changes, closed, base_branch };
+// "migrations-changed", "label", "forced", "no-changes", "closed", "base-branch"
+std::string to_string(Reason r);
 
 // The facts of one run.
 struct Facts {
@@ -31,10 +33,18 @@ struct Facts {
   std::string snapshot;
   bool dry_run = false;  // a plan: nothing was touched
   std::string message;   // one sentence for people ("pr_12 created from snapshot ...")
+  // Applied migrations that the branch does not have yet (merged to the base branch after it
+  // branched off): the PR is behind, not diverged.
+  std::vector<std::string> behind;
+  long long snapshots_pruned = 0;  // base-branch run: snapshots dropped beyond --keep-snapshots
+  // A run that failed after the decision: the scrubbed message and the exit code.
+  std::optional<std::string> error;
+  int exit_code = 0;
 };
 
-// The output keys, exactly these, in this order: preview, reason, database-name, database-url,
-// created, reset, migrations-applied, snapshot.
+// The output keys, in this order: preview, reason, database-name, database-url, created, reset,
+// migrations-applied, snapshot, behind, behind-migrations, snapshots-pruned; then error and
+// exit-code when the run failed.
 std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& facts);
 
 // The $GITHUB_OUTPUT text for pairs: every value as `key<<DELIM\nvalue\nDELIM\n` with a fresh
@@ -56,8 +66,9 @@ std::string dotenv_text(const std::vector<std::pair<std::string, std::string>>& 
 std::string github_env_text(const std::vector<std::pair<std::string, std::string>>& vars,
                             const std::function<std::string()>& make_delimiter = {});
 
-// The facts as one JSON object (the same keys as the outputs, with typed values, plus
-// "dropped", "dry_run" and "message").
+// The facts as one JSON object (the same keys as the outputs, with typed values; the newer ones
+// spelled behind, behind_migrations (an array), snapshots_pruned, error, exit_code), plus
+// "dropped", "dry_run" and "message".
 nlohmann::json to_json(const Facts& facts);
 
 }  // namespace previewdb::ci

@@ -1,7 +1,10 @@
-// previewdb ci: the CI entry point. Detect the provider and the pull request, decide whether it
-// needs a preview database (migrations changed, the label, --force), get-or-create pr_<N> from
-// the latest snapshot and migrate it, drop it when the PR is closed, and report the outcome in
-// the formats CI systems read. Wiring only: the pieces live in ci/, git/, net/, core/, migrate/.
+// previewdb ci: the CI entry point, one pipeline:
+//   settings (resolved once) -> decide -> act (plan / preview / base-branch refresh / drop)
+//   -> outputs (also when the act failed) -> the build command after "--".
+// Wiring only: the policy lives in ci/ (decision, preview_policy), git/, net/, core/, migrate/.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -10,6 +13,8 @@
 #include "ci/decision.hpp"
 #include "ci/event.hpp"
 #include "ci/outputs.hpp"
+#include "ci/preview_policy.hpp"
+#include "ci/preview_state.hpp"
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
 #include "core/lifecycle.hpp"
@@ -18,6 +23,7 @@
 #include "db/connection.hpp"
 #include "git/changes.hpp"
 #include "git/head.hpp"
+#include "git/tree.hpp"
 #include "migrate/migrate.hpp"
 #include "net/github.hpp"
 #include "snapshot/snapshot.hpp"
@@ -31,6 +37,8 @@
 #include "util/subprocess.hpp"
 
 namespace previewdb::commands {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -46,6 +54,10 @@ std::optional<std::chrono::milliseconds> duration_setting(const config::Config& 
   return util::parse_duration(v->value, util::BareUnit::seconds, flag);
 }
 
+std::chrono::seconds whole_seconds(std::chrono::milliseconds ms) {
+  return std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(ms));
+}
+
 // Workflow commands (::add-mask::) bypass util::log on purpose: log lines are scrubbed, and a
 // scrubbed mask command would mask "***" instead of the password. They go to stderr so that
 // stdout stays one JSON document with --json; the runner reads commands from both streams.
@@ -54,36 +66,184 @@ void workflow_command(const std::string& line) {
   std::fflush(stderr);
 }
 
-// The GitHub client for the API fallback and label lookup, when a token and repository exist.
-std::optional<net::GitHubClient> github_client(const ci::Env& env, const ci::Event& event) {
-  std::string token = env_or(env, "GITHUB_TOKEN");
-  if (token.empty() || event.repository.empty()) return std::nullopt;
-  net::GitHubOptions o;
-  o.token = token;
-  o.repository = event.repository;
-  if (auto api = env_or(env, "GITHUB_API_URL"); !api.empty()) o.api_url = api;
-  return net::GitHubClient(o);
+// True when a setting came from a configuration file (not a flag, the environment or a default).
+bool from_file(const config::Value& v) {
+  if (v.origin == "default" || v.origin.rfind("--", 0) == 0) return false;
+  return v.origin.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != std::string::npos;
 }
 
+// Everything the run needs, resolved once before anything is decided or touched.
 struct Settings {
-  ci::Provider provider;
+  ci::Provider provider = ci::Provider::generic;
   ci::Event event;
-  std::string base_ref;
+  ci::Env env;
+  std::string repository;  // owner/name: the event, else GITHUB_REPOSITORY, else the origin URL
+  fs::path root;           // the repository's root (the working directory outside a repository)
+  bool in_repository = false;
+  std::string base_ref;  // the base branch
   std::string label;
-  std::vector<std::string> paths;
-  std::filesystem::path dir;
-  bool forced = false;
-  bool dry_run = false;
-  bool json = false;
-  std::string on_divergence = "reset";
-  std::string migrate_command;
+  std::vector<std::string> paths;  // change detection, relative to the root
+  fs::path dir;                    // the migrations folder (absolute)
+  std::string dir_in_repo;         // the same, relative to the root ("" when outside it)
+  std::string format, strategy, source, migrate_command, lock_mode;
+  std::chrono::milliseconds lock_timeout{std::chrono::minutes(10)};
+  std::optional<std::chrono::milliseconds> statement_timeout, lock_wait_timeout;
+  bool forced = false, dry_run = false, json = false, fail_on_divergence = false;
+  bool refresh_source = false;
+  size_t keep_snapshots = 5;
   std::optional<std::string> env_file;
   bool export_env = false;
   std::vector<std::string> command;  // after --
+  Target target;                     // which server; the local one is started only when acting
+  core::Protection protection;
+  std::vector<std::string> protect_configured;
 };
 
-std::vector<std::string> changed_migrations(const Settings& s, const ci::Env& env) {
-  auto result = git::detect_changes({.repository = ".", .base_ref = s.base_ref, .paths = s.paths});
+// Registers one conninfo's secrets for scrubbing (and masking on GitHub) before anything can
+// print a URL carrying them. The one place secrets are registered: see register_secrets.
+void register_conninfo(const std::string& conninfo, ci::Provider provider) {
+  if (conninfo.empty()) return;
+  std::optional<db::ConnInfo> parsed;
+  try {
+    parsed = db::parse_conninfo(conninfo);
+  } catch (const Error&) {
+    return;
+  }
+  for (const char* key : {"password", "sslpassword"}) {
+    auto secret = parsed->get(key);
+    if (!secret || secret->empty()) continue;
+    util::register_secret(*secret);
+    if (provider == ci::Provider::github) workflow_command(ci::add_mask_command(*secret));
+  }
+}
+
+void register_secrets(const Settings& s, const config::Config& cfg) {
+  // The runner masks its own token; PGPASSWORD may be a plain variable, so mask it.
+  if (auto v = env_or(s.env, "GITHUB_TOKEN"); !v.empty()) util::register_secret(v);
+  if (auto v = env_or(s.env, "PGPASSWORD"); !v.empty()) {
+    util::register_secret(v);
+    if (s.provider == ci::Provider::github) workflow_command(ci::add_mask_command(v));
+  }
+  // A Netlify clone URL can carry a token in its userinfo; never let it reach a log.
+  if (auto repo_url = env_or(s.env, "REPOSITORY_URL"); !repo_url.empty()) {
+    auto scheme = repo_url.find("://");
+    auto at = repo_url.find('@');
+    if (scheme != std::string::npos && at != std::string::npos && at > scheme + 3) {
+      std::string userinfo = repo_url.substr(scheme + 3, at - scheme - 3);
+      util::register_secret(userinfo);
+      if (auto colon = userinfo.find(':'); colon != std::string::npos) {
+        util::register_secret(userinfo.substr(colon + 1));
+      }
+    }
+  }
+  for (const char* key : {"database_url", "direct_url"}) {
+    if (auto v = cfg.get(key)) register_conninfo(v->value, s.provider);
+  }
+  register_conninfo(s.target.conninfo, s.provider);
+}
+
+// An output file must be writable before any database is created or migrated: a run that
+// migrated pr_<N> and then cannot report it is worse than one that stops at once.
+void check_writable(const std::string& path, const std::string& what) {
+  if (path.empty()) return;
+  std::error_code ec;
+  auto st = fs::status(path, ec);
+  if (!ec && fs::exists(st)) {
+    if (!fs::is_regular_file(st)) {
+      throw usage_error(what + " " + util::quoted(path) + " is not a regular file",
+                        "point " + what + " at a file (not a directory, FIFO or device)");
+    }
+    if (::access(path.c_str(), W_OK) != 0) {
+      throw usage_error(what + " " + util::quoted(path) + " is not writable",
+                        "make it writable for this user, or point " + what + " elsewhere");
+    }
+    return;
+  }
+  fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  if (!fs::is_directory(parent, ec) || ::access(parent.c_str(), W_OK) != 0) {
+    throw usage_error(what + " " + util::quoted(path) + " cannot be created: its folder " +
+                          util::quoted(parent.string()) + " is missing or not writable",
+                      "create the folder, or point " + what + " elsewhere");
+  }
+}
+
+// The GitHub client for the API fallback and label lookup, when a token and repository exist.
+std::optional<net::GitHubClient> github_client(const Settings& s) {
+  std::string token = env_or(s.env, "GITHUB_TOKEN");
+  if (token.empty() || s.repository.empty()) return std::nullopt;
+  net::GitHubOptions o;
+  o.token = token;
+  o.repository = s.repository;
+  if (auto api = env_or(s.env, "GITHUB_API_URL"); !api.empty()) o.api_url = api;
+  return net::GitHubClient(o);
+}
+
+// The base branch: --base-ref; the PR's base from the event; PREVIEWDB_BASE_REF / base_ref;
+// the event's repository.default_branch; origin/HEAD; main.
+std::string resolve_base_ref(const config::Config& cfg, const ci::Event& event,
+                             const fs::path& root, bool in_repository) {
+  auto configured = cfg.get("base_ref");
+  if (configured && configured->origin == "--base-ref") return configured->value;
+  if (!event.base_ref.empty()) return event.base_ref;
+  if (configured && configured->origin != "default") return configured->value;
+  if (!event.default_branch.empty()) return event.default_branch;
+  if (in_repository) {
+    if (auto head = git::remote_head(root)) return *head;
+  }
+  return "main";
+}
+
+// pull_request_target / forks: previewdb.json from the base branch's tree, never the checkout.
+// Returns the file to load (a private temporary copy; "{}" when the base has none).
+fs::path trusted_config_file(const std::string& base_ref, const fs::path& root, bool in_repository,
+                             const util::TempDir& scratch) {
+  std::string text = "{}";
+  std::optional<std::optional<std::string>> at_base;
+  if (in_repository) at_base = git::file_at(root, base_ref, "previewdb.json");
+  if (!at_base) {
+    util::log::warn("the base branch " + util::quoted(base_ref) +
+                    " is not in this clone: its previewdb.json cannot be read, so none is used "
+                    "(the pull request's own is never read for an untrusted head)");
+  } else if (*at_base) {
+    text = **at_base;
+  }
+  fs::path file = scratch.path() / "previewdb.json";
+  util::write_file_atomic(file, text, fs::perms::owner_read | fs::perms::owner_write);
+  return file;
+}
+
+std::string repository_identity(const ci::Event& event, const ci::Env& env, const fs::path& root,
+                                bool in_repository) {
+  if (!event.repository.empty()) return event.repository;
+  if (auto r = env_or(env, "GITHUB_REPOSITORY"); !r.empty()) return r;
+  if (in_repository) {
+    if (auto url = git::remote_url(root)) {
+      if (auto r = ci::repository_from_url(*url)) return *r;
+      return util::redact_url(*url);
+    }
+  }
+  return {};
+}
+
+std::vector<std::string> changed_migrations(const Settings& s) {
+  // A path in neither tree is a typo: "changes no migrations" would be a green lie.
+  for (const auto& p : s.in_repository ? s.paths : std::vector<std::string>{}) {
+    bool in_base = false;
+    git::folder_entries(s.root, s.base_ref, p, &in_base);
+    if (!in_base && !git::exists_at_head(s.root, p)) {
+      throw usage_error(
+          "the migrations path " + util::quoted(p) +
+              " exists neither in HEAD nor on the base "
+              "branch " +
+              util::quoted(s.base_ref),
+          "pass --dir (or --migrations-path) with the folder your migrations live in, relative "
+          "to the repository root " +
+              util::quoted(s.root.string()));
+    }
+  }
+  auto result =
+      git::detect_changes({.repository = s.root, .base_ref = s.base_ref, .paths = s.paths});
   if (result.ok()) {
     std::vector<std::string> out;
     for (const auto& f : result.changes->files) out.push_back(f.path);
@@ -92,9 +252,12 @@ std::vector<std::string> changed_migrations(const Settings& s, const ci::Env& en
     return out;
   }
   const auto& why = *result.unavailable;
-  auto client = s.event.pr_number ? github_client(env, s.event) : std::nullopt;
+  auto client = s.event.pr_number ? github_client(s) : std::nullopt;
   if (!client) {
-    Error e(ExitCode::usage, "cannot detect changed migrations: " + why.message, why.hints);
+    Error e(ExitCode::usage, "cannot detect changed migrations: " + why.message);
+    e.with_hint("pass --base-ref with the branch the pull request merges into, if it is not " +
+                util::quoted(s.base_ref));
+    for (const auto& h : why.hints) e.with_hint(h);
     e.with_hint("with GITHUB_TOKEN set, previewdb asks the GitHub API for the PR's files instead");
     throw e;
   }
@@ -108,20 +271,35 @@ std::vector<std::string> changed_migrations(const Settings& s, const ci::Env& en
   return out;
 }
 
-std::vector<std::string> labels_of(const Settings& s, const ci::Env& env) {
+std::vector<std::string> labels_of(const Settings& s) {
   if (s.event.labels) return *s.event.labels;
-  if (auto it = env.find("PREVIEWDB_LABELS"); it != env.end()) {
+  if (auto it = s.env.find("PREVIEWDB_LABELS"); it != s.env.end()) {
     return ci::parse_labels(it->second, "PREVIEWDB_LABELS");
   }
   if (!s.event.pr_number) return {};
-  if (auto client = github_client(env, s.event)) return client->pr_labels(*s.event.pr_number);
+  if (auto client = github_client(s)) return client->pr_labels(*s.event.pr_number);
   return {};
 }
 
-// The server as configured, without starting anything: for plans and preview=false runs.
-std::optional<std::string> configured_conninfo(const config::Config& cfg) {
-  if (auto url = cfg.get("database_url")) return url->value;
-  return std::nullopt;
+// A push to the base branch (or Netlify production, or generic CI) that asks for the refresh.
+bool on_base_branch(const Settings& s) {
+  if (s.event.pr_number) return false;
+  switch (s.provider) {
+    case ci::Provider::github: {
+      if (s.event.name != "push" && s.event.name != "workflow_dispatch" &&
+          s.event.name != "schedule") {
+        return false;
+      }
+      if (s.event.name != "push") return true;  // run by the workflow on the default branch
+      std::string branch = s.event.pushed_branch;
+      return !branch.empty() && branch == s.base_ref;
+    }
+    case ci::Provider::netlify:
+      return s.event.name == "production";
+    case ci::Provider::generic:
+      return true;
+  }
+  return false;
 }
 
 std::string database_of(const std::string& conninfo) {
@@ -132,55 +310,108 @@ std::string database_of(const std::string& conninfo) {
   }
 }
 
-void register_password(const std::string& conninfo, ci::Provider provider) {
-  if (conninfo.empty()) return;
-  std::optional<std::string> password;
-  try {
-    password = db::parse_conninfo(conninfo).get("password");
-  } catch (const Error&) {
-    return;
+// The local server starts only now, when something is really done with it.
+const Target& started_target(Settings& s, const config::Config& cfg) {
+  if (s.target.embedded && s.target.conninfo.empty()) {
+    s.target = resolve_target(cfg);
+    register_conninfo(s.target.conninfo, s.provider);
   }
-  if (!password || password->empty()) return;
-  util::register_secret(*password);
-  // Before anything can print a URL carrying it.
-  if (provider == ci::Provider::github) workflow_command(ci::add_mask_command(*password));
+  return s.target;
 }
 
-migrate::LockMode lock_mode_for(const config::Config& cfg, const std::string& conninfo) {
-  auto mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
+migrate::LockMode lock_mode_for(const Settings& s, const std::string& conninfo) {
+  auto mode = migrate::parse_lock_mode(s.lock_mode);
   if (mode != migrate::LockMode::automatic) return mode;
   return migrate::looks_like_pooler(conninfo) ? migrate::LockMode::table
                                               : migrate::LockMode::advisory;
 }
 
-// Whether the preview's history diverged from the folder, read while holding the migration lock
-// that migrate() takes: a run of `previewdb migrate` in progress is waited for instead of being
-// mistaken for a failed migration. The lock and its connection are gone when this returns, before
-// any DROP of the database.
-bool diverged_under_migration_lock(const Settings& s, const config::Config& cfg,
-                                   const migrate::Target& mt, std::chrono::milliseconds timeout) {
+migrate::MigrateOptions migrate_options(const Settings& s, const migrate::Target& mt,
+                                        const std::string& applied_by) {
+  migrate::MigrateOptions mo;
+  mo.target = mt;
+  mo.dir = s.dir;
+  mo.format = s.format;
+  mo.lock_mode = migrate::parse_lock_mode(s.lock_mode);
+  mo.lock_timeout = s.lock_timeout;
+  mo.statement_timeout = s.statement_timeout;
+  mo.lock_wait_timeout = s.lock_wait_timeout;
+  mo.command = s.migrate_command;
+  mo.github_annotations = s.provider == ci::Provider::github;
+  mo.applied_by = applied_by;
+  return mo;
+}
+
+// The base branch's entries of the migrations folder: from git, else (shallow clone) from the
+// GitHub contents API; nullopt when neither can tell (plan_preview then asks for fetch-depth: 0).
+std::optional<std::vector<std::string>> base_entries(const Settings& s) {
+  if (s.dir_in_repo.empty() && !s.in_repository) return std::nullopt;
+  if (auto e = git::folder_entries(s.root, s.base_ref, s.dir_in_repo)) return e;
+  auto client = github_client(s);
+  if (!client) return std::nullopt;
+  util::log::info("the base branch " + util::quoted(s.base_ref) +
+                  " is not in this clone: asking the GitHub API for its migrations");
+  auto entries = client->folder_entries(s.dir_in_repo, s.base_ref, s.event.pr_number.value_or(0));
+  return entries ? entries : std::vector<std::string>{};
+}
+
+ci::MigrationFact::State fact_state(migrate::State st) {
+  switch (st) {
+    case migrate::State::applied:
+      return ci::MigrationFact::State::applied;
+    case migrate::State::pending:
+      return ci::MigrationFact::State::pending;
+    case migrate::State::changed:
+      return ci::MigrationFact::State::changed;
+    case migrate::State::failed:
+      return ci::MigrationFact::State::failed;
+    case migrate::State::missing:
+      return ci::MigrationFact::State::missing;
+  }
+  return ci::MigrationFact::State::applied;
+}
+
+// The preview's history against the branch, read while holding the migration lock that
+// migrate() takes (a `previewdb migrate` in progress is waited for, not mistaken for a failed
+// migration), then the policy's verdict. The lock is gone when this returns, before any DROP.
+ci::PreviewPlan evaluate_preview(const Settings& s, const migrate::Target& mt, bool created) {
   auto conn = db::Connection::open({.conninfo = mt.conninfo, .dbname = mt.dbname});
-  migrate::LockOptions lo{.mode = lock_mode_for(cfg, mt.conninfo),
-                          .timeout = timeout,
+  migrate::LockOptions lo{.mode = lock_mode_for(s, mt.conninfo),
+                          .timeout = s.lock_timeout,
                           .conninfo = mt.conninfo,
                           .dbname = mt.dbname,
                           .database_label = "database " + util::quoted(mt.dbname)};
   auto lock = migrate::acquire_lock(conn, lo);
-  auto st = migrate::status({.target = mt, .dir = s.dir, .format = cfg.get_or("format", "auto")});
-  return st.diverged();
+  auto st = migrate::status({.target = mt, .dir = s.dir, .format = s.format});
+  ci::PreviewFacts facts;
+  for (const auto& m : st.migrations) {
+    facts.migrations.push_back({.id = m.id,
+                                .state = fact_state(m.state),
+                                .out_of_order = m.out_of_order,
+                                .file_checksum = m.file_checksum});
+  }
+  if (ci::needs_base_entries(facts.migrations)) facts.base_entries = base_entries(s);
+  facts.created = created;
+  facts.fail_on_divergence = s.fail_on_divergence;
+  facts.recorded_cause = ci::read_reset_cause(conn);
+  return ci::plan_preview(facts);
+}
+
+void record_cause(const migrate::Target& mt, const std::string& cause) {
+  auto conn = db::Connection::open({.conninfo = mt.conninfo, .dbname = mt.dbname});
+  ci::record_reset_cause(conn, cause);
 }
 
 // Zero setup: a server with no snapshot of the source yet gets one on the first run (a read-only
-// copy of the source), so that previews work from the start. Refreshing it is the team's call
-// (`previewdb snapshot` on a schedule). One run at a time takes it; the others then find it.
+// copy of the source), so that previews work from the start. One run at a time takes it.
 void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const std::string& source,
                      const std::string& created_by, std::chrono::seconds timeout) {
   if (!core::snapshots_of(core::list_databases(conn), source).empty()) return;
   db::AdvisoryLock lock(conn, "previewdb:first-snapshot:" + source, timeout,
                         "the first snapshot of " + util::quoted(source));
   if (!core::snapshots_of(core::list_databases(conn), source).empty()) return;
-  util::log::info("no snapshot of '" + source + "' yet: taking one (refresh it with 'previewdb " +
-                  "snapshot " + source + "', e.g. on a schedule)");
+  util::log::info("no snapshot of '" + source + "' yet: taking one (keep it current with " +
+                  "'previewdb ci --refresh-source' on the base branch, or 'previewdb snapshot')");
   snapshot::SnapshotRequest req;
   req.source = source;
   req.created_by = created_by;
@@ -189,27 +420,20 @@ void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const st
   util::log::info("snapshot " + made.id + " of " + source + " created (" + made.method + ")");
 }
 
-// Creates or reuses pr_<N>, re-creating it when its history diverged from the branch, and
-// migrates it. Fills facts; returns the URL with its password (for the environment only).
-std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& facts) {
+// Creates or reuses pr_<N>; resets it when it diverged (never twice for one cause); migrates
+// it, the branch's own pending migrations on top of any it is behind. Fills facts; returns the
+// URL with its password (for the environment only).
+std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts) {
   long long pr = *s.event.pr_number;
-  auto target = resolve_target(cfg);
-  register_password(target.conninfo, s.provider);
+  const Target& target = started_target(s, cfg);
   auto maintenance = connect_maintenance(target);
-  auto protection = make_protection(cfg);
-  auto lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+  std::string name = core::pr_database_name(pr);
+  facts.database_name = name;
 
   // Concurrent runs for one PR take turns through get-or-create, the divergence check, the reset
-  // and the migration. Otherwise two runs that both saw a diverged preview would both reset it,
-  // the second DROP ... WITH (FORCE) killing the first one's migration. It is the lock
-  // core::spawn and core::drop_database take for the name (they nest on this session), so a
-  // `spawn --reuse`/`--replace` or a cleanup of pr_<N> waits for the run too.
-  std::string name = core::pr_database_name(pr);
-  db::AdvisoryLock name_lock(
-      maintenance, core::spawn_lock_key(name),
-      std::max(std::chrono::seconds(1),
-               std::chrono::duration_cast<std::chrono::seconds>(lock_timeout)),
-      "database " + util::quoted(name));
+  // and the migration (the lock core::spawn and core::drop_database take for the name).
+  db::AdvisoryLock name_lock(maintenance, core::spawn_lock_key(name), whole_seconds(s.lock_timeout),
+                             "database " + util::quoted(name));
 
   core::SpawnRequest req;
   req.name = name;
@@ -219,17 +443,15 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   if (!s.event.head_ref.empty()) {
     req.meta.branch = s.event.head_ref;
   } else {
-    req.meta.branch = git::current_branch();  // generic CI: the checked-out branch, if any
+    req.meta.branch = git::current_branch(s.root.string());  // generic CI: the checkout's branch
   }
-  req.source = cfg.get_or("source", "dev");
-  core::validate_name(req.source, "source database");
+  req.source = s.source;
   ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,
-                  std::max(std::chrono::seconds(1),
-                           std::chrono::duration_cast<std::chrono::seconds>(lock_timeout)));
+                  whole_seconds(s.lock_timeout));
   req.conninfo = target.conninfo;
   req.if_exists = core::IfExists::reuse;
-  req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
-  auto spawned = core::spawn(maintenance, req, protection);
+  req.strategy = core::parse_clone_strategy(s.strategy);
+  auto spawned = core::spawn(maintenance, req, s.protection);
   facts.created = spawned.created;
   facts.snapshot = spawned.snapshot;
   util::log::info(spawned.created ? "created " + spawned.name + " from " + spawned.snapshot
@@ -237,81 +459,181 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
 
   migrate::Target mt{target.conninfo, spawned.name};
   if (s.migrate_command.empty()) {
-    // A preview whose history no longer matches the branch (an applied file edited, a failed
-    // migration, a rebase that reordered them) cannot be migrated forward: re-create it.
-    if (diverged_under_migration_lock(s, cfg, mt, lock_timeout)) {
-      if (s.on_divergence == "fail") {
-        throw Error(ExitCode::refused, spawned.name + " has diverged from the branch's migrations",
-                    {"an applied migration was edited, failed, or the order changed after a "
-                     "rebase; use --on-divergence reset to re-create it from the snapshot"});
-      }
-      if (spawned.created) {
-        throw Error(ExitCode::refused,
-                    "the snapshot " + spawned.snapshot +
-                        " has diverged from the branch's "
-                        "migrations (an applied migration was edited or reordered)",
-                    {"a migration that is already in the snapshot must not be edited; add a new "
-                     "migration instead, or take a new snapshot"});
-      }
-      util::log::warn(spawned.name +
-                      " has diverged from the branch's migrations; re-creating it "
-                      "from the snapshot");
+    auto plan = evaluate_preview(s, mt, spawned.created);
+    if (plan.step == ci::PreviewStep::reset) {
+      util::log::warn(spawned.name + " " + plan.message);
       req.if_exists = core::IfExists::replace;
-      spawned = core::spawn(maintenance, req, protection);
+      spawned = core::spawn(maintenance, req, s.protection);
       facts.reset = true;
       facts.snapshot = spawned.snapshot;
+      record_cause(mt, plan.cause);
+      plan = evaluate_preview(s, mt, /*created=*/true);
+    }
+    if (plan.step == ci::PreviewStep::refuse) {
+      // Remember the cause: the next run with the same cause does not reset again.
+      if (!s.fail_on_divergence) record_cause(mt, plan.cause);
+      throw Error(ExitCode::refused, spawned.name + " " + plan.message, plan.hints);
+    }
+    facts.behind = plan.behind;
+    if (!plan.behind.empty()) {
+      util::log::warn(spawned.name + " is " + std::to_string(plan.behind.size()) +
+                      " migration(s) behind the base branch " + util::quoted(s.base_ref) + " (" +
+                      util::join(plan.behind, ", ") +
+                      "): the branch's own migrations are applied on top; merge the base branch "
+                      "to test them together");
+    }
+    if (!plan.out_of_order.empty()) {
+      util::log::info("applying " + util::join(plan.out_of_order, ", ") +
+                      " out of order, after migrations of the base branch (allowed for previews)");
     }
   }
 
-  migrate::MigrateOptions mo;
-  mo.target = mt;
-  mo.dir = s.dir;
-  mo.format = cfg.get_or("format", "auto");
-  mo.lock_mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
-  mo.lock_timeout = lock_timeout;
-  mo.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
-  mo.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
-  mo.command = s.migrate_command;
-  mo.github_annotations = s.provider == ci::Provider::github;
-  mo.applied_by = req.meta.created_by;
-  auto report = migrate::migrate(mo);
+  auto report = migrate::migrate(migrate_options(s, mt, req.meta.created_by));
   facts.migrations_applied = static_cast<long long>(report.applied_count());
-
   facts.preview = true;
-  facts.database_name = spawned.name;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +
                   std::to_string(facts.migrations_applied) + " migration(s) applied";
+  if (!facts.behind.empty()) {
+    facts.message +=
+        "; " + std::to_string(facts.behind.size()) + " migration(s) behind the base branch";
+  }
   return db::url_for_database(target.conninfo, spawned.name, true);
 }
 
-void write_outputs(const Settings& s, const ci::Env& env, const ci::Facts& facts,
-                   const std::string& full_url) {
+// The one place previewdb migrates the shared source database: on the base branch, with
+// --refresh-source. Migrate it (under the migration lock), snapshot it, prune old snapshots.
+void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
+  const Target& target = started_target(s, cfg);
+  auto maintenance = connect_maintenance(target);
+  auto all = core::list_databases(maintenance);
+  bool configured = std::find(s.protect_configured.begin(), s.protect_configured.end(), s.source) !=
+                    s.protect_configured.end();
+  if ((s.protection.is_builtin(s.source) && s.source != "dev") || configured ||
+      s.source == "production") {
+    throw Error(ExitCode::refused,
+                "refusing to migrate " + util::quoted(s.source) +
+                    " with --refresh-source: it is a protected database, not a preview source",
+                {"--refresh-source migrates only the snapshot source (--from, default dev); "
+                 "point --from at the database previews are cloned from"});
+  }
+  if (!core::find_database(maintenance, s.source)) {
+    throw Error(ExitCode::not_found,
+                "the source database " + util::quoted(s.source) + " does not exist",
+                {"create it (previewdb local start creates dev), or pass --from NAME"});
+  }
+  facts.database_name = s.source;
+  facts.database_url = db::url_for_database(target.conninfo, s.source, false);
+
+  std::string by = "previewdb ci (" + ci::to_string(s.provider) + ", base branch)";
+  auto report = migrate::migrate(migrate_options(s, {target.conninfo, s.source}, by));
+  facts.migrations_applied = static_cast<long long>(report.applied_count());
+
+  snapshot::SnapshotRequest req;
+  req.source = s.source;
+  req.created_by = by;
+  req.conninfo = target.conninfo;
+  req.strategy = core::parse_clone_strategy(s.strategy);
+  auto made = snapshot::create_snapshot(maintenance, req);
+  facts.snapshot = made.id;
+  util::log::info("snapshot " + made.id + " of " + s.source + " taken (" + made.method + ")");
+
+  auto plan = snapshot::plan_prune(core::list_databases(maintenance), s.keep_snapshots, s.source);
+  for (const auto& d : plan.drop) {
+    // A spawn cloning it holds its name lock: never drop a snapshot under a running clone.
+    std::string key = core::spawn_lock_key(d.name);
+    if (!db::AdvisoryLock::try_lock(maintenance, key)) {
+      util::log::info("kept " + d.name + ": a preview is being cloned from it");
+      continue;
+    }
+    auto r = core::drop_database(maintenance, d.name, s.protection, false);
+    db::AdvisoryLock::unlock(maintenance, key);
+    if (r.outcome == core::DropOutcome::dropped) {
+      ++facts.snapshots_pruned;
+      util::log::info("pruned snapshot " + d.name);
+    } else {
+      util::log::warn("kept " + d.name + ": " + r.reason);
+    }
+  }
+  facts.message = s.source + " migrated (" + std::to_string(facts.migrations_applied) +
+                  " migration(s) applied) and snapshotted as " + made.id + "; " +
+                  std::to_string(facts.snapshots_pruned) + " old snapshot(s) pruned";
+}
+
+void act_drop(Settings& s, const config::Config& cfg, ci::Facts& facts) {
+  std::string name = core::pr_database_name(*s.event.pr_number);
+  facts.database_name = name;
+  const Target& target = started_target(s, cfg);
+  auto maintenance = connect_maintenance(target);
+  auto r = core::drop_database(maintenance, name, s.protection, false);
+  facts.dropped = r.outcome == core::DropOutcome::dropped;
+  switch (r.outcome) {
+    case core::DropOutcome::dropped:
+      facts.message = "dropped " + name;
+      break;
+    case core::DropOutcome::absent:
+      facts.message = name + " did not exist; nothing to drop";
+      break;
+    default:
+      facts.message = "did not drop " + name + ": " + r.reason;
+      util::log::warn(facts.message);
+      break;
+  }
+  util::log::info(facts.message);
+}
+
+// The plan: what the real run would do, on the same target (nothing started or touched).
+void act_plan(const Settings& s, const ci::Decision& decision, ci::Facts& facts) {
+  std::string url_base = s.target.conninfo;
+  auto url_for = [&](const std::string& db) {
+    return url_base.empty() ? std::string() : db::url_for_database(url_base, db, false);
+  };
+  switch (decision.action) {
+    case ci::Action::preview:
+      facts.preview = true;
+      facts.database_name = core::pr_database_name(*s.event.pr_number);
+      facts.database_url = url_for(facts.database_name);
+      facts.message = "plan: " + decision.explanation + "; would get-or-create " +
+                      facts.database_name + " on " + s.target.origin +
+                      " from the latest snapshot of " + s.source +
+                      " and apply its pending migrations";
+      break;
+    case ci::Action::drop:
+      facts.database_name = core::pr_database_name(*s.event.pr_number);
+      facts.message = "plan: " + decision.explanation + "; would drop " + facts.database_name;
+      break;
+    case ci::Action::refresh_source:
+      facts.database_name = s.source;
+      facts.database_url = url_for(s.source);
+      facts.message = "plan: " + decision.explanation + "; would migrate " + s.source + " on " +
+                      s.target.origin + ", snapshot it and keep " +
+                      std::to_string(s.keep_snapshots) + " snapshot(s)";
+      break;
+    case ci::Action::none:
+      break;
+  }
+}
+
+void write_outputs(const Settings& s, const ci::Facts& facts, const std::string& full_url) {
   // A plan writes the same outputs (the summary says it is a plan), so later steps can branch.
   if (s.provider == ci::Provider::github) {
-    if (auto out = env_or(env, "GITHUB_OUTPUT"); !out.empty()) {
+    if (auto out = env_or(s.env, "GITHUB_OUTPUT"); !out.empty()) {
       util::append_file(out, ci::github_output_text(ci::output_pairs(facts)));
     }
-    if (auto summary = env_or(env, "GITHUB_STEP_SUMMARY"); !summary.empty()) {
+    if (auto summary = env_or(s.env, "GITHUB_STEP_SUMMARY"); !summary.empty()) {
       util::append_file(summary, ci::step_summary_markdown(facts));
     }
   }
   if (s.export_env && !full_url.empty() && !s.dry_run) {
-    auto path = env_or(env, "GITHUB_ENV");
-    if (path.empty()) {
-      throw usage_error("--export-env needs GITHUB_ENV (set by GitHub Actions)",
-                        "outside GitHub Actions use --env-file FILE");
-    }
-    util::append_file(path, ci::github_env_text({{"DATABASE_URL", full_url}}));
+    util::append_file(env_or(s.env, "GITHUB_ENV"),
+                      ci::github_env_text({{"DATABASE_URL", full_url}}));
   }
   if (s.env_file && !full_url.empty() && !s.dry_run) {
     std::string text = util::read_file_if_exists(*s.env_file).value_or("");
     text = util::dotenv_set(text, "DATABASE_URL", full_url);
     // It carries the password: owner-only.
-    util::write_file_atomic(
-        *s.env_file, text,
-        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    util::write_file_atomic(*s.env_file, text, fs::perms::owner_read | fs::perms::owner_write);
     util::log::info("wrote DATABASE_URL to " + *s.env_file);
   }
   if (s.json) {
@@ -323,6 +645,176 @@ void write_outputs(const Settings& s, const ci::Env& env, const ci::Facts& facts
     }
     std::cout << std::flush;
   }
+}
+
+// In CI the fix is a push or a re-run, not a command on a developer's machine.
+std::vector<std::string> ci_hints(const Error& e) {
+  std::vector<std::string> hints;
+  for (const auto& h : e.hints()) {
+    if (h.find("previewdb migrate") == std::string::npos) {
+      hints.push_back(h);
+      continue;
+    }
+    // Keep what happened ("its transaction was rolled back ..."), drop the local advice.
+    auto fix = h.find("fix the file");
+    std::string kept = fix == std::string::npos ? std::string() : h.substr(0, fix);
+    while (!kept.empty() && (kept.back() == ' ' || kept.back() == ';' || kept.back() == ',')) {
+      kept.pop_back();
+    }
+    if (!kept.empty()) hints.push_back(kept);
+  }
+  switch (e.code()) {
+    case ExitCode::migration_failed:
+      hints.push_back("fix the migration in the branch and push: the next run applies it again");
+      break;
+    case ExitCode::connection:
+    case ExitCode::lock_timeout:
+      hints.push_back("re-run the job once the server is reachable and free");
+      break;
+    default:
+      break;
+  }
+  return hints;
+}
+
+Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string> command,
+                          config::Config& cfg_out, util::TempDir& scratch) {
+  Settings s;
+  s.command = std::move(command);
+  s.env = config::process_env();
+  if (auto root = git::work_tree_root(".")) {
+    s.root = *root;
+    s.in_repository = true;
+  } else {
+    s.root = fs::current_path();
+  }
+
+  s.provider = ci::detect_provider(
+      s.env, p.count("provider") ? std::optional(p["provider"].as<std::string>()) : std::nullopt);
+  switch (s.provider) {
+    case ci::Provider::github:
+      s.event = ci::github_event(s.env);
+      break;
+    case ci::Provider::netlify:
+      s.event = ci::netlify_event(s.env);
+      break;
+    case ci::Provider::generic:
+      s.event.provider = ci::Provider::generic;
+      s.event.repository = env_or(s.env, "GITHUB_REPOSITORY");
+      break;
+  }
+  if (p.count("pr")) s.event.pr_number = ci::parse_pr_number(p["pr"].as<std::string>(), "--pr");
+
+  // Configuration: the repository root's previewdb.json (also from a subdirectory); for an
+  // untrusted head (pull_request_target, forks) the base branch's, never the checkout's.
+  std::optional<fs::path> default_file;
+  bool untrusted = s.event.untrusted_head();
+  if (untrusted) {
+    fs::path none = scratch.path() / "none.json";
+    util::write_file_atomic(none, "{}");
+    auto pre = load_config(p, none, /*default_wins=*/true);  // flags and environment only
+    std::string base = resolve_base_ref(pre, s.event, s.root, s.in_repository);
+    default_file = trusted_config_file(base, s.root, s.in_repository, scratch);
+    if (p.count("config") || !env_or(s.env, "PREVIEWDB_CONFIG").empty()) {
+      util::log::warn(
+          "--config / PREVIEWDB_CONFIG is ignored for an untrusted head: the base "
+          "branch's previewdb.json is used");
+    }
+  } else if (!fs::exists("previewdb.json") && fs::exists(s.root / "previewdb.json")) {
+    default_file = s.root / "previewdb.json";
+  }
+  cfg_out = load_config(p, default_file, untrusted);
+  const config::Config& cfg = cfg_out;
+
+  s.repository = repository_identity(s.event, s.env, s.root, s.in_repository);
+  s.base_ref = resolve_base_ref(cfg, s.event, s.root, s.in_repository);
+  s.label = cfg.get_or("label", "preview-db");
+
+  // The folder applied; detection follows it unless --migrations-path says otherwise.
+  auto dir_v = cfg.get("migrations_dir");
+  std::vector<std::string> given_paths = p.count("migrations-path")
+                                             ? p["migrations-path"].as<std::vector<std::string>>()
+                                             : std::vector<std::string>{};
+  std::string dir;
+  if (dir_v && dir_v->origin == "--dir")
+    dir = dir_v->value;
+  else if (given_paths.size() == 1)
+    dir = git::normalise_path(given_paths[0]);
+  else
+    dir = cfg.get_or("migrations_dir", "migrations/schema");
+  s.dir = fs::path(dir).is_absolute() ? fs::path(dir) : (s.root / dir).lexically_normal();
+  auto rel = s.dir.lexically_relative(s.root);
+  s.dir_in_repo = rel.empty() || rel.begin()->string() == ".."
+                      ? std::string()
+                      : git::normalise_path(rel.generic_string());
+  s.paths = given_paths.empty() ? std::vector<std::string>{s.dir_in_repo} : given_paths;
+
+  s.forced = p.count("force") > 0;
+  s.dry_run = p.count("dry-run") > 0;
+  s.json = p.count("json") > 0;
+  std::string on_divergence = cfg.get_or("on_divergence", "reset");
+  if (on_divergence != "reset" && on_divergence != "fail") {
+    throw usage_error("invalid --on-divergence " + util::quoted(on_divergence),
+                      "use reset (re-create the preview from the snapshot) or fail");
+  }
+  s.fail_on_divergence = on_divergence == "fail";
+  s.format = cfg.get_or("format", "auto");
+  s.strategy = cfg.get_or("strategy", "auto");
+  s.lock_mode = cfg.get_or("lock_mode", "auto");
+  s.lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+  s.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
+  s.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
+
+  // Commands and sources: under an untrusted head, only from the workflow (flags/environment).
+  auto trusted = [&](const char* key) -> std::optional<config::Value> {
+    auto v = cfg.get(key);
+    if (v && s.event.untrusted_head() && from_file(*v)) {
+      util::log::warn(std::string(key) + " in " + v->origin + " is ignored for " +
+                      (s.event.fork ? "a fork's pull request" : "pull_request_target") +
+                      ": set it in the workflow (flag or PREVIEWDB_* variable)");
+      return std::nullopt;
+    }
+    return v;
+  };
+  s.migrate_command = trusted("migrate_command").value_or(config::Value{}).value;
+  auto source = trusted("source");
+  s.source = source ? source->value : "dev";
+  core::validate_name(s.source, "source database");
+
+  auto refresh = cfg.get_or("refresh_source", "false");
+  s.refresh_source = refresh == "true" || refresh == "1" || refresh == "yes";
+  if (!s.refresh_source && refresh != "false" && refresh != "0" && refresh != "no" &&
+      !refresh.empty()) {
+    throw usage_error("invalid refresh_source " + util::quoted(refresh), "use true or false");
+  }
+  auto keep_text = cfg.get_or("keep_snapshots", "5");
+  auto keep = util::parse_uint(keep_text);
+  if (!keep || *keep < 1) {
+    throw usage_error("invalid --keep-snapshots " + util::quoted(keep_text),
+                      "give a whole number of snapshots to keep, at least 1 (default 5)");
+  }
+  s.keep_snapshots = static_cast<size_t>(*keep);
+
+  if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
+  s.export_env = p.count("export-env") > 0;
+  s.protect_configured = cfg.get_list("protect");
+  s.protection = make_protection(cfg);
+  s.target = resolve_target(cfg, false, /*start_local=*/false);
+
+  // Output files first: nothing is created or migrated when the result cannot be reported.
+  if (s.provider == ci::Provider::github) {
+    check_writable(env_or(s.env, "GITHUB_OUTPUT"), "GITHUB_OUTPUT");
+    check_writable(env_or(s.env, "GITHUB_STEP_SUMMARY"), "GITHUB_STEP_SUMMARY");
+  }
+  if (s.export_env) {
+    if (env_or(s.env, "GITHUB_ENV").empty()) {
+      throw usage_error("--export-env needs GITHUB_ENV (set by GitHub Actions)",
+                        "outside GitHub Actions use --env-file FILE");
+    }
+    check_writable(env_or(s.env, "GITHUB_ENV"), "GITHUB_ENV");
+  }
+  if (s.env_file) check_writable(*s.env_file, "--env-file");
+  return s;
 }
 
 }  // namespace
@@ -343,7 +835,8 @@ int run_ci(const Args& all_args) {
   cxxopts::Options options(
       args[0],
       "CI entry point: detect schema changes, create/migrate pr_<N>, drop it when the PR closes, "
-      "and emit outputs.\n  previewdb ci [options] [-- CMD ARGS...]");
+      "refresh the source on the base branch, and emit outputs.\n"
+      "  previewdb ci [options] [-- CMD ARGS...]");
   add_common_options(options);
   // clang-format off
   options.add_options("CI")
@@ -351,15 +844,16 @@ int run_ci(const Args& all_args) {
        cxxopts::value<std::string>(), "NAME")
       ("pr", "pull request number (generic CI; overrides the event)",
        cxxopts::value<std::string>(), "N")
-      ("base-ref", "base branch to compare with (default: the event's, else main)",
+      ("base-ref", "base branch to compare with (default: the event's PR base, else the "
+       "repository's default branch, else origin/HEAD, else main)",
        cxxopts::value<std::string>(), "REF")
       ("label", "the label that asks for a preview (default preview-db)",
        cxxopts::value<std::string>(), "NAME")
       ("force", "create a preview even without schema changes or the label")
       ("migrations-path", "where migrations live, for change detection (repeatable; default "
-       "migrations/schema/)", cxxopts::value<std::vector<std::string>>(), "PATH")
-      ("dir", "migrations folder to apply (default: the one --migrations-path, else "
-       "migrations/schema)", cxxopts::value<std::string>(), "DIR")
+       "the --dir folder)", cxxopts::value<std::vector<std::string>>(), "PATH")
+      ("dir", "migrations folder to apply, relative to the repository root (default: the one "
+       "--migrations-path, else migrations/schema)", cxxopts::value<std::string>(), "DIR")
       ("format", "migration folder format (default auto)", cxxopts::value<std::string>(), "FMT")
       ("from", "clone the latest snapshot of this database (default dev)",
        cxxopts::value<std::string>(), "SOURCE")
@@ -370,6 +864,10 @@ int run_ci(const Args& all_args) {
        cxxopts::value<std::string>(), "CMD")
       ("lock-timeout", "wait this long for another run's lock (default 10m)",
        cxxopts::value<std::string>(), "DURATION")
+      ("refresh-source", "on the base branch: migrate the source database, snapshot it and "
+       "prune old snapshots", cxxopts::value<std::string>()->implicit_value("true"), "BOOL")
+      ("keep-snapshots", "with --refresh-source: snapshots of the source to keep (default 5)",
+       cxxopts::value<std::string>(), "N")
       ("dry-run", "detect and decide, print the plan; touch no database")
       ("json", "print the outcome as one JSON object on stdout")
       ("env-file", "write DATABASE_URL to this dotenv file (atomically)",
@@ -386,142 +884,78 @@ int run_ci(const Args& all_args) {
         "unexpected argument " + util::quoted(extra) + " for 'previewdb ci'",
         "put the build command after '--': previewdb ci [options] -- " + extra + " ...");
   }
-  auto& p = *parsed;
-  auto cfg = load_config(p);
-  auto env = config::process_env();
 
-  Settings s;
-  s.command = command;
-  s.provider = ci::detect_provider(
-      env, p.count("provider") ? std::optional(p["provider"].as<std::string>()) : std::nullopt);
-  switch (s.provider) {
-    case ci::Provider::github:
-      s.event = ci::github_event(env);
-      break;
-    case ci::Provider::netlify:
-      s.event = ci::netlify_event(env);
-      break;
-    case ci::Provider::generic:
-      s.event.provider = ci::Provider::generic;
-      s.event.repository = env_or(env, "GITHUB_REPOSITORY");
-      break;
-  }
-  if (p.count("pr")) s.event.pr_number = ci::parse_pr_number(p["pr"].as<std::string>(), "--pr");
-  // A flag the user typed wins; then the event's base branch; then configuration (default main).
-  auto base_cfg = cfg.get("base_ref");
-  if (base_cfg && base_cfg->origin == "--base-ref")
-    s.base_ref = base_cfg->value;
-  else if (!s.event.base_ref.empty())
-    s.base_ref = s.event.base_ref;
-  else
-    s.base_ref = cfg.get_or("base_ref", "main");
-  s.label = cfg.get_or("label", "preview-db");
-  s.paths = p.count("migrations-path") ? p["migrations-path"].as<std::vector<std::string>>()
-                                       : std::vector<std::string>{"migrations/schema/"};
-  if (p.count("dir"))
-    s.dir = p["dir"].as<std::string>();
-  else if (p.count("migrations-path") && s.paths.size() == 1)
-    s.dir = git::normalise_path(s.paths[0]);
-  else
-    s.dir = cfg.get_or("migrations_dir", "migrations/schema");
-  s.forced = p.count("force") > 0;
-  s.dry_run = p.count("dry-run") > 0;
-  s.json = p.count("json") > 0;
-  s.on_divergence = cfg.get_or("on_divergence", "reset");
-  if (s.on_divergence != "reset" && s.on_divergence != "fail") {
-    throw usage_error("invalid --on-divergence " + util::quoted(s.on_divergence),
-                      "use reset (re-create the preview from the snapshot) or fail");
-  }
-  s.migrate_command = cfg.get_or("migrate_command", "");
-  if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
-  s.export_env = p.count("export-env") > 0;
-  if (auto token = env_or(env, "GITHUB_TOKEN"); !token.empty()) util::register_secret(token);
-  // A Netlify clone URL can carry a token in its userinfo; never let it reach a log.
-  if (auto repo_url = env_or(env, "REPOSITORY_URL"); !repo_url.empty()) {
-    auto scheme = repo_url.find("://");
-    auto at = repo_url.find('@');
-    if (scheme != std::string::npos && at != std::string::npos && at > scheme + 3) {
-      std::string userinfo = repo_url.substr(scheme + 3, at - scheme - 3);
-      util::register_secret(userinfo);
-      if (auto colon = userinfo.find(':'); colon != std::string::npos) {
-        util::register_secret(userinfo.substr(colon + 1));
-      }
-    }
-  }
-  auto configured = configured_conninfo(cfg);
-  if (configured) register_password(*configured, s.provider);
-
+  // 1. Settings, once.
+  util::TempDir scratch("previewdb-ci-");
+  config::Config cfg;
+  Settings s = resolve_settings(*parsed, command, cfg, scratch);
+  register_secrets(s, cfg);
   util::log::info("provider " + ci::to_string(s.provider) +
                   (s.event.pr_number ? ", pull request #" + std::to_string(*s.event.pr_number)
                                      : ", not a pull request") +
-                  (s.event.action.empty() ? "" : " (" + s.event.action + ")"));
+                  (s.event.action.empty() ? "" : " (" + util::quoted(s.event.action) + ")") +
+                  (s.repository.empty() ? "" : ", repository " + s.repository) + ", base branch " +
+                  util::quoted(s.base_ref));
 
-  // Decide: closing and forcing need no detection; labels are asked for only when they matter.
+  // 2. Decide: closing and forcing need no detection; labels are asked for only when they matter.
   ci::DecisionInput in;
   in.pr_number = s.event.pr_number;
   in.closed = s.event.closed();
   in.forced = s.forced;
   in.label = s.label;
+  in.refresh_source = s.refresh_source && on_base_branch(s);
+  in.base_branch = s.base_ref;
   if (in.pr_number && !in.closed && !in.forced) {
-    in.changed_migrations = changed_migrations(s, env);
-    if (in.changed_migrations.empty()) in.labels = labels_of(s, env);
+    in.changed_migrations = changed_migrations(s);
+    if (in.changed_migrations.empty()) in.labels = labels_of(s);
   }
   auto decision = ci::decide(in);
   util::log::info(decision.explanation);
 
+  // 3. Act. A failure still reports (outputs, summary, JSON) before it ends the run.
   ci::Facts facts;
   facts.reason = decision.reason;
   facts.dry_run = s.dry_run;
   facts.message = decision.explanation;
   std::string full_url;  // with the password: for the environment of later steps only
-
-  if (decision.action == ci::Action::preview) {
-    std::string name = core::pr_database_name(*s.event.pr_number);
+  try {
     if (s.dry_run) {
-      facts.preview = true;
-      facts.database_name = name;
-      if (configured) facts.database_url = db::url_for_database(*configured, name, false);
-      facts.message = "plan: " + decision.explanation + "; would get-or-create " + name +
-                      " from the latest snapshot and apply its pending migrations";
-    } else {
-      full_url = preview(s, cfg, facts);
+      act_plan(s, decision, facts);
+      if (facts.message != decision.explanation) util::log::info(facts.message);
+    } else if (decision.action == ci::Action::preview) {
+      full_url = act_preview(s, cfg, facts);
+    } else if (decision.action == ci::Action::refresh_source) {
+      act_refresh(s, cfg, facts);
+    } else if (decision.action == ci::Action::drop) {
+      act_drop(s, cfg, facts);
     }
-  } else if (decision.action == ci::Action::drop) {
-    std::string name = core::pr_database_name(*s.event.pr_number);
-    facts.database_name = name;
-    if (s.dry_run) {
-      facts.message = "plan: " + decision.explanation + "; would drop " + name;
-    } else {
-      auto target = resolve_target(cfg);
-      register_password(target.conninfo, s.provider);
-      auto maintenance = connect_maintenance(target);
-      auto r = core::drop_database(maintenance, name, make_protection(cfg), false);
-      facts.dropped = r.outcome == core::DropOutcome::dropped;
-      switch (r.outcome) {
-        case core::DropOutcome::dropped:
-          facts.message = "dropped " + name;
-          break;
-        case core::DropOutcome::absent:
-          facts.message = name + " did not exist; nothing to drop";
-          break;
-        default:
-          facts.message = "did not drop " + name + ": " + r.reason;
-          util::log::warn(facts.message);
-          break;
-      }
-      util::log::info(facts.message);
+    if (decision.action == ci::Action::none && !s.target.conninfo.empty()) {
+      // No preview: the shared database stays what the build uses; nothing is migrated.
+      facts.database_name = database_of(s.target.conninfo);
+      facts.database_url =
+          facts.database_name.empty()
+              ? util::redact_url(s.target.conninfo)
+              : db::url_for_database(s.target.conninfo, facts.database_name, false);
     }
-  } else if (configured) {
-    // No preview: the shared database stays what the build uses; nothing is migrated.
-    facts.database_name = database_of(*configured);
-    facts.database_url = facts.database_name.empty()
-                             ? util::redact_url(*configured)
-                             : db::url_for_database(*configured, facts.database_name, false);
+  } catch (const Error& e) {
+    facts.error = util::scrub(e.what());
+    facts.exit_code = static_cast<int>(e.code());
+    facts.preview = facts.preview || decision.action == ci::Action::preview;
+    facts.message = "failed: " + *facts.error;
+    write_outputs(s, facts, "");
+    throw Error(e.code(), e.what(), ci_hints(e));
+  } catch (const std::exception& e) {
+    facts.error = util::scrub(e.what());
+    facts.exit_code = static_cast<int>(ExitCode::failure);
+    facts.message = "failed: " + *facts.error;
+    write_outputs(s, facts, "");
+    throw;
   }
-  if (s.dry_run && facts.message != decision.explanation) util::log::info(facts.message);
 
-  write_outputs(s, env, facts, full_url);
+  // 4. Outputs.
+  write_outputs(s, facts, full_url);
 
+  // 5. The build command.
   if (!s.command.empty()) {
     if (s.dry_run) {
       util::log::info("plan: would run the build command with DATABASE_URL set");

@@ -7,6 +7,7 @@
 
 #include "core/naming.hpp"
 #include "db/dialect.hpp"
+#include "git/tree.hpp"
 #include "git/user.hpp"
 #include "local/cluster.hpp"
 #include "util/log.hpp"
@@ -52,7 +53,9 @@ std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args&
   return parsed;
 }
 
-config::Config load_config(const cxxopts::ParseResult& parsed) {
+config::Config load_config(const cxxopts::ParseResult& parsed,
+                           const std::optional<std::filesystem::path>& default_file,
+                           bool default_wins) {
   std::map<std::string, std::string> flags;
   for (const auto& key : config::keys()) {
     if (!*key.flag) continue;
@@ -69,8 +72,15 @@ config::Config load_config(const cxxopts::ParseResult& parsed) {
     }
   }
   std::optional<std::filesystem::path> file;
-  if (parsed.count("config")) file = parsed["config"].as<std::string>();
-  return config::Config::load(flags, file, config::process_env());
+  auto env = config::process_env();
+  if (default_wins && default_file) {
+    file = default_file;
+  } else if (parsed.count("config")) {
+    file = parsed["config"].as<std::string>();
+  } else if (auto it = env.find("PREVIEWDB_CONFIG"); it == env.end() || it->second.empty()) {
+    file = default_file;
+  }
+  return config::Config::load(flags, file, env);
 }
 
 namespace {
@@ -91,7 +101,19 @@ void refuse_password_in_flag(const std::optional<config::Value>& v) {
 
 }  // namespace
 
-Target resolve_target(const config::Config& cfg, bool prefer_direct) {
+std::filesystem::path local_home(const config::Config& cfg) {
+  if (auto home = cfg.get("home"); home && !home->value.empty()) {
+    return local::default_home(home->value.c_str());
+  }
+  if (const char* env_home = std::getenv("PREVIEWDB_HOME"); env_home && *env_home) {
+    return local::default_home(env_home);
+  }
+  // From a subdirectory, the repository's one home: not a second server per directory.
+  if (auto root = git::work_tree_root(".")) return *root / ".previewdb";
+  return local::default_home(nullptr);
+}
+
+Target resolve_target(const config::Config& cfg, bool prefer_direct, bool start_local) {
   auto url = cfg.get("database_url");
   refuse_password_in_flag(url);
   refuse_password_in_flag(cfg.get("direct_url"));
@@ -103,10 +125,8 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct) {
   for (const char* var : {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE", "PGHOSTADDR"}) {
     if (const char* v = std::getenv(var); v && *v) return {"", "PG* environment", false};
   }
-  const char* env_home = std::getenv("PREVIEWDB_HOME");
-  auto home_value = cfg.get("home");
-  local::Cluster cluster(
-      {.home = local::default_home(home_value ? home_value->value.c_str() : env_home)});
+  if (!start_local) return {"", "local server", true};
+  local::Cluster cluster({.home = local_home(cfg)});
   cluster.start();
   return {cluster.conninfo("postgres"), "local server", true};
 }

@@ -24,7 +24,12 @@ void add_common_options(cxxopts::Options& options);
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args);
 
 // Configuration from the flags the user gave (any option whose long name is a config key's flag).
-config::Config load_config(const cxxopts::ParseResult& parsed);
+// default_file replaces ./previewdb.json when neither --config nor PREVIEWDB_CONFIG names a file
+// (ci: the repository root's file); with default_wins it replaces those too (ci: the base
+// branch's file under pull_request_target).
+config::Config load_config(const cxxopts::ParseResult& parsed,
+                           const std::optional<std::filesystem::path>& default_file = std::nullopt,
+                           bool default_wins = false);
 
 // The server to manage, as a conninfo, and how it was chosen.
 struct Target {
@@ -34,8 +39,14 @@ struct Target {
 };
 
 // --database-url > DIRECT_URL (when prefer_direct, for migrations) > DATABASE_URL > PG* variables
-// > the embedded local server (started on first use).
-Target resolve_target(const config::Config& cfg, bool prefer_direct = false);
+// > the embedded local server (started on first use; with start_local false, only named: a plan
+// describes the same target without starting anything).
+Target resolve_target(const config::Config& cfg, bool prefer_direct = false,
+                      bool start_local = true);
+
+// The local server's home: --home / PREVIEWDB_HOME, else .previewdb at the root of the git
+// repository the command runs in (from a subdirectory too), else ./.previewdb.
+std::filesystem::path local_home(const config::Config& cfg);
 
 // Connects to the server's maintenance database ("postgres"; on failure, the target's own
 // database) for CREATE/DROP DATABASE.

@@ -28,8 +28,7 @@ int run_local(const Args& args) {
     throw usage_error("'previewdb local' needs one action: start, stop, status or url",
                       "for example: previewdb local status");
   }
-  auto home = cfg.get("home");
-  local::Cluster cluster({.home = local::default_home(home ? home->value.c_str() : nullptr)});
+  local::Cluster cluster({.home = local_home(cfg)});
   const std::string& a = action[0];
   if (a == "start") {
     cluster.start();

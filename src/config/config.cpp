@@ -32,6 +32,8 @@ const std::vector<Key>& keys() {
       {"migrate_command", "migrate-command", {"PREVIEWDB_MIGRATE_COMMAND"}, nullptr},
       {"on_divergence", "on-divergence", {"PREVIEWDB_ON_DIVERGENCE"}, "reset"},
       {"snapshot_store", "to", {"PREVIEWDB_SNAPSHOT_STORE"}, nullptr},
+      {"refresh_source", "refresh-source", {"PREVIEWDB_REFRESH_SOURCE"}, "false"},
+      {"keep_snapshots", "keep-snapshots", {"PREVIEWDB_KEEP_SNAPSHOTS"}, "5"},
   };
   return table;
 }

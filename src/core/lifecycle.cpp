@@ -177,6 +177,18 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     snapshot_id = snaps.front().name;
   }
   result.snapshot = snapshot_id;
+  // Held while cloning: a prune (drop_database takes the same lock) never drops the snapshot
+  // under a running clone. Re-checked once held: it may have been dropped just before.
+  std::optional<db::AdvisoryLock> snapshot_lock;
+  if (!is_file_snapshot(snapshot_id)) {
+    snapshot_lock.emplace(conn, spawn_lock_key(snapshot_id), std::chrono::minutes(10),
+                          "snapshot " + util::quoted(snapshot_id));
+    if (!find_database(conn, snapshot_id)) {
+      throw Error(ExitCode::not_found,
+                  "the snapshot " + util::quoted(snapshot_id) + " was dropped while choosing it",
+                  {"run the command again: it picks the newest snapshot then"});
+    }
+  }
 
   // Build under a temporary name, holding its build lock so a concurrent janitor leaves it alone.
   std::string temp = temp_database_name();

@@ -149,6 +149,9 @@ class DrizzleHistory : public ToolHistory {
       if (applied.by_id.count(m.id)) continue;
       bool by_hash = hashes.count(m.checksum) > 0;
       if (!by_hash && m.created_millis > newest) continue;
+      // Where previewdb has been applying, a migration older than the newest row but with no row
+      // of its own was never applied (a branch behind its base): pending, applied out of order.
+      if (!by_hash && applied.own_table && !by_millis.count(m.created_millis)) continue;
       Applied a;
       a.name = m.id;
       auto it = by_millis.find(m.created_millis);
@@ -198,10 +201,32 @@ class GolangMigrateHistory : public ToolHistory {
     if (r->rows() == 0) return;
     m_current = r->get(0, 0);
     bool dirty = r->get_bool(0, 1);
+    // The single row implies every lower version. Between the first and the last version
+    // previewdb's own table records, that table knows better: a gap there is a migration applied
+    // out of order later (a branch behind the base), not one golang-migrate already ran.
+    std::string own_min, own_max;
+    auto note_own = [&](const std::string& version) {
+      if (version.empty()) return;
+      if (own_min.empty() || detail::compare_numeric(version, own_min) < 0) own_min = version;
+      if (own_max.empty() || detail::compare_numeric(version, own_max) > 0) own_max = version;
+    };
+    for (const auto& m : set.migrations) {
+      if (auto it = applied.by_id.find(m.id);
+          it != applied.by_id.end() && it->second.source == k_own_table) {
+        note_own(m.version);
+      }
+    }
+    for (const auto& [id, a] : applied.missing) {
+      if (a.source == k_own_table) note_own(id.substr(0, id.find_first_not_of("0123456789")));
+    }
     for (const auto& m : set.migrations) {
       if (applied.by_id.count(m.id)) continue;
       int c = detail::compare_numeric(m.version, m_current);
       if (c > 0) continue;
+      if (!own_min.empty() && detail::compare_numeric(m.version, own_min) > 0 &&
+          detail::compare_numeric(m.version, own_max) < 0) {
+        continue;
+      }
       Applied a;
       a.name = m.id;
       a.source = table();

@@ -60,7 +60,8 @@ GitHubClient::GitHubClient(GitHubOptions options) : m_options(std::move(options)
   if (!m_options.token.empty()) util::register_secret(m_options.token);
 }
 
-HttpResponse GitHubClient::get(const std::string& url, const std::string& what, long long pr) {
+HttpResponse GitHubClient::get(const std::string& url, const std::string& what, long long pr,
+                               bool allow_not_found) {
   // Never send the token to another origin, whatever a Link header says.
   if (origin_of(url) != m_origin) {
     throw Error(ExitCode::failure, "the GitHub API pointed " + what + " at " +
@@ -75,6 +76,7 @@ HttpResponse GitHubClient::get(const std::string& url, const std::string& what, 
   ++m_requests;
   HttpResponse r = http_get(req, m_options.retry);
   if (r.status >= 200 && r.status < 300) return r;
+  if (r.status == 404 && allow_not_found) return r;
 
   std::string subject = "pull request #" + std::to_string(pr) + " of " + m_options.repository;
   std::string reason = "HTTP " + std::to_string(r.status);
@@ -185,6 +187,31 @@ PullState GitHubClient::pr_state(long long pr) {
                                        std::to_string(pr) + " of " + m_options.repository);
   }
   return s;
+}
+
+std::optional<std::vector<std::string>> GitHubClient::folder_entries(const std::string& folder,
+                                                                     const std::string& ref,
+                                                                     long long pr) {
+  std::string what = "the files of " + util::quoted(folder) + " on " + util::quoted(ref);
+  HttpResponse r = get(m_options.api_url + "/repos/" + m_options.repository + "/contents/" +
+                           util::url_encode(folder, true) + "?ref=" + util::url_encode(ref),
+                       what, pr, true);
+  if (r.status == 404) return std::nullopt;
+  std::vector<std::string> out;
+  try {
+    json doc = json::parse(r.body);
+    // A file instead of a folder comes back as one object: not a migrations folder.
+    if (!doc.is_array()) return std::nullopt;
+    for (const auto& item : doc) {
+      if (item.is_object() && item.contains("name") && item["name"].is_string()) {
+        out.push_back(item["name"].get<std::string>());
+      }
+    }
+  } catch (const json::exception& e) {
+    throw Error(ExitCode::failure,
+                "the GitHub API returned invalid JSON for " + what + ": " + e.what());
+  }
+  return out;
 }
 
 }  // namespace previewdb::net

@@ -2,6 +2,7 @@
 // state. The token is registered as a secret and only ever sent to the API's own origin.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ class GitHubClient {
   std::vector<std::string> pr_labels(long long pr);  // GET /repos/{r}/issues/{n}/labels
   std::vector<std::string> pr_files(long long pr);   // GET /repos/{r}/pulls/{n}/files, all pages
   PullState pr_state(long long pr);                  // GET /repos/{r}/pulls/{n}
+  // The names of the entries (files and folders) of `folder` on branch `ref`:
+  // GET /repos/{r}/contents/{folder}?ref={ref}. nullopt when the folder does not exist there.
+  // `pr` only names the pull request in messages.
+  std::optional<std::vector<std::string>> folder_entries(const std::string& folder,
+                                                         const std::string& ref, long long pr);
 
   int requests_made() const { return m_requests; }
 
@@ -42,7 +48,9 @@ class GitHubClient {
   // GETs path (or an absolute next-page URL) and returns every page's JSON array concatenated.
   std::vector<std::string> get_pages(const std::string& path, const std::string& what, long long pr,
                                      const char* field);
-  HttpResponse get(const std::string& url, const std::string& what, long long pr);
+  // A 404 is returned (not thrown) when allow_not_found.
+  HttpResponse get(const std::string& url, const std::string& what, long long pr,
+                   bool allow_not_found = false);
 
   GitHubOptions m_options;
   std::string m_origin;

@@ -31,7 +31,10 @@ from pathlib import Path
 import yaml
 
 EXPECTED_OUTPUTS = {"preview", "reason", "database-name", "database-url", "created", "reset",
-                    "migrations-applied", "snapshot"}
+                    "migrations-applied", "snapshot", "behind", "behind-migrations",
+                    "snapshots-pruned"}
+# Written only when a run fails after its decision.
+FAILURE_OUTPUTS = {"error", "exit-code"}
 # Libraries every debian:12-slim image already has (Essential or apt's own dependencies).
 BASE_IMAGE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g"}
 # Plausible values for ${{ ... }} expressions in run: steps, by what they mention.
@@ -170,8 +173,10 @@ class Checker:
         for name in env:
             self.check(f'"{name}"' in sources, f"runs.env {name} is a variable previewdb reads")
 
-        self.check(set(outputs) == EXPECTED_OUTPUTS, "action outputs are exactly the ci outputs",
-                   f"declared {sorted(outputs)}, expected {sorted(EXPECTED_OUTPUTS)}")
+        self.check(set(outputs) == EXPECTED_OUTPUTS | FAILURE_OUTPUTS,
+                   "action outputs are exactly the ci outputs",
+                   f"declared {sorted(outputs)}, expected "
+                   f"{sorted(EXPECTED_OUTPUTS | FAILURE_OUTPUTS)}")
         db_url = str((outputs.get("database-url") or {}).get("description", "")).lower()
         self.check("password" in db_url, "the database-url output says it carries no password")
 

@@ -58,8 +58,17 @@ std::vector<std::string> keys_of(const Outputs& o) {
   return k;
 }
 
-const std::vector<std::string> k_keys = {"preview", "reason", "database-name",      "database-url",
-                                         "created", "reset",  "migrations-applied", "snapshot"};
+const std::vector<std::string> k_keys = {"preview",
+                                         "reason",
+                                         "database-name",
+                                         "database-url",
+                                         "created",
+                                         "reset",
+                                         "migrations-applied",
+                                         "snapshot",
+                                         "behind",
+                                         "behind-migrations",
+                                         "snapshots-pruned"};
 
 class Ci : public ::testing::Test {
  protected:
