@@ -4,6 +4,9 @@
 
 #include <thread>
 
+#include "core/lifecycle.hpp"
+#include "db/advisory_lock.hpp"
+
 using namespace previewdb;
 using namespace previewdb::test::ciflow;
 using ::testing::HasSubstr;
@@ -89,4 +92,22 @@ TEST_F(CiBaseBranch, EnvironmentTurnsItOnAndGenericCiNeedsOnlyTheFlag) {
   EXPECT_THAT(g.out, HasSubstr("reason=base-branch"));
   EXPECT_TRUE(dev_has_users());
   EXPECT_EQ(snapshots_of_dev(), 1);
+}
+
+// A snapshot a spawn is cloning (it holds the snapshot's name lock) is never pruned.
+TEST_F(CiBaseBranch, PruneSkipsASnapshotBeingClonedFrom) {
+  ASSERT_EQ(cli({"snapshot"}).code, 0);
+  std::string busy =
+      scalar("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'snap\\_dev\\_%'");
+  ASSERT_FALSE(busy.empty());
+  auto holder = server().connect();
+  db::AdvisoryLock clone(holder, core::spawn_lock_key(busy), std::chrono::seconds(5), busy);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  git(repos.work(), {"checkout", "-q", "main"});
+
+  auto g = github(push_event("main"), {"--refresh-source", "--keep-snapshots", "1"}, {}, "push");
+  ASSERT_EQ(g.r.code, 0) << g.r.all();
+  EXPECT_EQ(g.outputs()["snapshots-pruned"], "0");
+  EXPECT_TRUE(server().database_exists(busy));
+  EXPECT_THAT(g.r.err, HasSubstr("kept " + busy + ": a preview is being cloned from it"));
 }

@@ -109,3 +109,22 @@ TEST_F(CiPaths, PullRequestTargetNeverReadsTheHeadsPreviewdbJson) {
   EXPECT_THAT(same.outputs()["database-name"], HasSubstr("pr_45"));
   EXPECT_THAT(same.r.err, Not(HasSubstr("is ignored")));
 }
+
+TEST_F(CiPaths, PullRequestTargetReadsTheBaseBranchsPreviewdbJson) {
+  commit_on("main", "previewdb.json", R"({"label": "needs-db"})");
+  git(repos.work(), {"checkout", "-q", "main"});
+  git(repos.work(), {"branch", "-f", "feature"});
+  git(repos.work(), {"checkout", "-q", "feature"});
+  repos.commit_file("previewdb.json", R"({"label": "never"})", "the PR's own label");
+  auto doc = nlohmann::json::parse(util::read_file(pr_event(46, "main", "labeled", true)));
+  doc["pull_request"]["labels"] = nlohmann::json::array({{{"name", "needs-db"}}});
+  fs::path ev = write_event(doc);
+
+  auto target = github(ev, {"--dry-run"}, {}, "pull_request_target");
+  ASSERT_EQ(target.r.code, 0) << target.r.all();
+  EXPECT_EQ(target.outputs()["reason"], "label");  // the base's label, not the checkout's
+
+  auto plain = github(ev, {"--dry-run"}, {}, "pull_request");  // a fork's head: the same rule
+  ASSERT_EQ(plain.r.code, 0) << plain.r.all();
+  EXPECT_EQ(plain.outputs()["reason"], "label");
+}
