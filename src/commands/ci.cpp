@@ -13,6 +13,7 @@
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
 #include "core/lifecycle.hpp"
+#include "core/migration_role.hpp"
 #include "core/naming.hpp"
 #include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
@@ -80,7 +81,15 @@ struct Settings {
   std::optional<std::string> env_file;
   bool export_env = false;
   std::vector<std::string> command;  // after --
+  std::string repository;            // owner/name, recorded with the preview; empty if unknown
+  std::string name_template;         // --name-template; empty: pr_<N>
+  std::optional<config::Value> migrate_url;  // --migrate-url: the PR's SQL runs as this login
 };
+
+// The preview's name for this run's pull request (name template, repository).
+std::string preview_name(const Settings& s) {
+  return core::preview_database_name(s.name_template, *s.event.pr_number, s.repository);
+}
 
 std::vector<std::string> changed_migrations(const Settings& s, const ci::Env& env) {
   auto result = git::detect_changes({.repository = ".", .base_ref = s.base_ref, .paths = s.paths});
@@ -198,13 +207,26 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   auto maintenance = connect_maintenance(target);
   auto protection = make_protection(cfg);
   auto lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
-
+  auto lock_seconds = std::max(std::chrono::seconds(1),
+                               std::chrono::duration_cast<std::chrono::seconds>(lock_timeout));
+  if (auto warning = core::superuser_warning(maintenance)) util::log::warn(*warning);
+  // With a migration login, the PR's SQL (and previewdb's reads of the preview) run as it, on
+  // rights lent for this one preview; previewdb's own role runs nothing inside the preview.
+  std::optional<core::MigrationRole> migration_role;
+  if (s.migrate_url) {
+    auto user = db::parse_conninfo(s.migrate_url->value).get("user");
+    if (!user) {
+      throw usage_error(s.migrate_url->origin + " names no user",
+                        "give the migration login's user: postgresql://pr_migrator@host/db");
+    }
+    migration_role = core::check_migration_role(maintenance, *user, s.migrate_url->origin);
+  }
   // Concurrent runs for one PR take turns through get-or-create, the divergence check, the reset
   // and the migration. Otherwise two runs that both saw a diverged preview would both reset it,
   // the second DROP ... WITH (FORCE) killing the first one's migration. It is the lock
   // core::spawn and core::drop_database take for the name (they nest on this session), so a
   // `spawn --reuse`/`--replace` or a cleanup of pr_<N> waits for the run too.
-  std::string name = core::pr_database_name(pr);
+  std::string name = preview_name(s);
   db::AdvisoryLock name_lock(
       maintenance, core::spawn_lock_key(name),
       std::max(std::chrono::seconds(1),
@@ -216,6 +238,7 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   req.meta.kind = core::Kind::pr;
   req.meta.created_by = "previewdb ci (" + ci::to_string(s.provider) + ")";
   req.meta.pr_number = pr;
+  if (!s.repository.empty()) req.meta.repository = s.repository;
   if (!s.event.head_ref.empty()) {
     req.meta.branch = s.event.head_ref;
   } else {
@@ -235,11 +258,21 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   util::log::info(spawned.created ? "created " + spawned.name + " from " + spawned.snapshot
                                   : "reusing " + spawned.name);
 
-  migrate::Target mt{target.conninfo, spawned.name};
+  migrate::Target mt{migration_role ? s.migrate_url->value : target.conninfo, spawned.name};
+  auto lend = [&]() -> std::unique_ptr<core::PreviewLoan> {
+    if (!migration_role) return nullptr;
+    return std::make_unique<core::PreviewLoan>(maintenance, spawned.name, *migration_role,
+                                               lock_seconds);
+  };
   if (s.migrate_command.empty()) {
     // A preview whose history no longer matches the branch (an applied file edited, a failed
     // migration, a rebase that reordered them) cannot be migrated forward: re-create it.
-    if (diverged_under_migration_lock(s, cfg, mt, lock_timeout)) {
+    bool diverged = false;
+    {
+      auto loan = lend();
+      diverged = diverged_under_migration_lock(s, cfg, mt, lock_timeout);
+    }
+    if (diverged) {
       if (s.on_divergence == "fail") {
         throw Error(ExitCode::refused, spawned.name + " has diverged from the branch's migrations",
                     {"an applied migration was edited, failed, or the order changed after a "
@@ -274,7 +307,9 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   mo.command = s.migrate_command;
   mo.github_annotations = s.provider == ci::Provider::github;
   mo.applied_by = req.meta.created_by;
+  auto loan = lend();
   auto report = migrate::migrate(mo);
+  loan.reset();
   facts.migrations_applied = static_cast<long long>(report.applied_count());
 
   facts.preview = true;
@@ -374,7 +409,11 @@ int run_ci(const Args& all_args) {
       ("json", "print the outcome as one JSON object on stdout")
       ("env-file", "write DATABASE_URL to this dotenv file (atomically)",
        cxxopts::value<std::string>(), "FILE")
-      ("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps");
+      ("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps")
+      ("name-template", "name previews with {pr}, {repo}, {owner} (default pr_{pr})",
+       cxxopts::value<std::string>(), "TEMPLATE")
+      ("migrate-url", "run the PR's migrations as this separate login (no password here: "
+       "PREVIEWDB_MIGRATE_URL or PGPASSWORD/.pgpass)", cxxopts::value<std::string>(), "URL");
   // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
@@ -407,6 +446,20 @@ int run_ci(const Args& all_args) {
       break;
   }
   if (p.count("pr")) s.event.pr_number = ci::parse_pr_number(p["pr"].as<std::string>(), "--pr");
+  // The repository the preview belongs to: the event's, else the clone's origin remote.
+  s.repository = s.event.repository;
+  if (s.repository.empty()) {
+    if (auto url = git::remote_url("origin")) {
+      s.repository = ci::repository_from_url(*url).value_or("");
+    }
+  }
+  s.migrate_url = cfg.get("migrate_url");
+  refuse_password_in_flag(s.migrate_url);
+  if (s.migrate_url) register_password(s.migrate_url->value, s.provider);
+  if (auto t = cfg.get("name_template")) {
+    s.name_template = t->value;
+    if (s.event.pr_number) preview_name(s);  // a bad template is a usage error before any SQL
+  }
   // A flag the user typed wins; then the event's base branch; then configuration (default main).
   auto base_cfg = cfg.get("base_ref");
   if (base_cfg && base_cfg->origin == "--base-ref")
@@ -476,7 +529,7 @@ int run_ci(const Args& all_args) {
   std::string full_url;  // with the password: for the environment of later steps only
 
   if (decision.action == ci::Action::preview) {
-    std::string name = core::pr_database_name(*s.event.pr_number);
+    std::string name = preview_name(s);
     if (s.dry_run) {
       facts.preview = true;
       facts.database_name = name;
@@ -487,7 +540,7 @@ int run_ci(const Args& all_args) {
       full_url = preview(s, cfg, facts);
     }
   } else if (decision.action == ci::Action::drop) {
-    std::string name = core::pr_database_name(*s.event.pr_number);
+    std::string name = preview_name(s);
     facts.database_name = name;
     if (s.dry_run) {
       facts.message = "plan: " + decision.explanation + "; would drop " + name;
@@ -495,7 +548,9 @@ int run_ci(const Args& all_args) {
       auto target = resolve_target(cfg);
       register_password(target.conninfo, s.provider);
       auto maintenance = connect_maintenance(target);
-      auto r = core::drop_database(maintenance, name, make_protection(cfg), false);
+      auto r =
+          core::drop_database(maintenance, name, make_protection(cfg), false,
+                              s.repository.empty() ? std::nullopt : std::optional(s.repository));
       facts.dropped = r.outcome == core::DropOutcome::dropped;
       switch (r.outcome) {
         case core::DropOutcome::dropped:

@@ -73,8 +73,6 @@ config::Config load_config(const cxxopts::ParseResult& parsed) {
   return config::Config::load(flags, file, config::process_env());
 }
 
-namespace {
-
 // A password on the command line is visible to every user of the machine (ps, /proc): refuse it
 // and say where it belongs.
 void refuse_password_in_flag(const std::optional<config::Value>& v) {
@@ -88,8 +86,6 @@ void refuse_password_in_flag(const std::optional<config::Value>& v) {
                           v->origin + " without it");
   }
 }
-
-}  // namespace
 
 Target resolve_target(const config::Config& cfg, bool prefer_direct) {
   auto url = cfg.get("database_url");

@@ -37,6 +37,10 @@ struct Target {
 // > the embedded local server (started on first use).
 Target resolve_target(const config::Config& cfg, bool prefer_direct = false);
 
+// Throws Error(usage) when a URL setting given as a flag (origin "--...") carries a password:
+// process arguments are visible to every user (ps).
+void refuse_password_in_flag(const std::optional<config::Value>& v);
+
 // Connects to the server's maintenance database ("postgres"; on failure, the target's own
 // database) for CREATE/DROP DATABASE.
 db::Connection connect_maintenance(const Target& target);

@@ -32,6 +32,8 @@ const std::vector<Key>& keys() {
       {"migrate_command", "migrate-command", {"PREVIEWDB_MIGRATE_COMMAND"}, nullptr},
       {"on_divergence", "on-divergence", {"PREVIEWDB_ON_DIVERGENCE"}, "reset"},
       {"snapshot_store", "to", {"PREVIEWDB_SNAPSHOT_STORE"}, nullptr},
+      {"name_template", "name-template", {"PREVIEWDB_NAME_TEMPLATE"}, nullptr},
+      {"migrate_url", "migrate-url", {"PREVIEWDB_MIGRATE_URL"}, nullptr},
   };
   return table;
 }
