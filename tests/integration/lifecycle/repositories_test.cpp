@@ -9,6 +9,7 @@
 #include "harness/git_repo.hpp"
 #include "harness/harness.hpp"
 #include "harness/http_replay.hpp"
+#include "util/files.hpp"
 
 using namespace previewdb;
 using test::run_cli;
@@ -113,6 +114,35 @@ TEST_F(Repositories, TheSamePrNumberInTwoRepositories) {
   EXPECT_EQ(out["would_drop"], nlohmann::json::array({"pr_blog_4934", "pr_other_blog_4934"}));
   for (const auto& r : api.requests()) EXPECT_EQ(r.path, "/repos/other/blog/pulls/4934");
   EXPECT_FALSE(api.requests().empty());
+}
+
+TEST_F(Repositories, AClosedPullRequestOfAnotherRepositoryDropsNothingOfThisOne) {
+  ASSERT_EQ(ci("acme/shop", 12).code, 0);
+  // other/blog's PR #12 closes: a pull_request event in the shape GitHub documents.
+  nlohmann::json event = {
+      {"action", "closed"},
+      {"number", 12},
+      {"repository", {{"full_name", "other/blog"}, {"default_branch", "main"}}},
+      {"pull_request",
+       {{"number", 12},
+        {"state", "closed"},
+        {"merged", false},
+        {"labels", nlohmann::json::array()},
+        {"head", {{"ref", "feature"}, {"sha", "0"}, {"repo", {{"full_name", "other/blog"}}}}},
+        {"base", {{"ref", "main"}, {"sha", "0"}, {"repo", {{"full_name", "other/blog"}}}}}}}};
+  util::TempDir dir;
+  auto path = dir.path() / "closed.json";
+  util::write_file_atomic(path, event.dump());
+  auto r = run_cli({"ci"},
+                   env({{"GITHUB_ACTIONS", "true"},
+                        {"GITHUB_EVENT_NAME", "pull_request"},
+                        {"GITHUB_EVENT_PATH", path.string()},
+                        {"GITHUB_REPOSITORY", "other/blog"}}),
+                   repos.work().string());
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_THAT(r.err,
+              HasSubstr("did not drop pr_12: the preview of another repository (acme/shop)"));
+  EXPECT_TRUE(server().database_exists("pr_12"));
 }
 
 TEST_F(Repositories, ALegacyPreviewIsAdoptedByTheFirstRepositoryThatClaimsIt) {
