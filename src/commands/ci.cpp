@@ -18,6 +18,7 @@
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
 #include "core/lifecycle.hpp"
+#include "core/migration_role.hpp"
 #include "core/naming.hpp"
 #include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
@@ -97,7 +98,14 @@ struct Settings {
   Target target;                     // which server; the local one is started only when acting
   core::Protection protection;
   std::vector<std::string> protect_configured;
+  std::string name_template;                 // --name-template; empty: pr_<N>
+  std::optional<config::Value> migrate_url;  // --migrate-url: the PR's SQL runs as this login
 };
+
+// The preview's name for this run's pull request (name template, repository).
+std::string preview_name(const Settings& s) {
+  return core::preview_database_name(s.name_template, *s.event.pr_number, s.repository);
+}
 
 // Registers one conninfo's secrets for scrubbing (and masking on GitHub) before anything can
 // print a URL carrying them. The one place secrets are registered: see register_secrets.
@@ -140,6 +148,7 @@ void register_secrets(const Settings& s, const config::Config& cfg) {
     if (auto v = cfg.get(key)) register_conninfo(v->value, s.provider);
   }
   register_conninfo(s.target.conninfo, s.provider);
+  if (s.migrate_url) register_conninfo(s.migrate_url->value, s.provider);
 }
 
 // An output file must be writable before any database is created or migrated: a run that
@@ -427,7 +436,19 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   long long pr = *s.event.pr_number;
   const Target& target = started_target(s, cfg);
   auto maintenance = connect_maintenance(target);
-  std::string name = core::pr_database_name(pr);
+  if (auto warning = core::superuser_warning(maintenance)) util::log::warn(*warning);
+  // With a migration login, the PR's SQL (and previewdb's reads of the preview) run as it, on
+  // rights lent for this one preview; previewdb's own role runs nothing inside the preview.
+  std::optional<core::MigrationRole> migration_role;
+  if (s.migrate_url) {
+    auto user = db::parse_conninfo(s.migrate_url->value).get("user");
+    if (!user) {
+      throw usage_error(s.migrate_url->origin + " names no user",
+                        "give the migration login's user: postgresql://pr_migrator@host/db");
+    }
+    migration_role = core::check_migration_role(maintenance, *user, s.migrate_url->origin);
+  }
+  std::string name = preview_name(s);
   facts.database_name = name;
 
   // Concurrent runs for one PR take turns through get-or-create, the divergence check, the reset
@@ -440,6 +461,7 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   req.meta.kind = core::Kind::pr;
   req.meta.created_by = "previewdb ci (" + ci::to_string(s.provider) + ")";
   req.meta.pr_number = pr;
+  if (!s.repository.empty()) req.meta.repository = s.repository;
   if (!s.event.head_ref.empty()) {
     req.meta.branch = s.event.head_ref;
   } else {
@@ -457,21 +479,35 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   util::log::info(spawned.created ? "created " + spawned.name + " from " + spawned.snapshot
                                   : "reusing " + spawned.name);
 
-  migrate::Target mt{target.conninfo, spawned.name};
+  migrate::Target mt{migration_role ? s.migrate_url->value : target.conninfo, spawned.name};
+  // The migration login's rights on this preview, lent only while its SQL or reads run (never
+  // across a reset, which previewdb's own role does).
+  auto lend = [&]() -> std::unique_ptr<core::PreviewLoan> {
+    if (!migration_role) return nullptr;
+    return std::make_unique<core::PreviewLoan>(maintenance, spawned.name, *migration_role,
+                                               whole_seconds(s.lock_timeout));
+  };
   if (s.migrate_command.empty()) {
-    auto plan = evaluate_preview(s, mt, spawned.created);
+    auto plan = [&] {
+      auto loan = lend();
+      return evaluate_preview(s, mt, spawned.created);
+    }();
     if (plan.step == ci::PreviewStep::reset) {
       util::log::warn(spawned.name + " " + plan.message);
       req.if_exists = core::IfExists::replace;
       spawned = core::spawn(maintenance, req, s.protection);
       facts.reset = true;
       facts.snapshot = spawned.snapshot;
+      auto loan = lend();
       record_cause(mt, plan.cause);
       plan = evaluate_preview(s, mt, /*created=*/true);
     }
     if (plan.step == ci::PreviewStep::refuse) {
       // Remember the cause: the next run with the same cause does not reset again.
-      if (!s.fail_on_divergence) record_cause(mt, plan.cause);
+      if (!s.fail_on_divergence) {
+        auto loan = lend();
+        record_cause(mt, plan.cause);
+      }
       throw Error(ExitCode::refused, spawned.name + " " + plan.message, plan.hints);
     }
     facts.behind = plan.behind;
@@ -488,7 +524,9 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
     }
   }
 
+  auto loan = lend();
   auto report = migrate::migrate(migrate_options(s, mt, req.meta.created_by));
+  loan.reset();
   facts.migrations_applied = static_cast<long long>(report.applied_count());
   facts.preview = true;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
@@ -562,11 +600,12 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
 }
 
 void act_drop(Settings& s, const config::Config& cfg, ci::Facts& facts) {
-  std::string name = core::pr_database_name(*s.event.pr_number);
+  std::string name = preview_name(s);
   facts.database_name = name;
   const Target& target = started_target(s, cfg);
   auto maintenance = connect_maintenance(target);
-  auto r = core::drop_database(maintenance, name, s.protection, false);
+  auto r = core::drop_database(maintenance, name, s.protection, false,
+                               s.repository.empty() ? std::nullopt : std::optional(s.repository));
   facts.dropped = r.outcome == core::DropOutcome::dropped;
   switch (r.outcome) {
     case core::DropOutcome::dropped:
@@ -592,7 +631,7 @@ void act_plan(const Settings& s, const ci::Decision& decision, ci::Facts& facts)
   switch (decision.action) {
     case ci::Action::preview:
       facts.preview = true;
-      facts.database_name = core::pr_database_name(*s.event.pr_number);
+      facts.database_name = preview_name(s);
       facts.database_url = url_for(facts.database_name);
       facts.message = "plan: " + decision.explanation + "; would get-or-create " +
                       facts.database_name + " on " + s.target.origin +
@@ -600,7 +639,7 @@ void act_plan(const Settings& s, const ci::Decision& decision, ci::Facts& facts)
                       " and apply its pending migrations";
       break;
     case ci::Action::drop:
-      facts.database_name = core::pr_database_name(*s.event.pr_number);
+      facts.database_name = preview_name(s);
       facts.message = "plan: " + decision.explanation + "; would drop " + facts.database_name;
       break;
     case ci::Action::refresh_source:
@@ -800,6 +839,12 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   s.protect_configured = cfg.get_list("protect");
   s.protection = make_protection(cfg);
   s.target = resolve_target(cfg, false, /*start_local=*/false);
+  s.migrate_url = trusted("migrate_url");
+  refuse_password_in_flag(s.migrate_url);
+  if (auto t = cfg.get("name_template")) {
+    s.name_template = t->value;
+    if (s.event.pr_number) preview_name(s);  // a bad template is a usage error before any SQL
+  }
 
   // Output files first: nothing is created or migrated when the result cannot be reported.
   if (s.provider == ci::Provider::github) {
@@ -872,7 +917,11 @@ int run_ci(const Args& all_args) {
       ("json", "print the outcome as one JSON object on stdout")
       ("env-file", "write DATABASE_URL to this dotenv file (atomically)",
        cxxopts::value<std::string>(), "FILE")
-      ("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps");
+      ("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps")
+      ("name-template", "name previews with {pr}, {repo}, {owner} (default pr_{pr})",
+       cxxopts::value<std::string>(), "TEMPLATE")
+      ("migrate-url", "run the PR's migrations as this separate login (no password here: "
+       "PREVIEWDB_MIGRATE_URL or PGPASSWORD/.pgpass)", cxxopts::value<std::string>(), "URL");
   // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;

@@ -89,7 +89,8 @@ int run_cleanup(const Args& args) {
        cxxopts::value<std::string>(), "AGE")
       ("pattern", "names matching this regular expression", cxxopts::value<std::string>(), "REGEX")
       ("closed-prs", "previews (pr_<N>) whose pull request is closed on GitHub (needs GITHUB_TOKEN)")
-      ("repo", "the GitHub repository for --closed-prs (default $GITHUB_REPOSITORY)",
+      ("repo", "the GitHub repository: asked by --closed-prs; previews recorded for another "
+       "repository are left alone (default $GITHUB_REPOSITORY)",
        cxxopts::value<std::string>(), "OWNER/NAME")
       ("dry-run", "show what would be dropped, drop nothing")
       ("y,yes", "do not ask for confirmation (needed without a terminal)")
@@ -137,6 +138,15 @@ int run_cleanup(const Args& args) {
   }
   std::optional<net::GitHubClient> github;
   if (p.count("closed-prs")) github = closed_prs_client(p);
+  // The repository this cleanup acts for (--repo, else GITHUB_REPOSITORY): previews recorded for
+  // another repository on the same server are never selected, nor asked about.
+  std::optional<std::string> repo_scope;
+  if (p.count("repo")) {
+    repo_scope = p["repo"].as<std::string>();
+  } else if (auto env = config::process_env(); env.count("GITHUB_REPOSITORY")) {
+    if (!env["GITHUB_REPOSITORY"].empty()) repo_scope = env["GITHUB_REPOSITORY"];
+  }
+  std::string name_template = cfg.get_or("name_template", "");
   bool filtered = older_than || pattern || github;
   bool has_selector = !names.empty() || !prs.empty() || filtered;
   if (!has_selector && !p.count("restore-env")) {
@@ -157,7 +167,10 @@ int run_cleanup(const Args& args) {
       explicit_names.push_back(n);  // resolved below: a database of that name, else a feature
     }
   }
-  for (auto n : prs) explicit_names.push_back(core::pr_database_name(n));
+  for (auto n : prs) {
+    explicit_names.push_back(core::preview_database_name(
+        name_template, n, repo_scope.value_or(""), "name_template (PREVIEWDB_NAME_TEMPLATE)"));
+  }
 
   bool dry = p.count("dry-run") > 0;
   bool include_unmanaged = p.count("include-unmanaged") > 0;
@@ -170,6 +183,9 @@ int run_cleanup(const Args& args) {
   if (has_selector) {
     auto conn = connect_maintenance(resolve_target(cfg));
     auto protection = make_protection(cfg);
+    // Leftovers of interrupted builds (registered, builder gone) go first; a previewdb_tmp_* that
+    // previewdb did not create is never touched.
+    if (!p.count("dry-run")) core::remove_stale_temporaries(conn);
     auto all = core::list_databases(conn);
     std::set<std::string> existing;
     for (const auto& d : all) existing.insert(d.name);
@@ -207,8 +223,10 @@ int run_cleanup(const Args& args) {
         // Only pr_<N> previews that say which PR they belong to. GitHub is asked last, so the
         // cheap filters keep the number of calls down; an API failure (401, 404, 5xx after
         // retries) ends the run before anything is dropped.
+        // Legacy previews (no repository recorded) only under their pr_<N> name.
         match = d.meta && d.meta->kind == core::Kind::pr && d.meta->pr_number &&
-                d.name == core::pr_database_name(*d.meta->pr_number);
+                (d.meta->repository ? d.meta->repository == repo_scope
+                                    : d.name == core::pr_database_name(*d.meta->pr_number));
         if (match) {
           long long n = *d.meta->pr_number;
           auto it = pr_states.find(n);
@@ -232,6 +250,11 @@ int run_cleanup(const Args& args) {
         if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
       } else if (it->meta && it->meta->kind == core::Kind::snapshot) {
         skipped.push_back({name, "a snapshot; use 'previewdb snapshot prune'"});
+        if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
+      } else if (repo_scope && it->meta && it->meta->repository &&
+                 *it->meta->repository != *repo_scope) {
+        skipped.push_back({name, "the preview of another repository (" + *it->meta->repository +
+                                     "); this cleanup is for " + *repo_scope});
         if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
       } else if (!it->managed() && !include_unmanaged) {
         skipped.push_back({name,
@@ -270,7 +293,7 @@ int run_cleanup(const Args& args) {
       } else {
         confirm("drop " + std::to_string(to_drop.size()) + " database(s)", p.count("yes") > 0);
         for (const auto& n : to_drop) {
-          auto r = core::drop_database(conn, n, protection, include_unmanaged);
+          auto r = core::drop_database(conn, n, protection, include_unmanaged, repo_scope);
           if (r.outcome == core::DropOutcome::dropped) {
             out["dropped"].push_back(n);
             if (!p.count("json")) std::cout << n << "\n";

@@ -83,8 +83,6 @@ config::Config load_config(const cxxopts::ParseResult& parsed,
   return config::Config::load(flags, file, env);
 }
 
-namespace {
-
 // A password on the command line is visible to every user of the machine (ps, /proc): refuse it
 // and say where it belongs.
 void refuse_password_in_flag(const std::optional<config::Value>& v) {
@@ -98,8 +96,6 @@ void refuse_password_in_flag(const std::optional<config::Value>& v) {
                           v->origin + " without it");
   }
 }
-
-}  // namespace
 
 std::filesystem::path local_home(const config::Config& cfg) {
   if (auto home = cfg.get("home"); home && !home->value.empty()) {

@@ -48,6 +48,10 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct = false,
 // repository the command runs in (from a subdirectory too), else ./.previewdb.
 std::filesystem::path local_home(const config::Config& cfg);
 
+// Throws Error(usage) when a URL setting given as a flag (origin "--...") carries a password:
+// process arguments are visible to every user (ps).
+void refuse_password_in_flag(const std::optional<config::Value>& v);
+
 // Connects to the server's maintenance database ("postgres"; on failure, the target's own
 // database) for CREATE/DROP DATABASE.
 db::Connection connect_maintenance(const Target& target);

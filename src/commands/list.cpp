@@ -71,6 +71,8 @@ int run_list(const Args& args) {
                                                      : nlohmann::json(nullptr)},
            {"branch", d.meta ? opt(d.meta->branch) : nlohmann::json(nullptr)},
            {"snapshot", d.meta ? opt(d.meta->snapshot) : nlohmann::json(nullptr)},
+           {"repository", d.meta ? opt(d.meta->repository) : nlohmann::json(nullptr)},
+           {"build_of", opt(d.build_target)},
            {"size_bytes",
             d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)},
            {"group", core::to_string(g)},
@@ -98,13 +100,11 @@ int run_list(const Args& args) {
       if (d.meta->pr_number) pr = "#" + std::to_string(*d.meta->pr_number);
       if (d.meta->branch) branch = *d.meta->branch;
     }
-    Row row = {d.name + (protection.reason(d.name, all) ? " *" : ""),
-               created,
-               age,
-               owner,
-               pr,
-               branch,
-               human_size(d.size_bytes)};
+    // A registered build still under its temporary name: in progress, or left by an interrupted
+    // run (the next spawn, snapshot or cleanup removes it once its builder is gone).
+    std::string label = d.name + (protection.reason(d.name, all) ? " *" : "");
+    if (d.build_target) label += " (build of " + *d.build_target + ", in progress or interrupted)";
+    Row row = {label, created, age, owner, pr, branch, human_size(d.size_bytes)};
     for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
     groups[protection.group_of(d)].push_back(std::move(row));
   }

@@ -34,6 +34,8 @@ const std::vector<Key>& keys() {
       {"snapshot_store", "to", {"PREVIEWDB_SNAPSHOT_STORE"}, nullptr},
       {"refresh_source", "refresh-source", {"PREVIEWDB_REFRESH_SOURCE"}, "false"},
       {"keep_snapshots", "keep-snapshots", {"PREVIEWDB_KEEP_SNAPSHOTS"}, "5"},
+      {"name_template", "name-template", {"PREVIEWDB_NAME_TEMPLATE"}, nullptr},
+      {"migrate_url", "migrate-url", {"PREVIEWDB_MIGRATE_URL"}, nullptr},
   };
   return table;
 }

@@ -6,6 +6,7 @@
 
 #include "core/catalog.hpp"
 #include "core/naming.hpp"
+#include "core/registry.hpp"
 #include "db/advisory_lock.hpp"
 #include "snapshot/store.hpp"
 #include "util/error.hpp"
@@ -97,15 +98,28 @@ CloneStrategy parse_clone_strategy(const std::string& s) {
 }
 
 void remove_stale_temporaries(db::Connection& conn) {
-  auto r =
-      conn.exec("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", {k_temp_prefix});
-  for (int i = 0; i < r.rows(); ++i) {
-    std::string name = r.get(i, 0);
-    std::string key = build_lock_key(name);
+  std::optional<Registry> reg;
+  for (const auto& d : list_databases(conn)) {
+    if (!is_temp_database_name(d.name)) continue;
+    // Only builds previewdb registered: anyone may name a database previewdb_tmp_*.
+    if (!d.meta || d.meta->kind != Kind::build) {
+      util::log::debug("leaving " + d.name + " alone: previewdb did not create it (owned by " +
+                       d.owner + ")");
+      continue;
+    }
+    std::string key = build_lock_key(d.name);
     // The builder holds this lock while it works; if we get it, the builder is gone.
     if (!db::AdvisoryLock::try_lock(conn, key)) continue;
-    util::log::info("removing " + name + ", left behind by an interrupted previewdb");
-    drop_temporary(conn, name);
+    util::log::info("removing " + d.name +
+                    ", left behind by an interrupted previewdb (a build of " +
+                    d.build_target.value_or("?") + ")");
+    drop_temporary(conn, d.name);
+    try {
+      if (!reg) reg.emplace(Registry::open(conn));
+      reg->forget_oid(d.oid);
+    } catch (const std::exception& e) {
+      util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
+    }
     db::AdvisoryLock::unlock(conn, key);
   }
 }
@@ -133,10 +147,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                       util::quoted(req.name) + " already exists",
                   {"run 'previewdb cleanup " + req.name + "' or pass --reuse (or --replace)"});
     }
-    if (!existing->managed()) {
+    if (!existing->managed() || existing->meta->kind == Kind::build) {
       throw Error(ExitCode::refused,
                   "database " + util::quoted(req.name) +
-                      " already exists and is not managed by previewdb; refusing to " +
+                      " already exists and is not managed by previewdb (owned by role " +
+                      util::quoted(existing->owner) +
+                      ", and previewdb's registry has no record of it under this name and owner); "
+                      "refusing to " +
                       (req.if_exists == IfExists::reuse ? "reuse" : "replace") + " it",
                   {"choose another name, or drop it yourself if it is really disposable"});
     }
@@ -148,6 +165,24 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                : existing->meta->created_by.empty() ? "someone else"
                                                     : existing->meta->created_by),
           {"choose another name with --name"});
+    }
+    const auto& theirs = existing->meta->repository;
+    const auto& ours = req.meta.repository;
+    if (ours && theirs && *ours != *theirs) {
+      throw Error(ExitCode::refused,
+                  "database " + util::quoted(req.name) + " is the preview of " + *theirs +
+                      (existing->meta->pr_number ? " #" + std::to_string(*existing->meta->pr_number)
+                                                 : std::string()) +
+                      ", not of " + *ours + "; refusing to reuse or replace it",
+                  {"several repositories share this server: give previews distinct names with a "
+                   "name template, e.g. --name-template 'pr_{repo}_{pr}' "
+                   "(PREVIEWDB_NAME_TEMPLATE, or name_template in previewdb.json)"});
+    }
+    if (ours && !theirs) {
+      // Made before repositories were recorded: the first repository that claims it adopts it.
+      Registry::open(conn).set_repository(existing->oid, *ours);
+      util::log::info(req.name + " had no repository recorded (made by an earlier previewdb); " +
+                      "adopted into " + *ours);
     }
     if (req.if_exists == IfExists::reuse) {
       result.created = false;
@@ -190,18 +225,23 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     }
   }
 
-  // Build under a temporary name, holding its build lock so a concurrent janitor leaves it alone.
+  // Build under a temporary name, holding its build lock so a concurrent janitor leaves it alone,
+  // registered (as "building") before it exists: never an unregistered database of ours, never a
+  // half-made one that counts as ready.
+  auto reg = Registry::open(conn);
   std::string temp = temp_database_name();
   db::AdvisoryLock build_lock(conn, build_lock_key(temp), std::chrono::seconds(5), temp);
   Metadata meta = req.meta;
   meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
   meta.snapshot = snapshot_id;
+  long long row = reg.begin_build(temp, req.name, meta);
   try {
     if (is_file_snapshot(snapshot_id)) {
       auto store = snapshot::open_store(snapshot_id);
       util::TempDir scratch;
       auto archive = store->fetch(snapshot::store_object_id(snapshot_id), scratch.path());
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+      reg.built(row, temp);
       snapshot::restore_archive(req.conninfo, temp, archive);
       result.strategy = "pg_restore";
     } else {
@@ -209,18 +249,26 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       std::string clause = strategy_clause(conn, req.strategy, snapshot_id, &chosen);
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
                 conn.quote_ident(snapshot_id) + clause);
+      reg.built(row, temp);
       result.strategy = chosen;
     }
     conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
               conn.quote_literal(to_comment(meta)));
     if (existing) {
       conn.exec("DROP DATABASE " + conn.quote_ident(req.name) + " WITH (FORCE)");
+      reg.forget_oid(existing->oid);
       result.replaced = true;
     }
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " +
               conn.quote_ident(req.name));
+    reg.finished(row, req.name);
   } catch (...) {
     drop_temporary(conn, temp);
+    try {
+      reg.remove_row(row);
+    } catch (const std::exception& e) {
+      util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
+    }
     throw;
   }
   result.created = true;
@@ -228,7 +276,8 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
 }
 
 DropResult drop_database(db::Connection& conn, const std::string& name,
-                         const Protection& protection, bool include_unmanaged) {
+                         const Protection& protection, bool include_unmanaged,
+                         const std::optional<std::string>& repository) {
   auto all = list_databases(conn);
   if (auto why = protection.reason(name, all)) {
     return {DropOutcome::refused_protected, *why};
@@ -236,7 +285,13 @@ DropResult drop_database(db::Connection& conn, const std::string& name,
   auto it = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == name; });
   if (it == all.end()) return {DropOutcome::absent, "does not exist"};
   if (!it->managed() && !include_unmanaged) {
-    return {DropOutcome::refused_unmanaged, "not created by previewdb (no metadata comment)"};
+    return {DropOutcome::refused_unmanaged,
+            "not created by previewdb (not in its registry under this name and owner; owned by " +
+                it->owner + ")"};
+  }
+  if (repository && it->meta && it->meta->repository && *it->meta->repository != *repository) {
+    return {DropOutcome::refused_other_repository,
+            "the preview of another repository (" + *it->meta->repository + ")"};
   }
   if (it->meta && it->meta->kind == Kind::snapshot) {
     conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
@@ -245,6 +300,7 @@ DropResult drop_database(db::Connection& conn, const std::string& name,
   db::AdvisoryLock name_lock(conn, spawn_lock_key(name), std::chrono::minutes(10),
                              "database " + util::quoted(name));
   conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
+  if (it->managed()) Registry::open(conn).forget_oid(it->oid);
   return {DropOutcome::dropped, ""};
 }
 

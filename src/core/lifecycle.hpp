@@ -20,7 +20,8 @@ enum class IfExists { fail, reuse, replace };
 
 struct SpawnRequest {
   std::string name;  // validated
-  Metadata meta;     // kind, created_by, pr_number, branch (created_at and snapshot are filled in)
+  Metadata
+      meta;  // kind, created_by, pr_number, branch, repository (created_at, snapshot filled in)
   std::string source = "dev";           // latest snapshot of this database...
   std::optional<std::string> snapshot;  // ...unless a snapshot id is given
   std::string conninfo;                 // server (for pg_restore when restoring a file:// archive)
@@ -42,14 +43,22 @@ struct SpawnResult {
 SpawnResult spawn(db::Connection& maintenance, const SpawnRequest& request,
                   const Protection& protection);
 
-enum class DropOutcome { dropped, absent, refused_protected, refused_unmanaged };
+enum class DropOutcome {
+  dropped,
+  absent,
+  refused_protected,
+  refused_unmanaged,
+  refused_other_repository
+};
 struct DropResult {
   DropOutcome outcome;
   std::string reason;
 };
 // Drops a database with WITH (FORCE) if it is managed (or include_unmanaged) and not protected.
+// With a repository, a preview recorded for another repository is refused.
 DropResult drop_database(db::Connection& maintenance, const std::string& name,
-                         const Protection& protection, bool include_unmanaged);
+                         const Protection& protection, bool include_unmanaged,
+                         const std::optional<std::string>& repository = std::nullopt);
 
 // Temporary databases: everything is built under previewdb_tmp_<random> while holding the
 // build lock (key from build_lock_key), and renamed only when complete.
@@ -66,7 +75,8 @@ void drop_temporary(db::Connection& maintenance, const std::string& name);
 std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const std::string& from,
                             std::string* chosen);
 
-// Drops leftovers of spawns that died (temporary databases whose builder is gone).
+// Drops leftovers of spawns that died: registered temporary builds whose builder is gone. A
+// previewdb_tmp_* that previewdb did not register is never touched.
 void remove_stale_temporaries(db::Connection& maintenance);
 
 }  // namespace previewdb::core

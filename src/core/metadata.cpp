@@ -14,6 +14,8 @@ std::string to_string(Kind kind) {
       return "personal";
     case Kind::snapshot:
       return "snapshot";
+    case Kind::build:
+      return "build";
   }
   return "personal";
 }
@@ -33,6 +35,7 @@ std::string to_comment(const Metadata& m) {
             {"branch", opt(m.branch)},
             {"snapshot", opt(m.snapshot)}};
   if (m.source) j["source"] = *m.source;
+  if (m.repository) j["repository"] = *m.repository;
   return j.dump();
 }
 

@@ -1,7 +1,9 @@
 // The JSON comment on every database previewdb creates (COMMENT ON DATABASE):
 //   {"tool":"previewdb","kind":"pr|personal|snapshot","created_at":"...Z","created_by":"...",
 //    "pr_number":N|null,"branch":"..."|null,"snapshot":"..."|null}
-// Snapshots also carry "source". A database without such a comment is unmanaged.
+// Snapshots also carry "source", previews of a known repository "repository". The comment is for
+// people and for the original format only: what previewdb manages is decided by the registry
+// (core/registry.hpp), never by a comment, which any owner of a database can write.
 #pragma once
 
 #include <optional>
@@ -10,7 +12,8 @@
 
 namespace previewdb::core {
 
-enum class Kind { pr, personal, snapshot };
+// build: a database still being built under a temporary name (or left by an interrupted build).
+enum class Kind { pr, personal, snapshot, build };
 
 std::string to_string(Kind kind);
 
@@ -20,8 +23,9 @@ struct Metadata {
   std::string created_by;
   std::optional<long long> pr_number;
   std::optional<std::string> branch;
-  std::optional<std::string> snapshot;  // the snapshot a clone was made from
-  std::optional<std::string> source;    // snapshots: the database they were taken of
+  std::optional<std::string> snapshot;    // the snapshot a clone was made from
+  std::optional<std::string> source;      // snapshots: the database they were taken of
+  std::optional<std::string> repository;  // previews: owner/name of the repository, if known
 };
 
 std::string to_comment(const Metadata& m);

@@ -47,6 +47,60 @@ std::string pr_database_name(long long pr_number) {
   return "pr_" + std::to_string(pr_number);
 }
 
+namespace {
+std::string name_part(std::string_view raw) {
+  std::string out;
+  for (unsigned char c : raw) {
+    char n = static_cast<char>(std::tolower(c));
+    out += allowed(static_cast<unsigned char>(n)) && c < 0x80 ? n : '_';
+  }
+  return out;
+}
+}  // namespace
+
+std::string preview_database_name(std::string_view name_template, long long pr_number,
+                                  std::string_view repository, std::string_view setting) {
+  std::string pr = pr_database_name(pr_number).substr(3);  // validates the number
+  if (name_template.empty()) return "pr_" + pr;
+  std::string tmpl(name_template);
+  const std::string hint =
+      "use {pr} (required), {repo} and {owner}, e.g. " + std::string(setting) + " 'pr_{repo}_{pr}'";
+  if (tmpl.find("{pr}") == std::string::npos) {
+    throw usage_error("invalid " + std::string(setting) + " " + util::quoted(tmpl) +
+                          ": it has no {pr}, so every pull request would get the same database",
+                      hint);
+  }
+  auto slash = repository.find('/');
+  std::string out;
+  for (size_t i = 0; i < tmpl.size();) {
+    if (tmpl[i] != '{') {
+      out += tmpl[i++];
+      continue;
+    }
+    auto close = tmpl.find('}', i);
+    std::string key = close == std::string::npos ? tmpl.substr(i) : tmpl.substr(i, close - i + 1);
+    if (key == "{pr}") {
+      out += pr;
+    } else if (key == "{repo}" || key == "{owner}") {
+      if (repository.empty() || slash == std::string_view::npos) {
+        throw usage_error(std::string(setting) + " " + util::quoted(tmpl) + " uses " + key +
+                              " but the repository is not known",
+                          "run in GitHub Actions, set GITHUB_REPOSITORY=owner/name, or give the "
+                          "clone an 'origin' remote");
+      }
+      out +=
+          name_part(key == "{repo}" ? repository.substr(slash + 1) : repository.substr(0, slash));
+    } else {
+      throw usage_error("invalid " + std::string(setting) + " " + util::quoted(tmpl) +
+                            ": unknown placeholder " + util::quoted(key),
+                        hint);
+    }
+    i += key.size();
+  }
+  validate_name(out, "database name from " + std::string(setting) + " " + util::quoted(tmpl));
+  return out;
+}
+
 std::string personal_database_name(std::string_view user, std::string_view feature) {
   validate_name(feature, "feature name");
   std::string name = "dev_" + std::string(user) + "_" + std::string(feature);

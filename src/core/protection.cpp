@@ -5,8 +5,9 @@
 namespace previewdb::core {
 
 namespace {
-const std::vector<std::string> k_builtin = {"dev",    "prod",      "defaultdb", "postgres",
-                                            "system", "template0", "template1"};
+const std::vector<std::string> k_builtin = {
+    "dev",    "prod",      "defaultdb", "postgres",
+    "system", "template0", "template1", "previewdb_registry"};
 }
 
 Protection::Protection(std::vector<std::string> extra) : m_names(std::move(extra)) {}
@@ -38,6 +39,8 @@ Group Protection::group_of(const DatabaseInfo& db) const {
         return Group::personal;
       case Kind::snapshot:
         return Group::snapshot;
+      case Kind::build:
+        return Group::other;
     }
   }
   if (db.name == "prod" || db.name == "production" || db.name == "defaultdb") {

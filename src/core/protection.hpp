@@ -1,5 +1,6 @@
 // Databases that are never dropped or overwritten: dev, prod, defaultdb, postgres, system,
-// template0, template1, anything configured (--protect / config), and any snapshot's source.
+// template0, template1, previewdb_registry, anything configured (--protect / config), and any
+// snapshot's source.
 #pragma once
 
 #include <optional>

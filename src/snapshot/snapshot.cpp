@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/naming.hpp"
+#include "core/registry.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
 #include "snapshot/store.hpp"
@@ -40,6 +41,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   core::remove_stale_temporaries(conn);
 
   SnapshotResult result;
+  auto reg = core::Registry::open(conn);
   std::string temp = core::temp_database_name();
   db::AdvisoryLock build_lock(conn, core::build_lock_key(temp), std::chrono::seconds(5), temp);
   auto now = std::chrono::system_clock::now();
@@ -48,6 +50,9 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   meta.created_at = util::to_iso8601(now);
   meta.created_by = req.created_by;
   meta.source = req.source;
+  // Registered before it exists; a snapshot only because the registry says so.
+  long long row =
+      reg.begin_build(temp, snapshot_name(req.source, util::compact_timestamp(now)), meta);
   try {
     std::string chosen;
     std::string clause = core::strategy_clause(conn, req.strategy, req.source, &chosen);
@@ -62,6 +67,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       try {
         conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
                   conn.quote_ident(req.source) + clause);
+        reg.built(row, temp);
         result.method = "template (" + chosen + ")";
       } catch (const db::QueryError& e) {
         if (e.sqlstate() != "55006") throw;  // object_in_use: a session arrived meanwhile
@@ -72,6 +78,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       util::log::info(util::quoted(req.source) +
                       " has other sessions; copying it online with pg_dump | pg_restore");
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+      reg.built(row, temp);
       copy_online(req.conninfo, req.source, temp);
       result.method = "pg_dump | pg_restore (source busy)";
     }
@@ -90,9 +97,11 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
     std::string base = snapshot_name(req.source, util::compact_timestamp(now));
     for (int attempt = 1;; ++attempt) {
       std::string id = attempt == 1 ? base : base + "_" + std::to_string(attempt);
+      reg.retarget(row, id);
       if (conn.try_exec(
               "ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " + conn.quote_ident(id), {},
               "42P04")) {
+        reg.finished(row, id);
         result.id = id;
         break;
       }
@@ -100,6 +109,12 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
     }
   } catch (...) {
     core::drop_temporary(conn, temp);
+    try {
+      reg.remove_row(row);
+    } catch (const std::exception& e) {
+      util::log::warn("could not update " + std::string(core::k_registry_database) + ": " +
+                      e.what());
+    }
     if (result.archive) std::filesystem::remove(*result.archive);
     throw;
   }

@@ -244,7 +244,7 @@ TEST_F(Lifecycle, InvalidNamesAreRejectedBeforeAnySql) {
   // Nothing half-made was left behind by any of these.
   auto all = server().connect().exec(
       "SELECT count(*) FROM pg_database WHERE datname NOT IN "
-      "('postgres','template0','template1','dev') "
+      "('postgres','template0','template1','dev','previewdb_registry') "
       "AND datname NOT LIKE 'snap_%'");
   EXPECT_EQ(all.get_int(0, 0), 0);
 }
@@ -318,7 +318,7 @@ TEST_F(Lifecycle, CleanupByAgeDryRunAndConfirmation) {
   snapshot();
   ASSERT_EQ(run_cli({"spawn", "old"}, env()).code, 0);
   ASSERT_EQ(run_cli({"spawn", "new"}, env()).code, 0);
-  // Age the first one by rewriting its metadata (created 10 days ago).
+  // Age the first one (created in 2020).
   auto conn = server().connect();
   auto comment = conn.exec(
                          "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
@@ -327,6 +327,10 @@ TEST_F(Lifecycle, CleanupByAgeDryRunAndConfirmation) {
   auto j = nlohmann::json::parse(comment);
   j["created_at"] = "2020-01-01T00:00:00Z";
   conn.exec("COMMENT ON DATABASE dev_alice_old IS " + conn.quote_literal(j.dump()));
+  // The age that counts is the registry's (a comment grants nothing).
+  server().exec("previewdb_registry",
+                "UPDATE registry.databases SET created_at = '2020-01-01T00:00:00Z' "
+                "WHERE name = 'dev_alice_old'");
 
   auto dry = run_cli({"cleanup", "--older-than", "7d", "--dry-run", "--json"}, env());
   ASSERT_EQ(dry.code, 0) << dry.err;

@@ -1,0 +1,66 @@
+// The registry: what previewdb created on a server, recorded where only previewdb's role can
+// write. It lives in a database of its own, previewdb_registry (created on first use by the role
+// previewdb connects as, owned by it, CONNECT revoked from PUBLIC), so it is reachable when the
+// postgres database is not, and SQL running as any other role (a pull request's migrations under
+// --migrate-url, a user with CREATEDB) can neither read nor write it.
+//
+// A database is managed only when a row's oid, name and owner all match pg_database (oid, datname,
+// datdba): a renamed, re-created or foreign-owned database is not. Comments grant nothing.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/metadata.hpp"
+#include "db/connection.hpp"
+
+namespace previewdb::core {
+
+inline constexpr const char* k_registry_database = "previewdb_registry";
+
+class Registry {
+ public:
+  // Connects to the registry of maintenance's server as the same role, creating the database and
+  // its table on first use. Throws Error(refused) when previewdb_registry exists but is owned by
+  // another role (whoever made it could write anything in it).
+  static Registry open(db::Connection& maintenance);
+
+  // The registry's own connection (pg_database is visible from it: catalog queries run here).
+  db::Connection& conn() { return m_conn; }
+  // The oid and name of previewdb's role (current_user).
+  long long role_oid() const { return m_role_oid; }
+  const std::string& role_name() const { return m_role_name; }
+
+  // Removes rows whose database is gone. (Databases made before the registry are adopted once,
+  // logged, when it is created: only those owned by previewdb's role that carry previewdb's own
+  // well-formed comment.)
+  void refresh();
+
+  // A database being built as `temp`, to be renamed `target` when complete. Registered before
+  // CREATE DATABASE (oid unknown yet), so no database previewdb makes is ever unregistered; the
+  // row says "building" until renamed, so nothing half-made ever counts as ready. Returns its id.
+  long long begin_build(const std::string& temp, const std::string& target, const Metadata& meta);
+  // After CREATE DATABASE temp: records its oid (and owner, from pg_database).
+  void built(long long id, const std::string& temp);
+  // Before each rename attempt (snapshots retry with _2, _3, ...).
+  void retarget(long long id, const std::string& target);
+  // After the rename: the row now names the finished database.
+  void finished(long long id, const std::string& name);
+  void remove_row(long long id);
+  // After DROP DATABASE.
+  void forget_oid(long long oid);
+  // Adoption of a legacy preview by the first repository that claims it.
+  void set_repository(long long oid, const std::string& repository);
+
+ private:
+  explicit Registry(db::Connection conn) : m_conn(std::move(conn)) {}
+  void adopt_legacy();
+  db::Connection m_conn;
+  long long m_role_oid = 0;
+  std::string m_role_name;
+};
+
+// The same server and role as `conn`, another database (credentials taken from conn itself).
+db::Connection connect_like(db::Connection& conn, const std::string& dbname);
+
+}  // namespace previewdb::core
