@@ -14,15 +14,4 @@ std::optional<std::string> current_branch(const std::string& start_dir) {
   return git_reference_shorthand(head.get());
 }
 
-std::optional<std::string> remote_url(const std::string& remote, const std::string& start_dir) {
-  auto repo = open_repository(start_dir);
-  if (!repo) return std::nullopt;
-  git_remote* raw = nullptr;
-  if (git_remote_lookup(&raw, repo.get(), remote.c_str()) != 0) return std::nullopt;
-  std::unique_ptr<git_remote, decltype(&git_remote_free)> r(raw, &git_remote_free);
-  const char* url = git_remote_url(r.get());
-  if (!url) return std::nullopt;
-  return std::string(url);
-}
-
 }  // namespace previewdb::git

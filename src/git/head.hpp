@@ -10,8 +10,4 @@ namespace previewdb::git {
 // or not in a repository.
 std::optional<std::string> current_branch(const std::string& start_dir = ".");
 
-// The URL of `remote` ("origin"); nullopt when there is no such remote or no repository.
-std::optional<std::string> remote_url(const std::string& remote = "origin",
-                                      const std::string& start_dir = ".");
-
 }  // namespace previewdb::git
