@@ -40,10 +40,8 @@ std::string env_or(const ci::Env& env, const char* key) {
 }
 
 std::optional<std::chrono::milliseconds> duration_setting(const config::Config& cfg,
-                                                          const char* key, const char* flag) {
-  auto v = cfg.get(key);
-  if (!v || v->value.empty()) return std::nullopt;
-  return util::parse_duration(v->value, util::BareUnit::seconds, flag);
+                                                          const char* key, const char* /*flag*/) {
+  return cfg.find_duration(key);
 }
 
 // Workflow commands (::add-mask::) bypass util::log on purpose: log lines are scrubbed, and a
@@ -147,7 +145,7 @@ void register_password(const std::string& conninfo, ci::Provider provider) {
 }
 
 migrate::LockMode lock_mode_for(const config::Config& cfg, const std::string& conninfo) {
-  auto mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
+  auto mode = migrate::parse_lock_mode(cfg.get_string("lock_mode"));
   if (mode != migrate::LockMode::automatic) return mode;
   return migrate::looks_like_pooler(conninfo) ? migrate::LockMode::table
                                               : migrate::LockMode::advisory;
@@ -166,7 +164,7 @@ bool diverged_under_migration_lock(const Settings& s, const config::Config& cfg,
                           .dbname = mt.dbname,
                           .database_label = "database " + util::quoted(mt.dbname)};
   auto lock = migrate::acquire_lock(conn, lo);
-  auto st = migrate::status({.target = mt, .dir = s.dir, .format = cfg.get_or("format", "auto")});
+  auto st = migrate::status({.target = mt, .dir = s.dir, .format = cfg.get_string("format")});
   return st.diverged();
 }
 
@@ -221,14 +219,14 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   } else {
     req.meta.branch = git::current_branch();  // generic CI: the checked-out branch, if any
   }
-  req.source = cfg.get_or("source", "dev");
+  req.source = cfg.get_string("source");
   core::validate_name(req.source, "source database");
   ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,
                   std::max(std::chrono::seconds(1),
                            std::chrono::duration_cast<std::chrono::seconds>(lock_timeout)));
   req.conninfo = target.conninfo;
   req.if_exists = core::IfExists::reuse;
-  req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
+  req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
   auto spawned = core::spawn(maintenance, req, protection);
   facts.created = spawned.created;
   facts.snapshot = spawned.snapshot;
@@ -266,8 +264,8 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   migrate::MigrateOptions mo;
   mo.target = mt;
   mo.dir = s.dir;
-  mo.format = cfg.get_or("format", "auto");
-  mo.lock_mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
+  mo.format = cfg.get_string("format");
+  mo.lock_mode = migrate::parse_lock_mode(cfg.get_string("lock_mode"));
   mo.lock_timeout = lock_timeout;
   mo.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
   mo.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
@@ -414,8 +412,8 @@ int run_ci(const Args& all_args) {
   else if (!s.event.base_ref.empty())
     s.base_ref = s.event.base_ref;
   else
-    s.base_ref = cfg.get_or("base_ref", "main");
-  s.label = cfg.get_or("label", "preview-db");
+    s.base_ref = cfg.get_string("base_ref");
+  s.label = cfg.get_string("label");
   s.paths = p.count("migrations-path") ? p["migrations-path"].as<std::vector<std::string>>()
                                        : std::vector<std::string>{"migrations/schema/"};
   if (p.count("dir"))
@@ -423,16 +421,16 @@ int run_ci(const Args& all_args) {
   else if (p.count("migrations-path") && s.paths.size() == 1)
     s.dir = git::normalise_path(s.paths[0]);
   else
-    s.dir = cfg.get_or("migrations_dir", "migrations/schema");
+    s.dir = cfg.get_path("migrations_dir").string();
   s.forced = p.count("force") > 0;
   s.dry_run = p.count("dry-run") > 0;
   s.json = p.count("json") > 0;
-  s.on_divergence = cfg.get_or("on_divergence", "reset");
+  s.on_divergence = cfg.get_string("on_divergence");
   if (s.on_divergence != "reset" && s.on_divergence != "fail") {
     throw usage_error("invalid --on-divergence " + util::quoted(s.on_divergence),
                       "use reset (re-create the preview from the snapshot) or fail");
   }
-  s.migrate_command = cfg.get_or("migrate_command", "");
+  s.migrate_command = cfg.get_string("migrate_command");
   if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
   s.export_env = p.count("export-env") > 0;
   if (auto token = env_or(env, "GITHUB_TOKEN"); !token.empty()) util::register_secret(token);
