@@ -1,5 +1,6 @@
 #include "ci/outputs.hpp"
 
+#include "crypto/random.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
@@ -13,7 +14,7 @@ std::string bool_text(bool b) {
 
 // GitHub's own toolkit uses "ghadelimiter_<uuid>"; 16 random bytes are as unguessable.
 std::string random_delimiter() {
-  return "ghadelimiter_" + util::random_hex(16);
+  return "ghadelimiter_" + crypto::random_hex(16);
 }
 
 std::string heredoc_entries(const std::vector<std::pair<std::string, std::string>>& pairs,

@@ -49,10 +49,8 @@ std::string env_or(const ci::Env& env, const char* key) {
 }
 
 std::optional<std::chrono::milliseconds> duration_setting(const config::Config& cfg,
-                                                          const char* key, const char* flag) {
-  auto v = cfg.get(key);
-  if (!v || v->value.empty()) return std::nullopt;
-  return util::parse_duration(v->value, util::BareUnit::seconds, flag);
+                                                          const char* key, const char* /*flag*/) {
+  return cfg.find_duration(key);
 }
 
 std::chrono::seconds whole_seconds(std::chrono::milliseconds ms) {
@@ -767,7 +765,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
 
   s.repository = repository_identity(s.event, s.env, s.root, s.in_repository);
   s.base_ref = resolve_base_ref(cfg, s.event, s.root, s.in_repository);
-  s.label = cfg.get_or("label", "preview-db");
+  s.label = cfg.get_string("label");
 
   // The folder applied; detection follows it unless --migrations-path says otherwise.
   auto dir_v = cfg.get("migrations_dir");
@@ -780,7 +778,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   else if (given_paths.size() == 1)
     dir = git::normalise_path(given_paths[0]);
   else
-    dir = cfg.get_or("migrations_dir", "migrations/schema");
+    dir = cfg.get_path("migrations_dir").string();
   s.dir = fs::path(dir).is_absolute() ? fs::path(dir) : (s.root / dir).lexically_normal();
   auto rel = s.dir.lexically_relative(s.root);
   s.dir_in_repo = rel.empty() || rel.begin()->string() == ".."
@@ -791,16 +789,16 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   s.forced = p.count("force") > 0;
   s.dry_run = p.count("dry-run") > 0;
   s.json = p.count("json") > 0;
-  std::string on_divergence = cfg.get_or("on_divergence", "reset");
+  std::string on_divergence = cfg.get_string("on_divergence");
   if (on_divergence != "reset" && on_divergence != "fail") {
     throw usage_error("invalid --on-divergence " + util::quoted(on_divergence),
                       "use reset (re-create the preview from the snapshot) or fail");
   }
   s.fail_on_divergence = on_divergence == "fail";
-  s.format = cfg.get_or("format", "auto");
-  s.strategy = cfg.get_or("strategy", "auto");
-  s.lock_mode = cfg.get_or("lock_mode", "auto");
-  s.lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+  s.format = cfg.get_string("format");
+  s.strategy = cfg.get_string("strategy");
+  s.lock_mode = cfg.get_string("lock_mode");
+  s.lock_timeout = cfg.get_duration("lock_timeout");
   s.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
   s.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
 
@@ -817,22 +815,17 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   };
   s.migrate_command = trusted("migrate_command").value_or(config::Value{}).value;
   auto source = trusted("source");
-  s.source = source ? source->value : "dev";
+  if (source) {
+    s.source = source->value;
+  } else {  // ignored from the PR's file: the table's default
+    for (const auto& key : config::keys()) {
+      if (std::string_view(key.name) == "source") s.source = key.default_value;
+    }
+  }
   core::validate_name(s.source, "source database");
 
-  auto refresh = cfg.get_or("refresh_source", "false");
-  s.refresh_source = refresh == "true" || refresh == "1" || refresh == "yes";
-  if (!s.refresh_source && refresh != "false" && refresh != "0" && refresh != "no" &&
-      !refresh.empty()) {
-    throw usage_error("invalid refresh_source " + util::quoted(refresh), "use true or false");
-  }
-  auto keep_text = cfg.get_or("keep_snapshots", "5");
-  auto keep = util::parse_uint(keep_text);
-  if (!keep || *keep < 1) {
-    throw usage_error("invalid --keep-snapshots " + util::quoted(keep_text),
-                      "give a whole number of snapshots to keep, at least 1 (default 5)");
-  }
-  s.keep_snapshots = static_cast<size_t>(*keep);
+  s.refresh_source = cfg.get_bool("refresh_source");
+  s.keep_snapshots = static_cast<size_t>(cfg.get_int("keep_snapshots", 1, 1000));
 
   if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
   s.export_env = p.count("export-env") > 0;

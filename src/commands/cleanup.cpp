@@ -146,7 +146,7 @@ int run_cleanup(const Args& args) {
   } else if (auto env = config::process_env(); env.count("GITHUB_REPOSITORY")) {
     if (!env["GITHUB_REPOSITORY"].empty()) repo_scope = env["GITHUB_REPOSITORY"];
   }
-  std::string name_template = cfg.get_or("name_template", "");
+  std::string name_template = cfg.get("name_template").value_or(config::Value{}).value;
   bool filtered = older_than || pattern || github;
   bool has_selector = !names.empty() || !prs.empty() || filtered;
   if (!has_selector && !p.count("restore-env")) {

@@ -25,7 +25,7 @@ int run_history(const Args& args) {
   if (parsed->count("database"))
     o.target.dbname = (*parsed)["database"].as<std::string>();
   else if (target.embedded)
-    o.target.dbname = cfg.get_or("source", "dev");
+    o.target.dbname = cfg.get_string("source");
   auto entries = migrate::history(o);
   if (parsed->count("json"))
     std::cout << migrate::to_json(entries).dump(2) << "\n";

@@ -13,10 +13,8 @@ namespace previewdb::commands {
 namespace {
 
 std::optional<std::chrono::milliseconds> duration_setting(const config::Config& cfg,
-                                                          const char* key, const char* flag) {
-  auto v = cfg.get(key);
-  if (!v || v->value.empty()) return std::nullopt;
-  return util::parse_duration(v->value, util::BareUnit::seconds, flag);
+                                                          const char* key, const char* /*flag*/) {
+  return cfg.find_duration(key);
 }
 
 }  // namespace
@@ -51,10 +49,10 @@ int run_migrate(const Args& args) {
 
   migrate::MigrateOptions o;
   o.target = migration_target(cfg, *parsed);
-  o.dir = cfg.get_or("migrations_dir", "migrations/schema");
-  o.format = cfg.get_or("format", "auto");
+  o.dir = cfg.get_path("migrations_dir").string();
+  o.format = cfg.get_string("format");
   o.placeholders = placeholders(cfg, *parsed);
-  o.lock_mode = migrate::parse_lock_mode(cfg.get_or("lock_mode", "auto"));
+  o.lock_mode = migrate::parse_lock_mode(cfg.get_string("lock_mode"));
   o.lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
   o.statement_timeout = duration_setting(cfg, "statement_timeout", "--statement-timeout");
   o.lock_wait_timeout = duration_setting(cfg, "lock_wait_timeout", "--lock-wait-timeout");
@@ -65,7 +63,7 @@ int run_migrate(const Args& args) {
   if (parsed->count("command"))
     o.command = (*parsed)["command"].as<std::string>();
   else
-    o.command = cfg.get_or("migrate_command", "");
+    o.command = cfg.get_string("migrate_command");
   o.github_annotations = env.count("GITHUB_ACTIONS") && env["GITHUB_ACTIONS"] == "true";
   if (auto user = cfg.get("user"))
     o.applied_by = user->value;

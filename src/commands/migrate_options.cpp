@@ -28,7 +28,7 @@ migrate::Target migration_target(const config::Config& cfg, const cxxopts::Parse
     if (out.dbname.empty()) throw usage_error("--database needs a database name");
   } else if (target.embedded) {
     // The local server's conninfo names "postgres"; the database people work in is the source.
-    out.dbname = cfg.get_or("source", "dev");
+    out.dbname = cfg.get_string("source");
   }
   return out;
 }

@@ -166,7 +166,7 @@ int run_snapshot(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  std::string source = cfg.get_or("source", "dev");
+  std::string source = cfg.get_string("source");
   if (parsed->count("source")) {
     auto v = parsed->operator[]("source").as<std::vector<std::string>>();
     if (v.size() > 1)
@@ -180,7 +180,7 @@ int run_snapshot(const Args& args) {
   req.source = source;
   req.created_by = resolve_user(cfg);
   req.conninfo = target.conninfo;
-  req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
+  req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
   if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;
   auto result = snapshot::create_snapshot(conn, req);
   util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +

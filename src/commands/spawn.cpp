@@ -95,13 +95,13 @@ int run_spawn(const Args& args) {
   }
   core::validate_name(req.name);
   if (p.count("branch")) req.meta.branch = p["branch"].as<std::string>();
-  req.source = cfg.get_or("source", "dev");
+  req.source = cfg.get_string("source");
   core::validate_name(req.source, "source database");
   if (p.count("snapshot")) req.snapshot = p["snapshot"].as<std::string>();
   req.if_exists = p.count("reuse")     ? core::IfExists::reuse
                   : p.count("replace") ? core::IfExists::replace
                                        : core::IfExists::fail;
-  req.strategy = core::parse_clone_strategy(cfg.get_or("strategy", "auto"));
+  req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
 
   if (p.count("update-env")) {
     // Checked before anything is created: a spawn should not end with a database and an error.

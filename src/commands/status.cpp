@@ -21,8 +21,8 @@ int run_status(const Args& args) {
   auto cfg = load_config(*parsed);
   migrate::StatusOptions o;
   o.target = migration_target(cfg, *parsed);
-  o.dir = cfg.get_or("migrations_dir", "migrations/schema");
-  o.format = cfg.get_or("format", "auto");
+  o.dir = cfg.get_path("migrations_dir").string();
+  o.format = cfg.get_string("format");
   o.placeholders = placeholders(cfg, *parsed);
   auto report = migrate::status(o);
   if (parsed->count("json"))

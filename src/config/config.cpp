@@ -15,25 +15,33 @@ const std::vector<Key>& keys() {
   static const std::vector<Key> table = {
       {"database_url", "database-url", {"DATABASE_URL"}, nullptr},
       {"direct_url", "direct-url", {"DIRECT_URL"}, nullptr},
-      {"home", "home", {"PREVIEWDB_HOME"}, nullptr},
+      {"home", "home", {"PREVIEWDB_HOME"}, nullptr, Type::path},
       {"user", "user", {"PREVIEWDB_USER"}, nullptr},
-      {"protect", "protect", {"PREVIEWDB_PROTECT"}, nullptr},
+      {"protect", "protect", {"PREVIEWDB_PROTECT"}, nullptr, Type::list},
       {"source", "from", {"PREVIEWDB_SOURCE"}, "dev"},
-      {"migrations_dir", "dir", {"PREVIEWDB_MIGRATIONS_DIR"}, "migrations/schema"},
+      {"migrations_dir", "dir", {"PREVIEWDB_MIGRATIONS_DIR"}, "migrations/schema", Type::path},
       {"format", "format", {"PREVIEWDB_FORMAT"}, "auto"},
       {"label", "label", {"PREVIEWDB_LABEL"}, "preview-db"},
       {"base_ref", "base-ref", {"PREVIEWDB_BASE_REF"}, "main"},
-      {"lock_timeout", "lock-timeout", {"PREVIEWDB_LOCK_TIMEOUT"}, "10m"},
+      {"lock_timeout", "lock-timeout", {"PREVIEWDB_LOCK_TIMEOUT"}, "10m", Type::duration},
       {"lock_mode", "lock-mode", {"PREVIEWDB_LOCK_MODE"}, "auto"},
-      {"statement_timeout", "statement-timeout", {"PREVIEWDB_STATEMENT_TIMEOUT"}, nullptr},
-      {"lock_wait_timeout", "lock-wait-timeout", {"PREVIEWDB_LOCK_WAIT_TIMEOUT"}, nullptr},
-      {"timeout", "timeout", {"PREVIEWDB_TIMEOUT"}, nullptr},
+      {"statement_timeout",
+       "statement-timeout",
+       {"PREVIEWDB_STATEMENT_TIMEOUT"},
+       nullptr,
+       Type::duration},
+      {"lock_wait_timeout",
+       "lock-wait-timeout",
+       {"PREVIEWDB_LOCK_WAIT_TIMEOUT"},
+       nullptr,
+       Type::duration},
+      {"timeout", "timeout", {"PREVIEWDB_TIMEOUT"}, nullptr, Type::duration},
       {"strategy", "strategy", {"PREVIEWDB_CLONE_STRATEGY"}, "auto"},
       {"migrate_command", "migrate-command", {"PREVIEWDB_MIGRATE_COMMAND"}, nullptr},
       {"on_divergence", "on-divergence", {"PREVIEWDB_ON_DIVERGENCE"}, "reset"},
       {"snapshot_store", "to", {"PREVIEWDB_SNAPSHOT_STORE"}, nullptr},
-      {"refresh_source", "refresh-source", {"PREVIEWDB_REFRESH_SOURCE"}, "false"},
-      {"keep_snapshots", "keep-snapshots", {"PREVIEWDB_KEEP_SNAPSHOTS"}, "5"},
+      {"refresh_source", "refresh-source", {"PREVIEWDB_REFRESH_SOURCE"}, "false", Type::boolean},
+      {"keep_snapshots", "keep-snapshots", {"PREVIEWDB_KEEP_SNAPSHOTS"}, "5", Type::integer},
       {"name_template", "name-template", {"PREVIEWDB_NAME_TEMPLATE"}, nullptr},
       {"migrate_url", "migrate-url", {"PREVIEWDB_MIGRATE_URL"}, nullptr},
   };
@@ -63,8 +71,9 @@ std::string scalar_to_string(const json& v) {
 
 Config Config::load(const std::map<std::string, std::string>& flags,
                     const std::optional<fs::path>& file,
-                    const std::map<std::string, std::string>& env) {
+                    const std::map<std::string, std::string>& env, const std::vector<Key>& table) {
   Config c;
+  c.m_table = table;
   std::optional<fs::path> path = file;
   if (!path) {
     if (auto it = env.find("PREVIEWDB_CONFIG"); it != env.end() && !it->second.empty()) {
@@ -86,7 +95,7 @@ Config Config::load(const std::map<std::string, std::string>& flags,
                         "for example {\"protect\": [\"staging\"], \"source\": \"dev\"}");
     }
   }
-  for (const auto& key : keys()) {
+  for (const auto& key : c.m_table) {
     std::optional<Value> v;
     if (key.default_value) v = Value{key.default_value, "default"};
     if (c.m_file.contains(key.name)) {
@@ -125,12 +134,118 @@ std::optional<Value> Config::get(std::string_view name) const {
   return std::nullopt;
 }
 
-std::string Config::get_or(std::string_view name, const std::string& fallback) const {
+Error invalid_setting(std::string_view name, const Value& v, const std::string& reason,
+                      const std::string& hint) {
+  return usage_error("invalid " + std::string(name) + " " + util::quoted(v.value) + " (from " +
+                         v.origin + "): " + reason,
+                     hint);
+}
+
+const Key& Config::key(std::string_view name, Type type) const {
+  for (const auto& k : m_table) {
+    if (name == k.name) {
+      if (k.type != type) {
+        throw std::logic_error("setting " + std::string(name) + " is read with another type");
+      }
+      return k;
+    }
+  }
+  throw std::logic_error("no setting " + std::string(name) + " in the configuration table");
+}
+
+std::optional<Value> Config::typed(std::string_view name, Type type) const {
+  const Key& k = key(name, type);
   auto v = get(name);
-  return v ? v->value : fallback;
+  if (v && util::trim(v->value).empty()) {
+    std::string hint = k.default_value
+                           ? "leave it out for the default (" + std::string(k.default_value) + ")"
+                           : "give a value or leave it out";
+    throw usage_error("empty " + std::string(name) + " (from " + v->origin + ")", hint);
+  }
+  return v;
+}
+
+namespace {
+
+template <typename T>
+T required(std::optional<T> v, std::string_view name) {
+  if (!v) {
+    throw std::logic_error("setting " + std::string(name) +
+                           " has no default: read it with find_*, not get_*");
+  }
+  return *v;
+}
+
+}  // namespace
+
+std::string Config::get_string(std::string_view name) const {
+  key(name, Type::string);
+  auto v = get(name);
+  return v ? v->value : std::string();
+}
+
+std::optional<std::chrono::seconds> Config::find_duration(std::string_view name,
+                                                          util::BareUnit bare_unit) const {
+  auto v = typed(name, Type::duration);
+  if (!v) return std::nullopt;
+  try {
+    return util::parse_duration(v->value, bare_unit, name);
+  } catch (const Error& e) {
+    throw invalid_setting(name, *v, "not a duration",
+                          e.hints().empty() ? std::string() : e.hints().front());
+  }
+}
+
+std::chrono::seconds Config::get_duration(std::string_view name, util::BareUnit bare_unit) const {
+  return required(find_duration(name, bare_unit), name);
+}
+
+std::optional<fs::path> Config::find_path(std::string_view name) const {
+  auto v = typed(name, Type::path);
+  if (!v) return std::nullopt;
+  if (v->value.find('\0') != std::string::npos) {
+    throw invalid_setting(name, *v, "a path cannot contain a NUL byte", "");
+  }
+  return fs::path(v->value);
+}
+
+fs::path Config::get_path(std::string_view name) const {
+  return required(find_path(name), name);
+}
+
+std::optional<bool> Config::find_bool(std::string_view name) const {
+  auto v = typed(name, Type::boolean);
+  if (!v) return std::nullopt;
+  std::string t = util::to_lower(util::trim(v->value));
+  if (t == "true" || t == "yes" || t == "on" || t == "1") return true;
+  if (t == "false" || t == "no" || t == "off" || t == "0") return false;
+  throw invalid_setting(name, *v, "not a boolean", "use true or false");
+}
+
+bool Config::get_bool(std::string_view name) const {
+  return required(find_bool(name), name);
+}
+
+std::optional<long long> Config::find_int(std::string_view name, long long min,
+                                          long long max) const {
+  auto v = typed(name, Type::integer);
+  if (!v) return std::nullopt;
+  std::string t = util::trim(v->value);
+  bool negative = !t.empty() && t[0] == '-';
+  auto n = util::parse_uint(negative ? t.substr(1) : t);
+  std::string range = "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  if (!n) throw invalid_setting(name, *v, "not a whole number", "use " + range);
+  long long value = negative ? -*n : *n;
+  if (value < min || value > max) throw invalid_setting(name, *v, "out of range", "use " + range);
+  return value;
+}
+
+long long Config::get_int(std::string_view name, long long min, long long max) const {
+  return required(find_int(name, min, max), name);
 }
 
 std::vector<std::string> Config::get_list(std::string_view name) const {
+  key(name, Type::list);
   if (auto it = m_lists.find(name); it != m_lists.end()) return it->second;
   return {};
 }

@@ -7,8 +7,9 @@
 #include "core/catalog.hpp"
 #include "core/naming.hpp"
 #include "core/registry.hpp"
+#include "crypto/random.hpp"
 #include "db/advisory_lock.hpp"
-#include "snapshot/store.hpp"
+#include "storage/store.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
 #include "util/log.hpp"
@@ -76,7 +77,7 @@ void drop_temporary(db::Connection& conn, const std::string& name) {
 }
 
 std::string temp_database_name() {
-  return k_temp_prefix + util::random_hex(8);
+  return k_temp_prefix + crypto::random_hex(8);
 }
 bool is_temp_database_name(const std::string& name) {
   return name.rfind(k_temp_prefix, 0) == 0;
@@ -237,12 +238,12 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   long long row = reg.begin_build(temp, req.name, meta);
   try {
     if (is_file_snapshot(snapshot_id)) {
-      auto store = snapshot::open_store(snapshot_id);
+      auto store = storage::open_store(snapshot_id);
       util::TempDir scratch;
-      auto archive = store->fetch(snapshot::store_object_id(snapshot_id), scratch.path());
+      auto archive = store->fetch(storage::store_object_id(snapshot_id), scratch.path());
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
       reg.built(row, temp);
-      snapshot::restore_archive(req.conninfo, temp, archive);
+      storage::restore_archive(req.conninfo, temp, archive);
       result.strategy = "pg_restore";
     } else {
       std::string chosen;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "crypto/random.hpp"
 #include "crypto/sha256.hpp"
 #include "db/connection.hpp"
 #include "util/error.hpp"
@@ -191,7 +192,7 @@ void Cluster::initialize() {
   s.data_dir = base / "data";
   s.socket_dir = base / "run";
   s.tcp_port = m_options.tcp_port;
-  s.password = util::random_hex(16);
+  s.password = crypto::random_hex(16);
   util::register_secret(s.password);
   if (fs::exists(s.data_dir)) fs::remove_all(s.data_dir);  // a half-made earlier attempt
   fs::create_directories(s.socket_dir);

@@ -8,6 +8,7 @@
 #include <stop_token>
 #include <thread>
 
+#include "crypto/random.hpp"
 #include "util/duration.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -100,7 +101,7 @@ std::string advisory_holder(db::Connection& conn) {
 class TableLock : public MigrationLock {
  public:
   TableLock(db::Connection& conn, const LockOptions& options)
-      : m_conn(conn), m_options(options), m_token(util::random_hex(16)) {}
+      : m_conn(conn), m_options(options), m_token(crypto::random_hex(16)) {}
   ~TableLock() override { release(); }
   LockMode mode() const override { return LockMode::table; }
 

@@ -7,7 +7,7 @@
 #include "core/registry.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
-#include "snapshot/store.hpp"
+#include "storage/store.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
 #include "util/log.hpp"
@@ -79,15 +79,15 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
                       " has other sessions; copying it online with pg_dump | pg_restore");
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
       reg.built(row, temp);
-      copy_online(req.conninfo, req.source, temp);
+      storage::copy_online(req.conninfo, req.source, temp);
       result.method = "pg_dump | pg_restore (source busy)";
     }
     if (req.store_url) {
-      open_store(*req.store_url);  // reject a bad URL before the slow dump
+      storage::open_store(*req.store_url);  // reject a bad URL before the slow dump
       // Dumped now, while the copy still accepts connections; stored once it has its name.
       auto archive = std::filesystem::temp_directory_path() / (temp + ".dump");
       result.archive = archive.string();
-      dump_archive(req.conninfo, temp, archive);
+      storage::dump_archive(req.conninfo, temp, archive);
     }
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " ALLOW_CONNECTIONS false");
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " IS_TEMPLATE true");
@@ -119,7 +119,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
     throw;
   }
   if (req.store_url && result.archive) {
-    auto store = open_store(*req.store_url);
+    auto store = storage::open_store(*req.store_url);
     std::filesystem::path archive = *result.archive;
     try {
       store->put(result.id, archive, core::to_comment(meta));

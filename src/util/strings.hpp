@@ -24,7 +24,5 @@ std::string quoted(std::string_view s);
 bool is_valid_utf8(std::string_view s);
 // Percent-encodes everything but RFC 3986 unreserved characters (and '/' when keep_slash).
 std::string url_encode(std::string_view s, bool keep_slash = false);
-// Random lowercase hex of n bytes of entropy (OpenSSL RAND_bytes).
-std::string random_hex(size_t n_bytes);
 
 }  // namespace previewdb::util

@@ -173,6 +173,10 @@ int start_cli(const std::vector<std::string>& args, const Env& env, const std::s
   return pid;
 }
 
+fs::path fixtures_dir() {
+  return fs::path(PREVIEWDB_SOURCE_DIR) / "tests" / "fixtures";
+}
+
 std::optional<fs::path> shared_dir() {
   fs::path p = PREVIEWDB_SHARED_DIR;
   if (fs::exists(p / "corpora")) return fs::canonical(p);

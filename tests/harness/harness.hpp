@@ -59,8 +59,26 @@ CliResult run_cli(const std::vector<std::string>& args, const Env& env = {},
 int start_cli(const std::vector<std::string>& args, const Env& env = {},
               const std::string& cwd = {});
 
-// ../shared next to the repository, or nullopt (tests GTEST_SKIP with a message).
+// tests/fixtures in this repository: what every test needs for its core case (event payloads,
+// migration histories of each format, recorded GitHub API responses).
+std::filesystem::path fixtures_dir();
+
+// ../shared next to the repository (real corpora and payloads), or nullopt. Only extra cases use
+// it; they skip with k_skip_shared when it is missing.
 std::optional<std::filesystem::path> shared_dir();
+
+// Every GTEST_SKIP message starts with one of these tags. tests/run_gtest.py (which ctest runs
+// each test binary through) checks each skip's tag against this machine and fails the run when a
+// test skipped that should have run here; a skip without a tag always fails.
+//   [shared]       an extra case on ../shared: expected only when ../shared is missing
+//   [peer:<tool>]  a real peer (dbmate, drizzle-orm) that scripts/install-deps.sh --peers
+//                  installs: expected only when it is not installed and PREVIEWDB_REQUIRE_PEERS
+//                  is unset (scripts/test.sh sets it)
+//   [root]         needs root and a 'nobody' user: expected only when not running as root
+inline constexpr const char* k_skip_shared = "[shared] ";
+inline constexpr const char* k_skip_peer_dbmate = "[peer:dbmate] ";
+inline constexpr const char* k_skip_peer_drizzle = "[peer:drizzle] ";
+inline constexpr const char* k_skip_root = "[root] ";
 
 // A free TCP port on 127.0.0.1.
 int free_port();

@@ -11,14 +11,54 @@ using namespace previewdb;
 
 namespace {
 
-std::string payload(const std::string& name) {
-  auto shared = test::shared_dir();
-  if (!shared) return {};
-  return util::read_file(*shared / "fixtures" / "github" / "pull_request" / name);
-}
+// GitHub pull_request payloads: the repository's own (tests/fixtures, always) and the real ones
+// GitHub documents (../shared, an extra case that skips visibly when missing). What each source's
+// opened payload says, for the assertions below.
+struct PayloadSource {
+  std::string name;
+  long long number;
+  std::string head_ref, base_ref, head_sha, repository;
+  std::vector<std::pair<std::string, std::string>> actions;  // file, action
+};
 
-#define REQUIRE_SHARED() \
-  if (!test::shared_dir()) GTEST_SKIP() << "../shared is missing: no payloads"
+const PayloadSource k_fixtures{"fixtures",
+                               7,
+                               "feature/orders",
+                               "main",
+                               "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                               "acme/shop",
+                               {{"synchronize.payload.json", "synchronize"},
+                                {"labeled.payload.json", "labeled"},
+                                {"closed.payload.json", "closed"},
+                                {"reopened.payload.json", "reopened"},
+                                {"closed-merged.payload.json", "closed"},
+                                {"opened-from-fork.payload.json", "opened"}}};
+const PayloadSource k_shared{"shared",
+                             2,
+                             "changes",
+                             "master",
+                             "ec26c3e57ca3a959ca5aad62de7213c562f8c821",
+                             "Codertocat/Hello-World",
+                             {{"synchronize.payload.json", "synchronize"},
+                              {"labeled.payload.json", "labeled"},
+                              {"closed.payload.json", "closed"},
+                              {"reopened.payload.json", "reopened"},
+                              {"opened.with-null-body.json", "opened"}}};
+
+class CiPayload : public ::testing::TestWithParam<PayloadSource> {
+ protected:
+  void SetUp() override {
+    if (GetParam().name == "shared" && !test::shared_dir()) {
+      GTEST_SKIP() << test::k_skip_shared << "../shared is missing: no real GitHub payloads";
+    }
+  }
+  std::string payload(const std::string& name) const {
+    auto dir =
+        GetParam().name == "shared" ? *test::shared_dir() / "fixtures" : test::fixtures_dir();
+    return util::read_file(dir / "github" / "pull_request" / name);
+  }
+  long long number() const { return GetParam().number; }
+};
 
 void expect_usage(const std::function<void()>& f, const std::string& needle) {
   try {
@@ -42,16 +82,16 @@ TEST(CiProvider, DetectionAndOverride) {
   expect_usage([] { ci::detect_provider({}, "jenkins"); }, "--provider");
 }
 
-TEST(CiEvent, RealOpenedPayload) {
-  REQUIRE_SHARED();
+TEST_P(CiPayload, OpenedPayload) {
+  const auto& want = GetParam();
   auto ev = ci::parse_github_event("pull_request", payload("opened.payload.json"), "opened.json");
   ASSERT_TRUE(ev.pr_number);
-  EXPECT_EQ(*ev.pr_number, 2);
+  EXPECT_EQ(*ev.pr_number, want.number);
   EXPECT_EQ(ev.action, "opened");
-  EXPECT_EQ(ev.head_ref, "changes");
-  EXPECT_EQ(ev.base_ref, "master");
-  EXPECT_EQ(ev.head_sha, "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
-  EXPECT_EQ(ev.repository, "Codertocat/Hello-World");
+  EXPECT_EQ(ev.head_ref, want.head_ref);
+  EXPECT_EQ(ev.base_ref, want.base_ref);
+  EXPECT_EQ(ev.head_sha, want.head_sha);
+  EXPECT_EQ(ev.repository, want.repository);
   EXPECT_FALSE(ev.merged);
   EXPECT_FALSE(ev.fork);
   EXPECT_FALSE(ev.closed());
@@ -59,25 +99,19 @@ TEST(CiEvent, RealOpenedPayload) {
   EXPECT_EQ(*ev.labels, std::vector<std::string>{"bug"});
 }
 
-TEST(CiEvent, RealPayloadsOfEveryAction) {
-  REQUIRE_SHARED();
-  for (auto [file, action] :
-       {std::pair{"synchronize.payload.json", "synchronize"},
-        std::pair{"labeled.payload.json", "labeled"}, std::pair{"closed.payload.json", "closed"},
-        std::pair{"reopened.payload.json", "reopened"},
-        std::pair{"opened.with-null-body.json", "opened"}}) {
+TEST_P(CiPayload, PayloadsOfEveryAction) {
+  for (const auto& [file, action] : GetParam().actions) {
     for (const char* name : {"pull_request", "pull_request_target"}) {
       auto ev = ci::parse_github_event(name, payload(file), file);
       EXPECT_EQ(ev.action, action);
-      EXPECT_EQ(ev.pr_number.value_or(0), 2) << file;
+      EXPECT_EQ(ev.pr_number.value_or(0), number()) << file;
     }
   }
   auto closed = ci::parse_github_event("pull_request", payload("closed.payload.json"), "c");
   EXPECT_TRUE(closed.closed());
 }
 
-TEST(CiEvent, MergedAndForkCopies) {
-  REQUIRE_SHARED();
+TEST_P(CiPayload, MergedAndForkCopies) {
   auto doc = nlohmann::json::parse(payload("closed.payload.json"));
   doc["pull_request"]["merged"] = true;
   doc["pull_request"]["head"]["repo"]["full_name"] = "someone/Hello-World";
@@ -88,6 +122,25 @@ TEST(CiEvent, MergedAndForkCopies) {
   EXPECT_TRUE(ci::parse_github_event("pull_request", doc.dump(), "edited").fork);
 }
 
+// The repository's own merged and fork payloads, unedited.
+TEST(CiEvent, MergedAndForkFixtures) {
+  auto dir = test::fixtures_dir() / "github" / "pull_request";
+  auto merged = ci::parse_github_event(
+      "pull_request", util::read_file(dir / "closed-merged.payload.json"), "closed-merged");
+  EXPECT_TRUE(merged.closed());
+  EXPECT_TRUE(merged.merged);
+  EXPECT_FALSE(merged.fork);
+  auto closed = ci::parse_github_event("pull_request", util::read_file(dir / "closed.payload.json"),
+                                       "closed");
+  EXPECT_TRUE(closed.closed());
+  EXPECT_FALSE(closed.merged);
+  auto fork = ci::parse_github_event(
+      "pull_request_target", util::read_file(dir / "opened-from-fork.payload.json"), "fork");
+  EXPECT_TRUE(fork.fork);
+  EXPECT_EQ(fork.repository, "acme/shop");
+  EXPECT_EQ(fork.labels.value_or(std::vector<std::string>{"?"}), std::vector<std::string>{});
+}
+
 TEST(CiEvent, OtherEventsHaveNoPullRequest) {
   auto ev = ci::parse_github_event(
       "push", R"({"ref":"refs/heads/main","repository":{"full_name":"o/r"}})", "push.json");
@@ -95,8 +148,7 @@ TEST(CiEvent, OtherEventsHaveNoPullRequest) {
   EXPECT_EQ(ev.repository, "o/r");
 }
 
-TEST(CiEvent, HostileGitHubInput) {
-  REQUIRE_SHARED();
+TEST_P(CiPayload, HostileGitHubInput) {
   std::string good = payload("opened.payload.json");
   expect_usage(
       [&] { ci::parse_github_event("pull_request", good.substr(0, good.size() / 2), "/ev.json"); },
@@ -124,8 +176,7 @@ TEST(CiEvent, HostileGitHubInput) {
                "pull_request.head.ref\" must be a string");
 }
 
-TEST(CiEvent, HostileStringsAreKeptVerbatim) {
-  REQUIRE_SHARED();
+TEST_P(CiPayload, HostileStringsAreKeptVerbatim) {
   auto doc = nlohmann::json::parse(payload("labeled.payload.json"));
   std::string branch = "feat\nreason=closed\n::set-output name=x::y %0A \"q\"";
   doc["pull_request"]["head"]["ref"] = branch;
@@ -138,15 +189,14 @@ TEST(CiEvent, HostileStringsAreKeptVerbatim) {
   EXPECT_EQ((*ev.labels)[0], "preview-db\ndatabase-url<<EOF");
 }
 
-TEST(CiEvent, GitHubEventFromEnvironmentReadsTheFile) {
-  REQUIRE_SHARED();
+TEST_P(CiPayload, GitHubEventFromEnvironmentReadsTheFile) {
   util::TempDir dir;
   auto path = dir.path() / "event.json";
   util::write_file_atomic(path, payload("synchronize.payload.json"));
   auto ev = ci::github_event({{"GITHUB_EVENT_NAME", "pull_request"},
                               {"GITHUB_EVENT_PATH", path.string()},
-                              {"GITHUB_REPOSITORY", "Codertocat/Hello-World"}});
-  EXPECT_EQ(ev.pr_number.value_or(0), 2);
+                              {"GITHUB_REPOSITORY", GetParam().repository}});
+  EXPECT_EQ(ev.pr_number.value_or(0), number());
   expect_usage(
       [] {
         ci::github_event({{"GITHUB_EVENT_NAME", "pull_request"}});
@@ -161,6 +211,9 @@ TEST(CiEvent, GitHubEventFromEnvironmentReadsTheFile) {
     EXPECT_NE(std::string(e.what()).find("missing.json"), std::string::npos);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(CiEvent, CiPayload, ::testing::Values(k_fixtures, k_shared),
+                         [](const auto& param_info) { return param_info.param.name; });
 
 TEST(CiEvent, Netlify) {
   auto ev = ci::netlify_event(

@@ -53,7 +53,8 @@ TEST(Cli, CommandHelpNeedsNoServerAndIgnoresABrokenConfig) {
 
 TEST(Cli, ARepositoryOwnedByAnotherUserGetsTheSafeDirectoryHint) {
   passwd* nobody = ::getpwnam("nobody");
-  if (::geteuid() != 0 || !nobody) GTEST_SKIP() << "needs root and a 'nobody' user to chown";
+  if (::geteuid() != 0 || !nobody)
+    GTEST_SKIP() << previewdb::test::k_skip_root << "needs root and a 'nobody' user to chown";
   previewdb::util::TempDir dir;
   auto repo = dir.path() / "repo";
   std::filesystem::create_directories(repo);

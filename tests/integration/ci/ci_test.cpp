@@ -1,5 +1,5 @@
 // `previewdb ci` end to end: real PostgreSQL (harness), real git repositories made with the git
-// CLI, the real GitHub webhook payloads from ../shared, and recorded GitHub API responses.
+// CLI, GitHub pull_request payloads from tests/fixtures, and recorded GitHub API responses.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -73,7 +73,6 @@ const std::vector<std::string> k_keys = {"preview",
 class Ci : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::shared_dir()) GTEST_SKIP() << "../shared is missing: no webhook payloads";
     server().reset();
     // dev has main's schema, applied by previewdb (so the history matches), then a snapshot.
     test::git(repos.work(), {"checkout", "-q", "main"});
@@ -86,12 +85,12 @@ class Ci : public ::testing::Test {
   static test::PgServer& server() { return test::PgServer::shared(); }
   test::Env base_env() { return {{"DATABASE_URL", server().url("postgres")}}; }
 
-  // A copy of a real payload, edited: PR number, base main, head feature, labels.
+  // A copy of a payload, edited: PR number, base main, head feature, labels.
   fs::path event(const std::string& payload, long long number,
                  std::optional<std::vector<std::string>> labels = std::nullopt,
                  const std::function<void(nlohmann::json&)>& edit = {}) {
     auto doc = nlohmann::json::parse(
-        util::read_file(*test::shared_dir() / "fixtures/github/pull_request" / payload));
+        util::read_file(test::fixtures_dir() / "github/pull_request" / payload));
     doc["number"] = number;
     doc["pull_request"]["number"] = number;
     doc["pull_request"]["base"]["ref"] = "main";

@@ -1,6 +1,7 @@
-// Every reader on real migration histories (../shared/corpora): previewdb applies them to an
-// empty database, and the schema equals the one psql builds from the same files in the tool's
-// own order.
+// Every reader on migration histories: previewdb applies them to an empty database, and the schema
+// equals the one psql builds from the same files in the tool's own order. The core cases use the
+// repository's own small histories (tests/fixtures/migrations, one per format, with ups and
+// downs); the real corpora in ../shared/corpora are extra cases that skip visibly when missing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -69,11 +70,117 @@ void check_corpus(const std::string& name, const fs::path& dir, const std::vecto
   EXPECT_EQ(j["diverged"], false);
 }
 
+fs::path fixture(const std::string& format) {
+  return fixtures_dir() / "migrations" / format;
+}
+
+// The up sections of dbmate files, written to scratch: psql's reference input.
+std::vector<fs::path> dbmate_ups(const fs::path& dir, const fs::path& scratch) {
+  std::vector<fs::path> order;
+  for (const auto& n : sorted_names(dir, false)) {
+    std::string text = util::read_file(dir / n);
+    auto up = text.find("-- migrate:up");
+    auto body = text.find('\n', up) + 1;
+    auto down = text.find("-- migrate:down", body);
+    fs::path out = scratch / n;
+    std::ofstream(out) << text.substr(body,
+                                      down == std::string::npos ? std::string::npos : down - body);
+    order.push_back(out);
+  }
+  return order;
+}
+
+// golang-migrate's .up.sql files in numeric version order, with their versions.
+std::vector<std::pair<unsigned long long, fs::path>> golang_ups(const fs::path& dir) {
+  std::vector<std::pair<unsigned long long, fs::path>> ups;
+  for (const auto& n : sorted_names(dir, false)) {
+    if (n.size() > 7 && n.substr(n.size() - 7) == ".up.sql") {
+      ups.emplace_back(std::stoull(n.substr(0, n.find('_'))), dir / n);
+    }
+  }
+  std::sort(ups.begin(), ups.end());
+  return ups;
+}
+
+std::vector<fs::path> drizzle_journal_order(const fs::path& dir) {
+  auto journal = nlohmann::json::parse(util::read_file(dir / "meta/_journal.json"));
+  std::vector<fs::path> order;
+  for (const auto& e : journal["entries"])
+    order.push_back(dir / (e["tag"].get<std::string>() + ".sql"));
+  return order;
+}
+
 }  // namespace
+
+// The repository's own histories: 4 migrations each (users, orders with an enum and a foreign key,
+// a function whose body has semicolons, a view), version 10 after 3 where versions are numbers.
+
+TEST(MigrateFixtures, Prisma) {
+  auto dir = fixture("prisma");
+  std::vector<fs::path> order;
+  for (const auto& d : sorted_names(dir, true)) order.push_back(dir / d / "migration.sql");
+  check_corpus("fx_prisma", dir, order, 4);
+  EXPECT_EQ(count("corpus_fx_prisma",
+                  "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND "
+                  "rolled_back_at IS NULL AND applied_steps_count = 1"),
+            4);
+}
+
+TEST(MigrateFixtures, DrizzleFollowsTheJournal) {
+  auto dir = fixture("drizzle");
+  check_corpus("fx_drizzle", dir, drizzle_journal_order(dir), 4);
+  EXPECT_EQ(count("corpus_fx_drizzle", "SELECT count(*) FROM drizzle.__drizzle_migrations"), 4);
+  EXPECT_EQ(
+      count("corpus_fx_drizzle", "SELECT count(*) FROM pg_class WHERE relname = 'not_in_journal'"),
+      0);
+}
+
+TEST(MigrateFixtures, GolangMigrateWithDowns) {
+  auto dir = fixture("golang-migrate");
+  auto ups = golang_ups(dir);
+  std::vector<fs::path> order;
+  for (const auto& [v, p] : ups) order.push_back(p);
+  check_corpus("fx_golang", dir, order, 4);
+  auto r =
+      server().connect("corpus_fx_golang").exec("SELECT version, dirty FROM schema_migrations");
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.get(0, 0), "10");
+  EXPECT_FALSE(r.get_bool(0, 1));
+}
+
+TEST(MigrateFixtures, DbmateWithDowns) {
+  auto dir = fixture("dbmate");
+  util::TempDir ups("previewdb-dbmate-ups-");
+  check_corpus("fx_dbmate", dir, dbmate_ups(dir, ups.path()), 4);
+  EXPECT_EQ(count("corpus_fx_dbmate", "SELECT count(*) FROM schema_migrations"), 4);
+}
+
+TEST(MigrateFixtures, FlywayVersionedAndUndo) {
+  auto dir = fixture("flyway");
+  std::vector<fs::path> order;
+  for (const char* v :
+       {"V1__create_users", "V2__create_orders", "V3__order_total", "V10__paid_orders"})
+    order.push_back(dir / (std::string(v) + ".sql"));
+  check_corpus("fx_flyway", dir, order, 4);
+  EXPECT_EQ(count("corpus_fx_flyway",
+                  "SELECT count(*) FROM flyway_schema_history WHERE success AND type = 'SQL'"),
+            4);
+}
+
+TEST(MigrateFixtures, PlainWithDownCompanions) {
+  auto dir = fixture("plain");
+  std::vector<fs::path> order;
+  for (const auto& n : sorted_names(dir, false)) {
+    if (n.find(".down.sql") == std::string::npos) order.push_back(dir / n);
+  }
+  check_corpus("fx_plain", dir, order, 4);
+}
+
+// The real corpora (../shared/corpora).
 
 TEST(MigrateCorpora, PrismaDocumenso) {
   auto dir = corpus("prisma-documenso/packages/prisma/migrations");
-  if (!dir) GTEST_SKIP() << "../shared/corpora/prisma-documenso is missing";
+  if (!dir) GTEST_SKIP() << k_skip_shared << "../shared/corpora/prisma-documenso is missing";
   std::vector<fs::path> order;
   for (const auto& d : sorted_names(*dir, true)) order.push_back(*dir / d / "migration.sql");
   check_corpus("prisma", *dir, order, 163);
@@ -87,11 +194,8 @@ TEST(MigrateCorpora, PrismaDocumenso) {
 
 TEST(MigrateCorpora, DrizzleDokployFollowsTheJournal) {
   auto dir = corpus("drizzle-dokploy/apps/dokploy/drizzle");
-  if (!dir) GTEST_SKIP() << "../shared/corpora/drizzle-dokploy is missing";
-  auto journal = nlohmann::json::parse(util::read_file(*dir / "meta/_journal.json"));
-  std::vector<fs::path> order;
-  for (const auto& e : journal["entries"])
-    order.push_back(*dir / (e["tag"].get<std::string>() + ".sql"));
+  if (!dir) GTEST_SKIP() << k_skip_shared << "../shared/corpora/drizzle-dokploy is missing";
+  auto order = drizzle_journal_order(*dir);
   check_corpus("drizzle", *dir, order, 186);
   EXPECT_EQ(count("corpus_drizzle", "SELECT count(*) FROM drizzle.__drizzle_migrations"), 186);
   EXPECT_EQ(
@@ -102,14 +206,8 @@ TEST(MigrateCorpora, DrizzleDokployFollowsTheJournal) {
 
 TEST(MigrateCorpora, GolangMigrateEnte) {
   auto dir = corpus("golang-migrate-ente/server/migrations");
-  if (!dir) GTEST_SKIP() << "../shared/corpora/golang-migrate-ente is missing";
-  std::vector<std::pair<unsigned long long, fs::path>> ups;
-  for (const auto& n : sorted_names(*dir, false)) {
-    if (n.size() > 7 && n.substr(n.size() - 7) == ".up.sql") {
-      ups.emplace_back(std::stoull(n.substr(0, n.find('_'))), *dir / n);
-    }
-  }
-  std::sort(ups.begin(), ups.end());
+  if (!dir) GTEST_SKIP() << k_skip_shared << "../shared/corpora/golang-migrate-ente is missing";
+  auto ups = golang_ups(*dir);
   std::vector<fs::path> order;
   for (const auto& [v, p] : ups) order.push_back(p);
   check_corpus("golang", *dir, order, 124);
@@ -122,19 +220,9 @@ TEST(MigrateCorpora, GolangMigrateEnte) {
 
 TEST(MigrateCorpora, DbmateFtl) {
   auto dir = corpus("dbmate-ftl/backend/controller/sql/schema");
-  if (!dir) GTEST_SKIP() << "../shared/corpora/dbmate-ftl is missing";
+  if (!dir) GTEST_SKIP() << k_skip_shared << "../shared/corpora/dbmate-ftl is missing";
   util::TempDir ups("previewdb-dbmate-ups-");
-  std::vector<fs::path> order;
-  for (const auto& n : sorted_names(*dir, false)) {
-    std::string text = util::read_file(*dir / n);
-    auto up = text.find("-- migrate:up");
-    auto body = text.find('\n', up) + 1;
-    auto down = text.find("-- migrate:down", body);
-    fs::path out = ups.path() / n;
-    std::ofstream(out) << text.substr(body,
-                                      down == std::string::npos ? std::string::npos : down - body);
-    order.push_back(out);
-  }
+  auto order = dbmate_ups(*dir, ups.path());
   check_corpus("dbmate", *dir, order, 45);
   EXPECT_EQ(count("corpus_dbmate", "SELECT count(*) FROM schema_migrations"), 45);
 }

@@ -1,6 +1,7 @@
 // Interop with the real dbmate (npm package `dbmate`, installed by scripts/install-deps.sh
 // --peers): after previewdb applies a dbmate folder, dbmate's own status agrees, and a database
-// dbmate migrated part of the way gets only the rest from previewdb.
+// dbmate migrated part of the way gets only the rest from previewdb. On the repository's own
+// dbmate history (tests/fixtures/migrations/dbmate), and on ../shared's real corpus when present.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -41,46 +42,68 @@ class DbmatePeer : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!util::find_program("dbmate")) {
-      GTEST_SKIP() << "dbmate is not installed (scripts/install-deps.sh --peers installs it)";
+      GTEST_SKIP() << k_skip_peer_dbmate
+                   << "dbmate is not installed (scripts/install-deps.sh --peers installs it)";
     }
-    auto dir = ftl_corpus();
-    if (!dir) GTEST_SKIP() << "../shared/corpora/dbmate-ftl is missing";
-    m_dir = *dir;
   }
-  fs::path m_dir;
+  // The real corpus; the test skips (visibly) when ../shared is missing.
+  bool use_ftl_corpus() {
+    auto dir = ftl_corpus();
+    if (!dir) return false;
+    m_dir = *dir;
+    return true;
+  }
+  fs::path m_dir = fixtures_dir() / "migrations" / "dbmate";
 };
 
-TEST_F(DbmatePeer, DbmateAgreesAfterPreviewdbApplies) {
-  auto db = fresh_db("peer_dbmate_full");
-  auto r = migrate_cli(db, {"--dir", m_dir.string(), "--format", "dbmate"});
+void dbmate_agrees_after_previewdb_applies(const std::string& db, const fs::path& dir, int total) {
+  auto r = migrate_cli(db, {"--dir", dir.string(), "--format", "dbmate"});
   ASSERT_EQ(r.code, 0) << r.err;
-  auto status = dbmate(db, m_dir, {"status", "--exit-code"});
+  auto status = dbmate(db, dir, {"status", "--exit-code"});
   EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
-  EXPECT_TRUE(contains(status.out, "Applied: 45")) << status.out;
+  EXPECT_TRUE(contains(status.out, "Applied: " + std::to_string(total))) << status.out;
   EXPECT_TRUE(contains(status.out, "Pending: 0")) << status.out;
-  auto up = dbmate(db, m_dir, {"up"});
+  auto up = dbmate(db, dir, {"up"});
   EXPECT_EQ(up.exit_code, 0) << up.err;
   EXPECT_FALSE(contains(up.out, "Applying:")) << "dbmate found nothing left to apply: " << up.out;
 }
 
-TEST_F(DbmatePeer, PreviewdbAppliesOnlyWhatDbmateHasNot) {
-  auto db = fresh_db("peer_dbmate_half");
-  util::TempDir first;
+void previewdb_applies_only_what_dbmate_has_not(const std::string& db, const fs::path& dir,
+                                                size_t first, int total) {
+  util::TempDir part;
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(m_dir)) files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
   std::sort(files.begin(), files.end());
-  for (size_t i = 0; i < 20; ++i) fs::copy_file(files[i], first.path() / files[i].filename());
-  auto up = dbmate(db, first.path(), {"up"});
+  for (size_t i = 0; i < first; ++i) fs::copy_file(files[i], part.path() / files[i].filename());
+  auto up = dbmate(db, part.path(), {"up"});
   ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
 
-  auto r = migrate_cli(db, {"--dir", m_dir.string(), "--format", "dbmate", "--json"});
+  auto r = migrate_cli(db, {"--dir", dir.string(), "--format", "dbmate", "--json"});
   ASSERT_EQ(r.code, 0) << r.err;
   auto report = nlohmann::json::parse(r.out);
-  EXPECT_EQ(report["applied_count"], 25);
-  EXPECT_EQ(report["skipped"], 20);
-  auto status = dbmate(db, m_dir, {"status", "--exit-code"});
+  EXPECT_EQ(report["applied_count"], total - static_cast<int>(first));
+  EXPECT_EQ(report["skipped"], first);
+  auto status = dbmate(db, dir, {"status", "--exit-code"});
   EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
-  EXPECT_TRUE(contains(status.out, "Applied: 45")) << status.out;
+  EXPECT_TRUE(contains(status.out, "Applied: " + std::to_string(total))) << status.out;
+}
+
+TEST_F(DbmatePeer, DbmateAgreesAfterPreviewdbApplies) {
+  dbmate_agrees_after_previewdb_applies(fresh_db("peer_dbmate_fx_full"), m_dir, 4);
+}
+
+TEST_F(DbmatePeer, PreviewdbAppliesOnlyWhatDbmateHasNot) {
+  previewdb_applies_only_what_dbmate_has_not(fresh_db("peer_dbmate_fx_half"), m_dir, 2, 4);
+}
+
+TEST_F(DbmatePeer, DbmateAgreesAfterPreviewdbAppliesTheFtlCorpus) {
+  if (!use_ftl_corpus()) GTEST_SKIP() << k_skip_shared << "../shared/corpora/dbmate-ftl is missing";
+  dbmate_agrees_after_previewdb_applies(fresh_db("peer_dbmate_full"), m_dir, 45);
+}
+
+TEST_F(DbmatePeer, PreviewdbAppliesOnlyWhatDbmateHasNotOnTheFtlCorpus) {
+  if (!use_ftl_corpus()) GTEST_SKIP() << k_skip_shared << "../shared/corpora/dbmate-ftl is missing";
+  previewdb_applies_only_what_dbmate_has_not(fresh_db("peer_dbmate_half"), m_dir, 20, 45);
 }
 
 }  // namespace

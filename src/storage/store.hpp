@@ -1,5 +1,6 @@
-// Snapshot stores: where pg_dump archives of snapshots live so they can move between servers.
-// Chosen by URL scheme from one table (file:// now; s3:// later).
+// Archive stores: where pg_dump archives (of snapshots) live so they can move between servers.
+// Chosen by URL scheme from one table (file:// now; s3:// later). Below core and snapshot: both
+// use it (spawn restores an archive, snapshot writes one), so neither depends on the other for it.
 #pragma once
 
 #include <filesystem>
@@ -7,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace previewdb::snapshot {
+namespace previewdb::storage {
 
 class SnapshotStore {
  public:
@@ -38,4 +39,4 @@ void restore_archive(const std::string& conninfo, const std::string& dbname,
 // pg_dump -Fc source | pg_restore -d target: an online copy that needs no exclusive access.
 void copy_online(const std::string& conninfo, const std::string& source, const std::string& target);
 
-}  // namespace previewdb::snapshot
+}  // namespace previewdb::storage

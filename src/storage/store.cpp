@@ -1,4 +1,4 @@
-#include "snapshot/store.hpp"
+#include "storage/store.hpp"
 
 #include <algorithm>
 #include <functional>
@@ -12,7 +12,7 @@
 
 namespace fs = std::filesystem;
 
-namespace previewdb::snapshot {
+namespace previewdb::storage {
 
 namespace {
 
@@ -161,4 +161,4 @@ void copy_online(const std::string& conninfo, const std::string& source,
   check(restore, "restore the copy of " + util::quoted(source) + " with pg_restore");
 }
 
-}  // namespace previewdb::snapshot
+}  // namespace previewdb::storage
