@@ -237,8 +237,9 @@ std::vector<std::string> changed_migrations(const Settings& s) {
   // A path in neither tree is a typo: "changes no migrations" would be a green lie.
   for (const auto& p : s.in_repository ? s.paths : std::vector<std::string>{}) {
     bool in_base = false;
-    git::folder_entries(s.root, s.base_ref, p, &in_base);
-    if (!in_base && !git::exists_at_head(s.root, p)) {
+    // A base branch missing from the clone (shallow) cannot tell: detection falls back then.
+    bool base_known = git::folder_entries(s.root, s.base_ref, p, &in_base).has_value();
+    if (base_known && !in_base && !git::exists_at_head(s.root, p)) {
       throw usage_error(
           "the migrations path " + util::quoted(p) +
               " exists neither in HEAD nor on the base "

@@ -331,6 +331,8 @@ TEST_F(Ci, ConcurrentRunsForOnePrShareOneDatabase) {
       e["NETLIFY"] = "true";
       e["CONTEXT"] = "deploy-preview";
       e["REVIEW_ID"] = "50";
+      // Netlify names the repository it built (the payload's): the same preview, not another's.
+      e["REPOSITORY_URL"] = "https://github.com/acme/shop";
     }
     pids.push_back(test::start_cli({"ci"}, e, repos.work().string()));
   }
