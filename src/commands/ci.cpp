@@ -454,6 +454,7 @@ int run_ci(const Args& all_args) {
     }
   }
   s.migrate_url = cfg.get("migrate_url");
+  if (s.migrate_url && s.migrate_url->value.empty()) s.migrate_url.reset();
   refuse_password_in_flag(s.migrate_url);
   if (s.migrate_url) register_password(s.migrate_url->value, s.provider);
   if (auto t = cfg.get("name_template")) {
