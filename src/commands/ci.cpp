@@ -834,6 +834,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   s.protection = make_protection(cfg);
   s.target = resolve_target(cfg, false, /*start_local=*/false);
   s.migrate_url = trusted("migrate_url");
+  if (s.migrate_url && s.migrate_url->value.empty()) s.migrate_url.reset();  // an unset input
   refuse_password_in_flag(s.migrate_url);
   if (auto t = cfg.get("name_template")) {
     s.name_template = t->value;

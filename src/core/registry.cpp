@@ -3,6 +3,7 @@
 #include "core/naming.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -69,6 +70,8 @@ db::Connection connect_like(db::Connection& conn, const std::string& dbname) {
     if (key == "dbname" || key == "application_name" || key == "fallback_application_name") {
       continue;
     }
+    // Whatever the first connection carried (even from .pgpass) stays out of every message.
+    if (key == "password" || key == "sslpassword") util::register_secret(o->val);
     conninfo += key + "=" + conninfo_value(o->val) + " ";
   }
   if (opts) PQconninfoFree(opts);
