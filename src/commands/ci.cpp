@@ -42,7 +42,8 @@ std::string env_or(const ci::Env& env, const char* key) {
 std::optional<std::chrono::milliseconds> duration_setting(const config::Config& cfg,
                                                           const char* key, const char* flag) {
   auto v = cfg.get(key);
-  if (!v || v->value.empty()) return std::nullopt;
+  if (!v) return std::nullopt;
+  // An empty value ("--lock-timeout=") is a usage error, never "no timeout".
   return util::parse_duration(v->value, util::BareUnit::seconds, flag);
 }
 
@@ -454,7 +455,7 @@ int run_ci(const Args& all_args) {
   util::log::info("provider " + ci::to_string(s.provider) +
                   (s.event.pr_number ? ", pull request #" + std::to_string(*s.event.pr_number)
                                      : ", not a pull request") +
-                  (s.event.action.empty() ? "" : " (" + s.event.action + ")"));
+                  (s.event.action.empty() ? "" : " (" + util::printable(s.event.action) + ")"));
 
   // Decide: closing and forcing need no detection; labels are asked for only when they matter.
   ci::DecisionInput in;

@@ -15,7 +15,8 @@ namespace {
 std::optional<std::chrono::milliseconds> duration_setting(const config::Config& cfg,
                                                           const char* key, const char* flag) {
   auto v = cfg.get(key);
-  if (!v || v->value.empty()) return std::nullopt;
+  if (!v) return std::nullopt;
+  // An empty value ("--lock-timeout=") is a usage error, never "no timeout".
   return util::parse_duration(v->value, util::BareUnit::seconds, flag);
 }
 

@@ -5,8 +5,8 @@
 namespace previewdb::core {
 
 namespace {
-const std::vector<std::string> k_builtin = {"dev",    "prod",      "defaultdb", "postgres",
-                                            "system", "template0", "template1"};
+const std::vector<std::string> k_builtin = {"dev",      "prod",   "production", "defaultdb",
+                                            "postgres", "system", "template0",  "template1"};
 }
 
 Protection::Protection(std::vector<std::string> extra) : m_names(std::move(extra)) {}
