@@ -155,8 +155,12 @@ void append_file(const fs::path& path, const std::string& content) {
   // O_NONBLOCK: a FIFO without a reader fails at once instead of blocking.
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
   if (fd < 0) {
-    throw Error(ExitCode::failure,
-                "cannot append to " + util::quoted(path.string()) + ": " + std::strerror(errno));
+    int e = errno;
+    struct stat st {};
+    std::string why = ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)
+                          ? "it is " + kind_of(st.st_mode) + ", not a regular file"
+                          : std::strerror(e);
+    throw Error(ExitCode::failure, "cannot append to " + util::quoted(path.string()) + ": " + why);
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -297,3 +297,16 @@ TEST(InputStatus, OneMissingMigrationIsCountedOnce) {
   migrate::dedupe_missing(same, 1);
   EXPECT_EQ(same.missing.size(), 1u);
 }
+
+TEST(InputUrls, PrintedUrlsEncodeOptionsOnceAndNameTheDatabase) {
+  for (const std::string& u :
+       {std::string("postgresql://u:p@h:5432/postgres?options=-c%20search_path%3Dapp&schema=app"),
+        std::string("postgresql://u:p@h:5432/postgres?schema=app"),
+        std::string("host=h user=u dbname=postgres options='-c search_path=app'")}) {
+    std::string once = db::url_for_database(u, "pr_1", false);
+    EXPECT_EQ(db::url_for_database(once, "pr_1", false), once) << u;
+    EXPECT_THAT(once, Not(HasSubstr("%25"))) << once;
+    EXPECT_THAT(once, Not(HasSubstr("postgres?"))) << once;
+    EXPECT_THAT(once, HasSubstr("/pr_1")) << once;
+  }
+}

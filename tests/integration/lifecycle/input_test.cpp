@@ -2,6 +2,7 @@
 // issue 8 sections 5 and 6): the real binary against the real server.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -190,4 +191,48 @@ TEST_F(LifecycleInput, ListTableCannotStartAWorkflowCommand) {
   }
   EXPECT_THAT(r.out, HasSubstr("x\\n::error::pwned"));
   conn.exec("DROP DATABASE " + conn.quote_ident("x\n::error::pwned"));
+}
+
+TEST_F(LifecycleInput, FifoAndDeviceAsGitHubFilesFailAtOnce) {
+  util::TempDir dir("previewdb-fifo-");
+  fs::path fifo = dir.path() / "event.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& event : {fifo.string(), std::string("/dev/zero")}) {
+    // Before: a FIFO hung for ever and /dev/zero ate memory.
+    auto r = run_cli(
+        {"ci", "--provider", "github"},
+        {{"GITHUB_ACTIONS", "true"}, {"GITHUB_EVENT_NAME", "push"}, {"GITHUB_EVENT_PATH", event}});
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("not a regular file")) << event;
+  }
+  fs::path push = dir.path() / "push.json";
+  util::write_file_atomic(push, R"({"ref":"refs/heads/main","repository":{"full_name":"o/r"}})");
+  fs::path out = dir.path() / "out";
+  ASSERT_EQ(::mkfifo(out.c_str(), 0600), 0);
+  auto r = run_cli({"ci", "--provider", "github"}, {{"GITHUB_ACTIONS", "true"},
+                                                    {"GITHUB_EVENT_NAME", "push"},
+                                                    {"GITHUB_EVENT_PATH", push.string()},
+                                                    {"GITHUB_OUTPUT", out.string()}});
+  EXPECT_NE(r.code, 0);
+  EXPECT_THAT(r.err, HasSubstr("not a regular file"));
+}
+
+TEST_F(LifecycleInput, CiNoPreviewPathNeverWritesAPasswordFromAnAmbiguousUrl) {
+  util::TempDir dir("previewdb-ci-");
+  fs::path push = dir.path() / "push.json";
+  util::write_file_atomic(push, R"({"ref":"refs/heads/main","repository":{"full_name":"o/r"}})");
+  fs::path out = dir.path() / "output", summary = dir.path() / "summary";
+  const std::string secret = "Zq8secretPart";
+  for (const std::string& part : {secret + "@x", secret + "/x", secret + "?x", secret + "%zz"}) {
+    auto r = run_cli({"ci", "--provider", "github"}, {{"GITHUB_ACTIONS", "true"},
+                                                      {"GITHUB_EVENT_NAME", "push"},
+                                                      {"GITHUB_EVENT_PATH", push.string()},
+                                                      {"GITHUB_OUTPUT", out.string()},
+                                                      {"GITHUB_STEP_SUMMARY", summary.string()},
+                                                      {"DATABASE_URL", url_with_password(part)}});
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_THAT(r.all(), Not(HasSubstr(secret))) << part;
+    EXPECT_THAT(util::read_file_if_exists(out).value_or(""), Not(HasSubstr(secret)));
+    EXPECT_THAT(util::read_file_if_exists(summary).value_or(""), Not(HasSubstr(secret)));
+  }
 }
