@@ -148,7 +148,17 @@ std::vector<std::string> register_conninfo_secrets(const std::string& raw_connin
           add(o->val);
       }
     }
-    // As written in the URL, which may percent-encode differently than url_encode.
+    // Tokens in the query (prisma://...?api_key=...), and the password as written in the URL,
+    // which may percent-encode differently than url_encode.
+    if (parts) {
+      for (const auto& param : util::split(parts->query, '&')) {
+        auto eq = param.find('=');
+        if (eq == std::string::npos || !util::is_secret_key(param.substr(0, eq))) continue;
+        add(util::percent_decode(param.substr(eq + 1)));
+        if (std::find(found.begin(), found.end(), param.substr(eq + 1)) == found.end())
+          found.push_back(param.substr(eq + 1));
+      }
+    }
     if (parts && parts->password && !parts->password->empty()) {
       add(util::percent_decode(*parts->password));
       if (std::find(found.begin(), found.end(), *parts->password) == found.end())

@@ -64,28 +64,21 @@ std::string redact_userinfo(const std::string& s) {
   return out;
 }
 
-// password=..., sslpassword=... (key=value conninfo or URL query) -> password=***.
+// key=value pairs (conninfo or URL query) whose key is_secret_key(): the value becomes ***.
 std::string redact_password_params(const std::string& s) {
   std::string out;
-  std::string lower = s;
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  size_t pos = 0;
-  while (true) {
-    size_t hit = lower.find("password", pos);
-    if (hit == std::string::npos) break;
-    size_t key_begin = hit;
-    if (hit >= 3 && lower.compare(hit - 3, 3, "ssl") == 0) key_begin = hit - 3;
-    size_t i = hit + 8;
-    bool word_start = key_begin == 0 || !is_word(s[key_begin - 1]);
-    while (i < s.size() && is_space(s[i])) ++i;
-    if (!word_start || i >= s.size() || s[i] != '=') {
-      out.append(s, pos, hit + 8 - pos);
-      pos = hit + 8;
+  size_t pos = 0;  // copied up to here
+  for (size_t eq = s.find('='); eq != std::string::npos; eq = s.find('=', eq + 1)) {
+    if (eq < pos) continue;
+    size_t key_end = eq;
+    while (key_end > pos && is_space(s[key_end - 1])) --key_end;
+    size_t key_begin = key_end;
+    while (key_begin > pos && is_word(s[key_begin - 1])) --key_begin;
+    if (key_begin == key_end ||
+        !is_secret_key(std::string_view(s).substr(key_begin, key_end - key_begin)))
       continue;
-    }
-    ++i;
+    size_t i = eq + 1;
     while (i < s.size() && is_space(s[i])) ++i;
-    out.append(s, pos, i - pos);
     size_t end = i;
     if (end < s.size() && s[end] == '\'') {
       ++end;
@@ -94,14 +87,26 @@ std::string redact_password_params(const std::string& s) {
     } else {
       while (end < s.size() && !is_space(s[end]) && s[end] != '&') ++end;
     }
+    out.append(s, pos, i - pos);
     out += "***";
     pos = end;
+    eq = end == 0 ? 0 : end - 1;
   }
   out.append(s, pos, std::string::npos);
   return out;
 }
 
 }  // namespace
+
+bool is_secret_key(std::string_view key) {
+  std::string k(key);
+  for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto ends_with = [&](std::string_view tail) {
+    return k.size() >= tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  return ends_with("password") || ends_with("token") || ends_with("secret") || k == "api_key" ||
+         k == "apikey";
+}
 
 void register_secret(std::string_view secret) {
   // Very short strings would scrub ordinary words; libpq passwords of 1-3 chars are not secret

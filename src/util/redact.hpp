@@ -7,6 +7,10 @@
 
 namespace previewdb::util {
 
+// True for parameter names that hold secrets: *password (password, sslpassword), *token,
+// *secret, api_key (Prisma Accelerate). Case-insensitive.
+bool is_secret_key(std::string_view key);
+
 // Remembers a secret (password, token); scrub() replaces it everywhere from now on.
 void register_secret(std::string_view secret);
 

@@ -310,3 +310,13 @@ TEST(InputUrls, PrintedUrlsEncodeOptionsOnceAndNameTheDatabase) {
     EXPECT_THAT(once, HasSubstr("/pr_1")) << once;
   }
 }
+
+TEST(InputSecrets, TokensInUrlsAreRedactedAndRegistered) {
+  EXPECT_EQ(util::redact_url("prisma://accelerate.prisma-data.net/?api_key=eyJhbGciOi.x"),
+            "prisma://accelerate.prisma-data.net/?api_key=***");
+  EXPECT_EQ(util::redact_url("host=h password = 'a b' x=1"), "host=h password = *** x=1");
+  auto found =
+      db::register_conninfo_secrets("prisma://accelerate.prisma-data.net/?api_key=T0kenValue1");
+  EXPECT_THAT(found, ::testing::Contains("T0kenValue1"));
+  EXPECT_EQ(util::scrub("T0kenValue1"), "***");
+}
