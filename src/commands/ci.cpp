@@ -937,9 +937,9 @@ int run_ci(const Args& all_args) {
   util::log::info("provider " + ci::to_string(s.provider) +
                   (s.event.pr_number ? ", pull request #" + std::to_string(*s.event.pr_number)
                                      : ", not a pull request") +
-                  (s.event.action.empty() ? "" : " (" + util::quoted(s.event.action) + ")") +
-                  (s.repository.empty() ? "" : ", repository " + s.repository) + ", base branch " +
-                  util::quoted(s.base_ref));
+                  (s.event.action.empty() ? "" : " (" + util::printable(s.event.action) + ")") +
+                  (s.repository.empty() ? "" : ", repository " + util::printable(s.repository)) +
+                  ", base branch " + util::printable(util::quoted(s.base_ref)));
 
   // 2. Decide: closing and forcing need no detection; labels are asked for only when they matter.
   ci::DecisionInput in;

@@ -15,6 +15,7 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::commands {
 
@@ -25,18 +26,16 @@ void restore_env_file(const std::string& path) {
   if (!text) {
     throw usage_error("cannot restore " + util::quoted(path) + ": no such file");
   }
-  auto previous = util::dotenv_get(*text, k_previous_database_url_key);
-  if (!previous) {
+  std::vector<std::string> restored;
+  std::string out = dotenv_restore(*text, restored);
+  if (restored.empty()) {
     util::log::warn(path + " has no " + k_previous_database_url_key +
                     "; DATABASE_URL left as it is");
     return;
   }
-  std::string out = util::dotenv_set(*text, "DATABASE_URL",
-                                     previous->empty() ? std::nullopt : std::optional(*previous));
-  out = util::dotenv_set(out, k_previous_database_url_key, std::nullopt);
   util::write_file_atomic(path, out,
                           std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  util::log::info("restored DATABASE_URL in " + path);
+  util::log::info("restored " + util::join(restored, " and ") + " in " + path);
 }
 
 struct Skip {
@@ -296,7 +295,8 @@ int run_cleanup(const Args& args) {
           auto r = core::drop_database(conn, n, protection, include_unmanaged, repo_scope);
           if (r.outcome == core::DropOutcome::dropped) {
             out["dropped"].push_back(n);
-            if (!p.count("json")) std::cout << n << "\n";
+            if (!p.count("json"))
+              std::cout << util::workflow::neutralize_commands(util::printable(n)) << "\n";
           } else if (r.outcome != core::DropOutcome::absent) {
             util::log::warn("kept " + n + ": " + r.reason);
           }

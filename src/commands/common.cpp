@@ -1,7 +1,10 @@
 #include "commands/common.hpp"
 
+#include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -10,8 +13,10 @@
 #include "git/tree.hpp"
 #include "git/user.hpp"
 #include "local/cluster.hpp"
+#include "util/dotenv.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::commands {
 
@@ -35,13 +40,79 @@ void add_common_options(cxxopts::Options& options) {
   // clang-format on
 }
 
+namespace {
+
+// The long option names a command takes, for "did you mean".
+std::vector<std::string> long_option_names(const cxxopts::Options& options) {
+  std::vector<std::string> names;
+  for (const auto& group : options.groups()) {
+    for (const auto& o : options.group_help(group).options) {
+      for (const auto& l : o.l) {
+        if (!o.desc.empty()) names.push_back(l);
+      }
+    }
+  }
+  return names;
+}
+
+// Unknown --flags get a "did you mean" before cxxopts sees them, as unknown commands do.
+void check_long_flags(const cxxopts::Options& options, const Args& args) {
+  auto names = long_option_names(options);
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (a.size() < 3 || a.rfind("--", 0) != 0) continue;
+    std::string name =
+        a.substr(2, a.find('=') == std::string::npos ? std::string::npos : a.find('=') - 2);
+    bool known = std::find(names.begin(), names.end(), name) != names.end();
+    for (const auto& group : options.groups()) {
+      for (const auto& o : options.group_help(group).options) {
+        for (const auto& l : o.l) known = known || l == name;
+      }
+    }
+    if (known) continue;
+    Error e(ExitCode::usage,
+            "unknown option " + util::quoted("--" + name) + " for '" + args[0] + "'");
+    if (auto guess = util::did_you_mean(name, names)) e.with_hint("did you mean --" + *guess + "?");
+    e.with_hint("run '" + args[0] + " --help' for its options");
+    throw e;
+  }
+}
+
+}  // namespace
+
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args) {
+  check_long_flags(options, args);
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   auto parsed = options.parse(static_cast<int>(argv.size()), argv.data());
   if (parsed.count("help")) {
     std::cout << options.help() << std::flush;
     return std::nullopt;
+  }
+  // Words a command does not take are refused, never ignored (`migrate down` once migrated up).
+  // Empty words are what the GitHub action passes for inputs left unset.
+  std::vector<std::string> extra;
+  for (const auto& u : parsed.unmatched()) {
+    if (!u.empty()) extra.push_back(u);
+  }
+  if (!extra.empty()) {
+    std::string more;
+    for (size_t i = 1; i < extra.size(); ++i)
+      more += (more.empty() ? "" : ", ") + util::quoted(extra[i]);
+    Error e(ExitCode::usage, "unexpected argument " + util::quoted(extra[0]) + " for '" + args[0] +
+                                 "'" + (more.empty() ? "" : " (then " + more + ")"));
+    if (args[0] == "previewdb migrate" && extra[0] == "down") {
+      e = Error(ExitCode::usage,
+                "'previewdb migrate down' is not supported yet: previewdb only applies "
+                "migrations (up); nothing was changed",
+                {"to undo a migration, write a new one that reverses it"});
+    } else if (args[0] == "previewdb ci") {
+      e.with_hint("put the build command after '--': previewdb ci [options] -- " + extra[0] +
+                  " ...");
+    }
+    e.with_hint("run '" + args[0] + " --help' for the arguments it takes");
+    throw e;
   }
   // PREVIEWDB_CHECK_ARGS=1: the command line parsed, so stop before any configuration, database
   // or network access. Lets tests check the command lines in workflows and action.yml.
@@ -80,7 +151,35 @@ config::Config load_config(const cxxopts::ParseResult& parsed,
   } else if (auto it = env.find("PREVIEWDB_CONFIG"); it == env.end() || it->second.empty()) {
     file = default_file;
   }
-  return config::Config::load(flags, file, env);
+  auto cfg = config::Config::load(flags, file, env);
+  protect_secrets(cfg);
+  return cfg;
+}
+
+void protect_secrets(const config::Config& cfg) {
+  std::vector<std::string> secrets;
+  for (const char* key : {"database_url", "direct_url"}) {
+    auto v = cfg.get(key);
+    if (!v) continue;
+    try {
+      for (auto& s : db::register_conninfo_secrets(v->value)) secrets.push_back(std::move(s));
+    } catch (const Error& e) {
+      // Name where the URL came from; the message itself never quotes it.
+      throw Error(e.code(), v->origin + ": " + e.what(), e.hints());
+    }
+  }
+  if (secrets.empty()) {
+    for (auto& s : db::register_conninfo_secrets("")) secrets.push_back(std::move(s));
+  }
+  mask_in_ci(secrets);
+}
+
+void mask_in_ci(const std::vector<std::string>& secrets) {
+  const char* actions = std::getenv("GITHUB_ACTIONS");
+  if (!actions || std::string(actions) != "true") return;
+  // Straight to stderr, not through util::log: a scrubbed mask command would mask "***".
+  for (const auto& s : secrets) std::fputs(util::workflow::add_mask_command(s).c_str(), stderr);
+  std::fflush(stderr);
 }
 
 // A password on the command line is visible to every user of the machine (ps, /proc): refuse it
@@ -124,7 +223,9 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct, bool start_
   if (!start_local) return {"", "local server", true};
   local::Cluster cluster({.home = local_home(cfg)});
   cluster.start();
-  return {cluster.conninfo("postgres"), "local server", true};
+  Target local{cluster.conninfo("postgres"), "local server", true};
+  mask_in_ci(db::register_conninfo_secrets(local.conninfo));
+  return local;
 }
 
 db::Connection connect_maintenance(const Target& target) {
@@ -150,6 +251,22 @@ std::string resolve_user(const config::Config& cfg) {
                     "pass --user NAME, set PREVIEWDB_USER, or set git's user.name");
 }
 
+std::string resolve_creator(const config::Config& cfg) {
+  try {
+    return resolve_user(cfg);
+  } catch (const Error&) {
+    // A container step often has neither $USER nor git's user.name: the account name, else a
+    // fixed word, is enough for metadata that only records who made it.
+  }
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name && *pw->pw_name) {
+    try {
+      return core::normalise_user(pw->pw_name);
+    } catch (const Error&) {
+    }
+  }
+  return "unknown";
+}
+
 core::Protection make_protection(const config::Config& cfg) {
   return core::Protection(cfg.get_list("protect"));
 }
@@ -167,6 +284,38 @@ void confirm(const std::string& what, bool yes) {
   if (answer != "y" && answer != "yes") {
     throw Error(ExitCode::refused, "not confirmed; nothing was changed");
   }
+}
+
+namespace {
+const std::pair<const char*, const char*> k_env_url_keys[] = {
+    {"DATABASE_URL", k_previous_database_url_key}, {"DIRECT_URL", k_previous_direct_url_key}};
+}
+
+std::string dotenv_point_at(const std::string& text, const std::string& url) {
+  std::string out = text;
+  for (const auto& [key, previous_key] : k_env_url_keys) {
+    auto current = util::dotenv_get(out, key);
+    if (!current && std::string(key) != "DATABASE_URL") continue;
+    // Remember the original once, so that `cleanup --restore-env` returns to it; an empty value
+    // records that there was none.
+    if (!util::dotenv_get(out, previous_key)) {
+      out = util::dotenv_set(out, previous_key, current.value_or(""));
+    }
+    out = util::dotenv_set(out, key, url);
+  }
+  return out;
+}
+
+std::string dotenv_restore(const std::string& text, std::vector<std::string>& restored) {
+  std::string out = text;
+  for (const auto& [key, previous_key] : k_env_url_keys) {
+    auto previous = util::dotenv_get(out, previous_key);
+    if (!previous) continue;
+    out = util::dotenv_set(out, key, previous->empty() ? std::nullopt : std::optional(*previous));
+    out = util::dotenv_set(out, previous_key, std::nullopt);
+    restored.emplace_back(key);
+  }
+  return out;
 }
 
 bool interactive() {

@@ -24,12 +24,21 @@ void add_common_options(cxxopts::Options& options);
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args);
 
 // Configuration from the flags the user gave (any option whose long name is a config key's flag).
+// Also protect_secrets(): an ambiguous DATABASE_URL is refused before anything can print it.
 // default_file replaces ./previewdb.json when neither --config nor PREVIEWDB_CONFIG names a file
 // (ci: the repository root's file); with default_wins it replaces those too (ci: the base
 // branch's file under pull_request_target).
 config::Config load_config(const cxxopts::ParseResult& parsed,
                            const std::optional<std::filesystem::path>& default_file = std::nullopt,
                            bool default_wins = false);
+
+// Checks database_url and direct_url (db::register_conninfo_secrets, the error naming the
+// setting's origin), registers their passwords and PGPASSWORD for scrubbing and masks them.
+void protect_secrets(const config::Config& cfg);
+
+// Under GitHub Actions (GITHUB_ACTIONS=true), prints ::add-mask:: for each secret to stderr, so
+// that the runner hides them in every later log line and output.
+void mask_in_ci(const std::vector<std::string>& secrets);
 
 // The server to manage, as a conninfo, and how it was chosen.
 struct Target {
@@ -60,6 +69,10 @@ db::Connection connect_maintenance(const Target& target);
 // user.name, else $USER; normalised to the allowed characters.
 std::string resolve_user(const config::Config& cfg);
 
+// Who made something, for metadata only (snapshots): resolve_user(), else the OS account name
+// (getpwuid), else "unknown". Never fails.
+std::string resolve_creator(const config::Config& cfg);
+
 // Built-in protected names plus --protect / PREVIEWDB_PROTECT / previewdb.json "protect".
 core::Protection make_protection(const config::Config& cfg);
 
@@ -70,6 +83,15 @@ void confirm(const std::string& what, bool yes);
 // The dotenv key where `spawn --update-env` keeps DATABASE_URL as it was before, and from which
 // `cleanup --restore-env` puts it back.
 inline constexpr const char* k_previous_database_url_key = "PREVIEWDB_PREVIOUS_DATABASE_URL";
+// Likewise for DIRECT_URL (Prisma's directUrl), updated only when the file already has one.
+inline constexpr const char* k_previous_direct_url_key = "PREVIEWDB_PREVIOUS_DIRECT_URL";
+
+// A dotenv text pointed at url: DATABASE_URL set (and DIRECT_URL when present), each previous
+// value remembered once under its PREVIEWDB_PREVIOUS_* key.
+std::string dotenv_point_at(const std::string& text, const std::string& url);
+// The text with DATABASE_URL and DIRECT_URL put back from their PREVIEWDB_PREVIOUS_* keys (an
+// empty remembered value removes the key); `restored` names the keys put back.
+std::string dotenv_restore(const std::string& text, std::vector<std::string>& restored);
 
 // True when stdin and stderr are terminals (so we may ask for confirmation).
 bool interactive();

@@ -5,6 +5,7 @@
 #include "commands/common.hpp"
 #include "migrate/migrate.hpp"
 #include "util/error.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::commands {
 
@@ -30,7 +31,7 @@ int run_history(const Args& args) {
   if (parsed->count("json"))
     std::cout << migrate::to_json(entries).dump(2) << "\n";
   else
-    std::cout << migrate::format_history(entries);
+    std::cout << util::workflow::neutralize_commands(migrate::format_history(entries));
   std::cout << std::flush;
   return 0;
 }

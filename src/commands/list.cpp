@@ -7,7 +7,9 @@
 #include "commands/common.hpp"
 #include "core/catalog.hpp"
 #include "util/duration.hpp"
+#include "util/strings.hpp"
 #include "util/time.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::commands {
 
@@ -105,6 +107,9 @@ int run_list(const Args& args) {
     std::string label = d.name + (protection.reason(d.name, all) ? " *" : "");
     if (d.build_target) label += " (build of " + *d.build_target + ", in progress or interrupted)";
     Row row = {label, created, age, owner, pr, branch, human_size(d.size_bytes)};
+    // Names, owners and branches are data anyone with CREATEDB can write: one line per row, and
+    // nothing that a CI runner would read as a workflow command.
+    for (auto& cell : row) cell = util::printable(cell);
     for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
     groups[protection.group_of(d)].push_back(std::move(row));
   }
@@ -115,7 +120,7 @@ int run_list(const Args& args) {
       std::string pad(width[i] - row[i].size(), ' ');
       line += "  " + (right ? pad + row[i] : row[i] + (i + 1 < row.size() ? pad : ""));
     }
-    std::printf("%s\n", line.c_str());
+    std::printf("%s\n", util::workflow::neutralize_commands(line).c_str());
   };
   bool first = true;
   for (auto g : {core::Group::production, core::Group::development, core::Group::pr_preview,

@@ -30,10 +30,16 @@ int run_local(const Args& args) {
   }
   local::Cluster cluster({.home = local_home(cfg)});
   const std::string& a = action[0];
+  // Under GitHub Actions, the password is masked before a URL carrying it is printed.
+  auto url_of = [&](const std::string& dbname) {
+    std::string url = cluster.conninfo(dbname);
+    mask_in_ci(db::register_conninfo_secrets(url));
+    return url;
+  };
   if (a == "start") {
     cluster.start();
     util::log::info("local PostgreSQL is running");
-    std::cout << cluster.conninfo("dev") << "\n";
+    std::cout << url_of("dev") << "\n";
   } else if (a == "stop") {
     cluster.stop();
     util::log::info("local PostgreSQL stopped");
@@ -47,12 +53,11 @@ int run_local(const Args& args) {
               << "version:  " << st.version << "\n"
               << "data:     " << st.data_dir.string() << "\n"
               << "socket:   " << st.socket_dir.string() << "\n"
-              << "url:      " << cluster.conninfo("dev") << "\n";
+              << "url:      " << url_of("dev") << "\n";
   } else if (a == "url") {
     if (!cluster.status().running) cluster.start();
-    std::cout << cluster.conninfo(parsed->count("database")
-                                      ? parsed->operator[]("database").as<std::string>()
-                                      : "dev")
+    std::cout << url_of(parsed->count("database") ? parsed->operator[]("database").as<std::string>()
+                                                  : "dev")
               << "\n";
   } else {
     throw usage_error("unknown action " + util::quoted(a) + " for 'previewdb local'",

@@ -9,6 +9,7 @@
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::commands {
 
@@ -60,8 +61,12 @@ int snapshot_list(const Args& args) {
     std::string age =
         created ? util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *created))
                 : "?";
-    std::printf("%-40s %-16s %-21s %-8s\n", d.name.c_str(), d.meta->source.value_or("").c_str(),
-                d.meta->created_at.c_str(), age.c_str());
+    // Metadata is a comment anyone with CREATEDB can write: one line per row, whatever it holds.
+    char row[1024];
+    std::snprintf(row, sizeof row, "%-40s %-16s %-21s %-8s", util::printable(d.name).c_str(),
+                  util::printable(d.meta->source.value_or("")).c_str(),
+                  util::printable(d.meta->created_at).c_str(), age.c_str());
+    std::printf("%s\n", util::workflow::neutralize_commands(row).c_str());
   }
   return 0;
 }
@@ -178,7 +183,7 @@ int run_snapshot(const Args& args) {
   auto conn = connect_maintenance(target);
   snapshot::SnapshotRequest req;
   req.source = source;
-  req.created_by = resolve_user(cfg);
+  req.created_by = resolve_creator(cfg);
   req.conninfo = target.conninfo;
   req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
   if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;

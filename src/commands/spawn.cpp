@@ -16,15 +16,8 @@ namespace {
 
 void update_env_file(const std::string& path, const std::string& url) {
   std::string text = util::read_file_if_exists(path).value_or("");
-  if (!util::dotenv_get(text, k_previous_database_url_key)) {
-    // Remember the original value once, so `cleanup --restore-env` returns to it; an empty
-    // value records that there was none.
-    text = util::dotenv_set(text, k_previous_database_url_key,
-                            util::dotenv_get(text, "DATABASE_URL").value_or(""));
-  }
-  text = util::dotenv_set(text, "DATABASE_URL", url);
   // The URL may carry a password: owner-only.
-  util::write_file_atomic(path, text,
+  util::write_file_atomic(path, dotenv_point_at(text, url),
                           std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
@@ -106,12 +99,8 @@ int run_spawn(const Args& args) {
   if (p.count("update-env")) {
     // Checked before anything is created: a spawn should not end with a database and an error.
     std::filesystem::path env_file = p["update-env"].as<std::string>();
-    auto dir = env_file.has_parent_path() ? env_file.parent_path() : std::filesystem::path(".");
-    if (!std::filesystem::is_directory(dir)) {
-      throw usage_error("cannot update " + util::quoted(env_file.string()) + ": folder " +
-                            util::quoted(dir.string()) + " does not exist",
-                        "create the folder first, or point --update-env at your .env file");
-    }
+    util::check_output_file(env_file, "--update-env file");
+    util::read_file_if_exists(env_file);  // readable, a regular file, not too large
   }
   auto target = resolve_target(cfg);
   req.conninfo = target.conninfo;
@@ -128,6 +117,8 @@ int run_spawn(const Args& args) {
     update_env_file(p["update-env"].as<std::string>(), url);
     util::log::info("set DATABASE_URL in " + p["update-env"].as<std::string>());
   }
+  // Under GitHub Actions the URL's password is masked before the URL is printed.
+  mask_in_ci(db::register_conninfo_secrets(url));
   if (p.count("json")) {
     std::cout << nlohmann::json{{"name", result.name},         {"url", url},
                                 {"created", result.created},   {"replaced", result.replaced},

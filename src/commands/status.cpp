@@ -6,6 +6,7 @@
 #include "commands/migrate_options.hpp"
 #include "migrate/migrate.hpp"
 #include "util/error.hpp"
+#include "util/workflow_commands.hpp"
 
 namespace previewdb::commands {
 
@@ -28,7 +29,7 @@ int run_status(const Args& args) {
   if (parsed->count("json"))
     std::cout << migrate::to_json(report).dump(2) << "\n";
   else
-    std::cout << migrate::format_status(report);
+    std::cout << util::workflow::neutralize_commands(migrate::format_status(report));
   std::cout << std::flush;
   if (parsed->count("exit-code") && report.needs_attention()) {
     return static_cast<int>(ExitCode::pending);

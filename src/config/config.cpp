@@ -104,7 +104,10 @@ Config Config::load(const std::map<std::string, std::string>& flags,
         for (const auto& item : fv) c.m_lists[key.name].push_back(scalar_to_string(item));
       } else if (!fv.is_null()) {
         v = Value{scalar_to_string(fv), path ? path->filename().string() : "config"};
-        c.m_lists[key.name].push_back(v->value);
+        // "protect": "a, b" as a string means what PREVIEWDB_PROTECT=a,b means.
+        for (auto& item : util::split(v->value, ',')) {
+          if (!util::trim(item).empty()) c.m_lists[key.name].push_back(util::trim(item));
+        }
       }
     }
     for (const char* e : key.env) {

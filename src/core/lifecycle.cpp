@@ -54,8 +54,9 @@ std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const 
 
 namespace {
 
+// A snapshot store URL (file://, s3://, ...) rather than the name of a snapshot database.
 bool is_file_snapshot(const std::string& id) {
-  return id.rfind("file://", 0) == 0;
+  return id.find("://") != std::string::npos;
 }
 
 bool same_owner(const Metadata& existing, const Metadata& wanted) {
@@ -196,7 +197,9 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   std::string snapshot_id;
   if (req.snapshot) {
     snapshot_id = *req.snapshot;
-    if (!is_file_snapshot(snapshot_id)) {
+    if (is_file_snapshot(snapshot_id)) {
+      storage::open_store(snapshot_id);  // an unsupported scheme is refused before any change
+    } else {
       auto snap = find_database(conn, snapshot_id);
       if (!snap || !snap->meta || snap->meta->kind != Kind::snapshot) {
         throw Error(ExitCode::not_found, "no snapshot " + util::quoted(snapshot_id) + " found",
@@ -240,7 +243,20 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     if (is_file_snapshot(snapshot_id)) {
       auto store = storage::open_store(snapshot_id);
       util::TempDir scratch;
-      auto archive = store->fetch(storage::store_object_id(snapshot_id), scratch.path());
+      std::string object = storage::store_object_id(snapshot_id);
+      if (object == "latest") {
+        // The newest archive of the requested source, not the last name across sources.
+        auto latest = store->latest_of(req.source);
+        if (!latest) {
+          throw Error(
+              ExitCode::not_found,
+              "no snapshot archive of " + util::quoted(req.source) + " in " + store->describe(),
+              {"create one with 'previewdb snapshot " + req.source + " --to " + store->describe() +
+               "'"});
+        }
+        object = *latest;
+      }
+      auto archive = store->fetch(object, scratch.path());
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
       reg.built(row, temp);
       storage::restore_archive(req.conninfo, temp, archive);

@@ -21,6 +21,11 @@ void validate_name(std::string_view name, std::string_view what) {
                           " bytes long; PostgreSQL allows at most 63",
                       std::string("choose a shorter name; ") + k_allowed_text);
   }
+  if (name[0] == '-') {
+    // A leading '-' reads as a flag to every tool the name is passed to (psql, pg_dump, createdb).
+    throw usage_error("invalid " + label + " " + util::quoted(name) + ": it starts with '-'",
+                      std::string("start the name with a letter or digit; ") + k_allowed_text);
+  }
   for (unsigned char c : name) {
     if (!allowed(c)) {
       std::string what_char;

@@ -6,8 +6,8 @@ namespace previewdb::core {
 
 namespace {
 const std::vector<std::string> k_builtin = {
-    "dev",    "prod",      "defaultdb", "postgres",
-    "system", "template0", "template1", "previewdb_registry"};
+    "dev",    "prod",      "production", "defaultdb",         "postgres",
+    "system", "template0", "template1",  "previewdb_registry"};
 }
 
 Protection::Protection(std::vector<std::string> extra) : m_names(std::move(extra)) {}

@@ -1,5 +1,6 @@
 #include "db/connection.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <set>
@@ -7,6 +8,7 @@
 #include "util/log.hpp"
 #include "util/redact.hpp"
 #include "util/strings.hpp"
+#include "util/url.hpp"
 
 namespace previewdb::db {
 
@@ -72,19 +74,109 @@ SplitConninfo split_foreign_params(const std::string& conninfo, bool map_schema)
   return out;
 }
 
-ConnInfo parse_conninfo(const std::string& raw_conninfo) {
-  ConnInfo info;
-  std::string conninfo = split_foreign_params(raw_conninfo).libpq;
+namespace {
+
+// libpq's parse errors quote the offending token, which may be part of a password: keep the
+// reason, drop what is quoted.
+std::string without_quoted_text(std::string reason) {
+  std::string out;
+  bool inside = false;
+  for (char c : util::trim(reason)) {
+    if (c == '"') {
+      if (!inside) out += "\"...\"";
+      inside = !inside;
+      continue;
+    }
+    if (!inside) out += c;
+  }
+  return out;
+}
+
+Error bad_conninfo(const std::string& why) {
+  return usage_error("invalid connection string: " + why,
+                     "use a URL such as postgresql://user@host:5432/dbname (the password "
+                     "percent-encoded, or in PGPASSWORD / ~/.pgpass)");
+}
+
+void check_ports(const std::string& ports, const std::string& where) {
+  for (const auto& port : util::split(ports, ',')) {
+    if (port.empty() || util::is_valid_port(port)) continue;
+    throw usage_error("invalid port " + util::quoted(port) + " in " + where +
+                          ": a port is a number from 1 to 65535",
+                      "fix the port in the URL, PGPORT or previewdb.json");
+  }
+}
+
+// PQconninfoParse after previewdb's own checks; throws Error(usage) without quoting the input.
+std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> parse_checked(
+    const std::string& conninfo) {
+  if (auto problem = util::url_problem(conninfo)) throw bad_conninfo(*problem);
   char* err = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> opts(
       PQconninfoParse(conninfo.c_str(), &err), &PQconninfoFree);
   if (!opts) {
-    std::string reason = err ? util::trim(err) : "out of memory";
+    std::string reason = err ? without_quoted_text(err) : "out of memory";
     if (err) PQfreemem(err);
-    throw usage_error(
-        "invalid connection string " + util::quoted(util::redact_url(conninfo)) + ": " + reason,
-        "use a URL such as postgresql://user@host:5432/dbname");
+    throw bad_conninfo(reason);
   }
+  for (auto* o = opts.get(); o->keyword; ++o) {
+    if (std::strcmp(o->keyword, "port") == 0 && o->val) check_ports(o->val, "the connection URL");
+  }
+  return opts;
+}
+
+}  // namespace
+
+std::vector<std::string> register_conninfo_secrets(const std::string& raw_conninfo) {
+  std::vector<std::string> found;
+  auto add = [&](const std::string& v) {
+    if (v.empty()) return;
+    for (const auto& form : {v, util::url_encode(v)}) {
+      if (std::find(found.begin(), found.end(), form) == found.end()) found.push_back(form);
+    }
+  };
+  if (!raw_conninfo.empty()) {
+    if (auto problem = util::url_problem(raw_conninfo)) throw bad_conninfo(*problem);
+    auto parts = util::split_url(raw_conninfo);
+    // Another scheme (Prisma Accelerate's prisma://, ...) is not libpq's to parse; its password
+    // is still a secret.
+    if (!parts || parts->scheme == "postgresql" || parts->scheme == "postgres") {
+      auto opts = parse_checked(split_foreign_params(raw_conninfo).libpq);
+      for (auto* o = opts.get(); o->keyword; ++o) {
+        if (!o->val) continue;
+        if (std::strcmp(o->keyword, "password") == 0 || std::strcmp(o->keyword, "sslpassword") == 0)
+          add(o->val);
+      }
+    }
+    // Tokens in the query (prisma://...?api_key=...), and the password as written in the URL,
+    // which may percent-encode differently than url_encode.
+    if (parts) {
+      for (const auto& param : util::split(parts->query, '&')) {
+        auto eq = param.find('=');
+        if (eq == std::string::npos || !util::is_secret_key(param.substr(0, eq))) continue;
+        add(util::percent_decode(param.substr(eq + 1)));
+        if (std::find(found.begin(), found.end(), param.substr(eq + 1)) == found.end())
+          found.push_back(param.substr(eq + 1));
+      }
+    }
+    if (parts && parts->password && !parts->password->empty()) {
+      add(util::percent_decode(*parts->password));
+      if (std::find(found.begin(), found.end(), *parts->password) == found.end())
+        found.push_back(*parts->password);
+    }
+  }
+  if (const char* pw = std::getenv("PGPASSWORD"); pw && *pw) add(pw);
+  if (const char* port = std::getenv("PGPORT"); port && *port) check_ports(port, "PGPORT");
+  for (const auto& s : found) util::register_secret(s);
+  return found;
+}
+
+ConnInfo parse_conninfo(const std::string& raw_conninfo) {
+  // Checked as written: splitting off Prisma's parameters could hide part of a password.
+  if (auto problem = util::url_problem(raw_conninfo)) throw bad_conninfo(*problem);
+  ConnInfo info;
+  std::string conninfo = split_foreign_params(raw_conninfo).libpq;
+  auto opts = parse_checked(conninfo);
   std::set<std::string> seen;
   for (auto* o = opts.get(); o->keyword; ++o) {
     if (o->val && *o->val) {
@@ -100,6 +192,7 @@ ConnInfo parse_conninfo(const std::string& raw_conninfo) {
     if (std::strcmp(o->keyword, "password") == 0) continue;
     if (std::getenv(o->envvar)) info.options.emplace_back(o->keyword, o->val);
   }
+  if (auto port = info.get("port")) check_ports(*port, "the connection settings (URL or PGPORT)");
   return info;
 }
 
@@ -200,23 +293,9 @@ Connection Connection::open(const ConnectOptions& options) {
   keys.push_back(nullptr);
   values.push_back(nullptr);
 
-  if (!o.conninfo.empty()) {
-    // Register the password first so that no message below can show it.
-    char* err = nullptr;
-    if (auto* opts = PQconninfoParse(o.conninfo.c_str(), &err)) {
-      for (auto* p = opts; p->keyword; ++p) {
-        if (std::strcmp(p->keyword, "password") == 0 && p->val) util::register_secret(p->val);
-      }
-      PQconninfoFree(opts);
-    } else {
-      std::string reason = err ? util::trim(err) : "out of memory";
-      if (err) PQfreemem(err);
-      throw usage_error(
-          "invalid connection string " + util::quoted(util::redact_url(o.conninfo)) + ": " + reason,
-          "use a URL such as postgresql://user@host:5432/dbname");
-    }
-  }
-  if (const char* pw = std::getenv("PGPASSWORD")) util::register_secret(pw);
+  // Refuses ambiguous URLs and bad ports (usage), and registers every secret before any message
+  // below can show it.
+  register_conninfo_secrets(o.conninfo);
 
   PGconn* raw = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   std::string target = describe_target(o.conninfo);

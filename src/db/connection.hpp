@@ -122,6 +122,12 @@ struct ConnInfo {
 };
 ConnInfo parse_conninfo(const std::string& conninfo);
 
+// Checks a conninfo before anything prints it: refuses (Error(usage), never quoting the input)
+// URLs over util::k_max_url_bytes, bad %-escapes, '@', '/' or '?' left unescaped in the password,
+// ports outside 1-65535 (also PGPORT). Registers password, sslpassword and PGPASSWORD (as written,
+// decoded and re-encoded) for scrubbing and returns them, so that callers can mask them in CI.
+std::vector<std::string> register_conninfo_secrets(const std::string& conninfo);
+
 // A postgresql:// URL for another database on the same server as conninfo. The password is kept
 // only when include_password is set (and it came from the conninfo itself, not from .pgpass).
 std::string url_for_database(const std::string& conninfo, const std::string& dbname,

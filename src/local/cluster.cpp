@@ -173,6 +173,12 @@ void Cluster::initialize() {
   }
   ServerUser user = server_user();
   fs::create_directories(m_options.home);
+  // The home keeps itself out of git (data, socket, a password in cluster.json): nobody has to
+  // remember to add it to the repository's .gitignore.
+  if (!fs::exists(m_options.home / ".gitignore")) {
+    util::write_file_atomic(m_options.home / ".gitignore",
+                            "# created by previewdb: nothing in this folder belongs in git\n*\n");
+  }
   // The server's files live in home unless the server user cannot reach it (e.g. root's
   // home directory), or the socket path would be too long for a Unix socket (107 bytes).
   fs::path base = m_options.home;

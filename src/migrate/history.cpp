@@ -1,5 +1,6 @@
 #include "migrate/history.hpp"
 
+#include <cctype>
 #include <set>
 
 #include "migrate/reader_common.hpp"
@@ -515,9 +516,45 @@ AppliedSet load_applied(db::Connection& conn, const MigrationSet& set, ToolHisto
   }
   if (tool) {
     // A migration previewdb's table calls missing may still be the tool's: keep only one entry.
+    size_t own_missing = applied.missing.size();
     tool->load(conn, set, applied);
+    dedupe_missing(applied, own_missing);
   }
   return applied;
+}
+
+namespace {
+
+// The version a history key starts with ("V0003__x" and "3" both give "3"); "" when none.
+std::string leading_version(std::string_view key) {
+  if (!key.empty() && (key[0] == 'V' || key[0] == 'v')) key.remove_prefix(1);
+  size_t n = 0;
+  while (n < key.size() && std::isdigit(static_cast<unsigned char>(key[n]))) ++n;
+  std::string_view digits = key.substr(0, n);
+  while (digits.size() > 1 && digits[0] == '0') digits.remove_prefix(1);
+  return std::string(digits);
+}
+
+}  // namespace
+
+void dedupe_missing(AppliedSet& applied, size_t own_count) {
+  // The tool's table names a migration by its version ("3"), previewdb's by its id
+  // ("0003_add_orders"): one removed file is one missing migration, not two.
+  std::vector<bool> taken(own_count, false);
+  std::vector<std::pair<std::string, Applied>> out(applied.missing.begin(),
+                                                   applied.missing.begin() + own_count);
+  for (size_t i = own_count; i < applied.missing.size(); ++i) {
+    const auto& key = applied.missing[i].first;
+    bool same = false;
+    for (size_t j = 0; j < own_count && !same; ++j) {
+      if (taken[j]) continue;
+      const auto& own = applied.missing[j].first;
+      std::string v = leading_version(key);
+      if (own == key || (!v.empty() && v == leading_version(own))) same = taken[j] = true;
+    }
+    if (!same) out.push_back(applied.missing[i]);
+  }
+  applied.missing = std::move(out);
 }
 
 std::string record_own(db::Connection& conn, const Migration& m, Format format,

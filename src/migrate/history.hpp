@@ -44,6 +44,10 @@ struct AppliedSet {
 };
 
 // One run's record of a migration.
+// Keeps one entry per missing migration when previewdb's table (the first own_count entries of
+// applied.missing) and the tool's table both record it, matched by id or by leading version.
+void dedupe_missing(AppliedSet& applied, size_t own_count);
+
 struct RecordInfo {
   bool success = true;
   // Set for statement-by-statement runs; otherwise computed by the server within the

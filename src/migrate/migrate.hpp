@@ -65,6 +65,10 @@ struct MigrateReport {
   bool dry_run = false;
   std::string lock_mode;                 // "advisory" or "table" ("" for a dry run)
   std::optional<int> command_exit_code;  // --command: its exit status (128+signal if killed)
+  // --command: `applied` is what the tool's history table gained while the command ran; false
+  // when that is unknown (no readable folder, or a format without a history table previewdb
+  // knows), and then `applied` is empty.
+  bool applied_known = true;
   size_t applied_count() const { return applied.size(); }
 };
 

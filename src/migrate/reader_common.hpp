@@ -11,9 +11,11 @@
 
 namespace previewdb::migrate::detail {
 
-// The file's bytes; throws Error(usage) naming display_path when it cannot be read or is not
-// valid UTF-8 (with the line of the first bad byte).
-std::string read_sql_file(const std::filesystem::path& path, const std::string& display_path);
+// The file's bytes; throws Error(usage) naming display_path when it cannot be read, is not a
+// regular file, resolves (through a symlink) outside `root` and the working directory, holds a
+// NUL byte (with its offset), or is not valid UTF-8 (with the line of the first bad byte).
+std::string read_sql_file(const std::filesystem::path& path, const std::string& display_path,
+                          const std::filesystem::path& root);
 
 // Fills checksum, statements (split from `body`, whose first line is `first_line` in the file),
 // mode and syntax_error. `bytes` is the whole file (the checksum covers it all).

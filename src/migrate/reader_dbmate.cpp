@@ -45,7 +45,7 @@ void read_dbmate(const ReadOptions& options, MigrationSet& set) {
     if (!m.name.empty() && m.name[0] == '_') m.name.erase(0, 1);
     m.path = options.dir / name;
     m.display_path = display(options, name);
-    std::string bytes = read_sql_file(m.path, m.display_path);
+    std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     // Find the sections line by line, keeping byte offsets.
     size_t up_begin = std::string::npos, up_end = bytes.size();
     int up_line = 0, line = 1;

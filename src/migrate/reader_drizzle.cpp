@@ -58,7 +58,7 @@ void read_drizzle(const ReadOptions& options, MigrationSet& set) {
                         "restore the file, or remove the entry with 'drizzle-kit drop'");
     }
     listed.insert(tag + ".sql");
-    std::string bytes = read_sql_file(m.path, m.display_path);
+    std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     load_statements_with_breakpoints(m, bytes);
     set.migrations.push_back(std::move(m));
     ++index;
@@ -110,7 +110,7 @@ void read_drizzle1(const ReadOptions& options, MigrationSet& set) {
           "Drizzle migration " + util::quoted(display(options, name)) + " has no migration.sql",
           "restore the file, or delete the folder");
     }
-    std::string bytes = read_sql_file(m.path, m.display_path);
+    std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     load_statements_with_breakpoints(m, bytes);
     set.migrations.push_back(std::move(m));
   }

@@ -118,7 +118,7 @@ void read_flyway(const ReadOptions& options, MigrationSet& set) {
     m.script = name;
     m.path = options.dir / name;
     m.display_path = display(options, name);
-    std::string bytes = read_sql_file(m.path, m.display_path);
+    std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     m.flyway_checksum = flyway_crc32(bytes);
     std::string text = substitute(bytes, options, m.display_path, name);
     load_statements(m, bytes, text);

@@ -54,7 +54,7 @@ void read_golang_migrate(const ReadOptions& options, MigrationSet& set) {
     m.path = options.dir / e.up;
     m.display_path = display(options, e.up);
     if (!e.down.empty()) m.down_files.push_back(options.dir / e.down);
-    std::string bytes = read_sql_file(m.path, m.display_path);
+    std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     load_statements(m, bytes, bytes);
     set.migrations.push_back(std::move(m));
   }

@@ -67,7 +67,7 @@ void read_plain(const ReadOptions& options, MigrationSet& set) {
       fs::path companion = options.dir / (m.id + suffix);
       if (fs::exists(companion)) m.down_files.push_back(companion);
     }
-    std::string bytes = read_sql_file(m.path, m.display_path);
+    std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     load_statements(m, bytes, bytes);
     set.migrations.push_back(std::move(m));
   }

@@ -27,7 +27,7 @@ void read_prisma(const ReadOptions& options, MigrationSet& set) {
     m.name = underscore == std::string::npos ? name : name.substr(underscore + 1);
     m.path = file;
     m.display_path = display(options, fs::path(name) / "migration.sql");
-    std::string bytes = read_sql_file(file, m.display_path);
+    std::string bytes = read_sql_file(file, m.display_path, options.dir);
     load_statements(m, bytes, bytes);
     set.migrations.push_back(std::move(m));
   }

@@ -168,13 +168,33 @@ MigrationSet read_migrations(const ReadOptions& options) {
 
 namespace detail {
 
-std::string read_sql_file(const fs::path& path, const std::string& display_path) {
+std::string read_sql_file(const fs::path& path, const std::string& display_path,
+                          const fs::path& root) {
+  // A symlink may point elsewhere in the repository, never outside it (a link to /etc/passwd must
+  // not be sent as SQL).
+  std::error_code ec, cwd_ec;
+  fs::path cwd = fs::current_path(cwd_ec);
+  bool inside = !fs::exists(path, ec) || util::resolves_inside(path, root) ||
+                (!cwd_ec && cwd != cwd.root_path() && util::resolves_inside(path, cwd));
+  if (!inside) {
+    throw usage_error("migration " + util::quoted(display_path) +
+                          " is a symlink to a file outside the migrations folder and the "
+                          "repository; refusing to read it",
+                      "replace the link with the file itself, or link to a file in the repository");
+  }
   std::string bytes;
   try {
     bytes = util::read_file(path);
   } catch (const Error& e) {
     throw usage_error("cannot read migration " + util::quoted(display_path) + ": " + e.what(),
                       "check the file's permissions");
+  }
+  if (auto nul = bytes.find('\0'); nul != std::string::npos) {
+    // libpq would stop at the NUL and apply a truncated file recorded with the whole checksum.
+    throw usage_error("migration " + util::quoted(display_path) +
+                          " contains a NUL byte at byte offset " + std::to_string(nul) + " (line " +
+                          std::to_string(line_of_offset(bytes, nul)) + "): it is not a text file",
+                      "remove the NUL byte, or the file if it is not SQL");
   }
   size_t bad = first_invalid_utf8(bytes);
   if (bad != std::string::npos) {

@@ -69,7 +69,7 @@ class Watchdog {
 // Workflow commands go to stderr like every log line (raw_err adds the line break).
 void emit_command(std::string command) {
   if (!command.empty() && command.back() == '\n') command.pop_back();
-  util::log::raw_err(command);
+  util::log::command(command);
 }
 
 // Counts UTF-8 characters (PostgreSQL error positions are in characters).
@@ -94,6 +94,24 @@ ServerError from_result(PGresult* r, PGconn* conn) {
   if (e.primary.empty()) e.primary = util::trim(PQerrorMessage(conn));
   std::string pos = field(PG_DIAG_STATEMENT_POSITION);
   if (!pos.empty()) e.position = std::atoi(pos.c_str());
+  return e;
+}
+
+// A server that crashed, restarted or ended the session mid-run: not the file's fault, so the
+// message names what was being done and never says "fix the file".
+bool connection_lost(PGconn* conn, const std::string& sqlstate) {
+  return PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" ||
+         sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+Error lost_connection_error(const Migration& m, const std::string& database,
+                            const std::string& reason) {
+  Error e(ExitCode::connection, "lost the connection to the server while applying migration " +
+                                    util::quoted(m.id) + " (" + m.display_path + ") to database " +
+                                    util::quoted(database) + ": " + reason);
+  e.with_hint(
+      "the server stopped, restarted or ended the session; this is not a fault in the file");
+  e.with_hint("when the server is back, 'previewdb status' shows what was applied; run again");
   return e;
 }
 
@@ -294,6 +312,9 @@ class Runner {
       e.with_hint("raise --timeout, or run it when the database is less busy");
       throw e;
     }
+    if (connection_lost(m_conn.raw(), err.sqlstate)) {
+      throw lost_connection_error(m, m_report.database, err.primary);
+    }
     std::string where = m.display_path;
     int line = 0;
     if (statement >= 0 && static_cast<size_t>(statement) < m.statements.size()) {
@@ -422,12 +443,40 @@ MigrateReport run_command(const MigrateOptions& o, db::Connection& conn, Watchdo
   report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
   util::log::info("running " + util::quoted(o.command) + " under the migration lock on " +
                   lo.database_label);
+  // What the team's migrator applied is read from its own history table, before and after.
+  std::optional<MigrationSet> set;
+  std::unique_ptr<ToolHistory> tool;
+  std::optional<AppliedSet> before;
+  try {
+    set = read_migrations({o.dir, o.format, o.placeholders});
+    std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
+    tool = make_tool_history(set->format, schema);
+    if (tool) before = load_applied(conn, *set, tool.get());
+  } catch (const Error& e) {
+    util::log::debug(std::string("cannot tell what the command applies: ") + e.what());
+  }
   util::ProcessSpec spec;
   spec.argv = {"/bin/sh", "-c", o.command};
   spec.env = child_env(o.target, conn.database());
   spec.stdout_to_stderr = true;
   auto result = util::run_process(spec);
   report.command_exit_code = result.signal ? 128 + result.signal : result.exit_code;
+  report.applied_known = false;
+  if (before) {
+    try {
+      auto after = load_applied(conn, *set, tool.get());
+      for (const auto& m : set->migrations) {
+        auto now = after.by_id.find(m.id);
+        if (now == after.by_id.end() || now->second.failed) continue;
+        auto then = before->by_id.find(m.id);
+        if (then == before->by_id.end() || then->second.failed) report.applied.push_back(m.id);
+      }
+      report.format = std::string(format_name(set->format));
+      report.applied_known = true;
+    } catch (const Error& e) {
+      util::log::debug(std::string("cannot tell what the command applied: ") + e.what());
+    }
+  }
   if (*report.command_exit_code != 0) {
     util::log::warn("the migration command exited with status " +
                     std::to_string(*report.command_exit_code));
@@ -571,7 +620,15 @@ MigrateReport migrate(const MigrateOptions& o) {
       // An empty file is still a migration the tool would record.
       util::log::debug(m->id + " has no statements");
     }
-    runner.apply(*m);
+    try {
+      runner.apply(*m);
+    } catch (const db::QueryError& e) {
+      // Bookkeeping statements (history rows) fail the same way when the server goes away.
+      if (connection_lost(conn.raw(), e.sqlstate())) {
+        throw lost_connection_error(*m, report.database, e.primary());
+      }
+      throw;
+    }
   }
   runner.end_group();
   return report;

@@ -271,7 +271,10 @@ nlohmann::json to_json(const MigrateReport& r) {
                                {"mode", run.mode},
                                {"duration_ms", run.duration_ms}});
   }
-  if (r.command_exit_code) j["command_exit_code"] = *r.command_exit_code;
+  if (r.command_exit_code) {
+    j["command_exit_code"] = *r.command_exit_code;
+    j["applied_known"] = r.applied_known;  // read from the tool's own history table
+  }
   return j;
 }
 

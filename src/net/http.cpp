@@ -51,6 +51,17 @@ struct Attempt {
   HttpResponse response;
 };
 
+// Every option is checked: a libcurl without CURLOPT_PROTOCOLS_STR (older than 7.85) must fail
+// loudly, not quietly allow every protocol.
+template <typename T>
+void set_option(CURL* h, CURLoption option, const char* name, T value) {
+  CURLcode rc = curl_easy_setopt(h, option, value);
+  if (rc != CURLE_OK) {
+    throw Error(ExitCode::failure,
+                std::string("cannot set libcurl option ") + name + ": " + curl_easy_strerror(rc));
+  }
+}
+
 Attempt attempt_once(const HttpRequest& req) {
   Attempt a;
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
@@ -64,24 +75,25 @@ Attempt attempt_once(const HttpRequest& req) {
   }
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* h = curl.get();
-  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "previewdb/" PREVIEWDB_VERSION);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, static_cast<long>(req.timeout.count()));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(req.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  set_option(h, CURLOPT_URL, "CURLOPT_URL", req.url.c_str());
+  set_option(h, CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER", list.get());
+  set_option(h, CURLOPT_USERAGENT, "CURLOPT_USERAGENT", "previewdb/" PREVIEWDB_VERSION);
+  set_option(h, CURLOPT_NOSIGNAL, "CURLOPT_NOSIGNAL", 1L);
+  set_option(h, CURLOPT_TIMEOUT, "CURLOPT_TIMEOUT", static_cast<long>(req.timeout.count()));
+  set_option(h, CURLOPT_CONNECTTIMEOUT, "CURLOPT_CONNECTTIMEOUT",
+             static_cast<long>(req.connect_timeout.count()));
+  set_option(h, CURLOPT_PROTOCOLS_STR, "CURLOPT_PROTOCOLS_STR", "http,https");
+  set_option(h, CURLOPT_REDIR_PROTOCOLS_STR, "CURLOPT_REDIR_PROTOCOLS_STR", "http,https");
   // GitHub answers 301 for renamed repositories. curl drops a custom Authorization header when
   // a redirect leaves the host, so the token never follows it elsewhere.
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &a.response.body);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &a.response.headers);
+  set_option(h, CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION", 1L);
+  set_option(h, CURLOPT_MAXREDIRS, "CURLOPT_MAXREDIRS", 5L);
+  set_option(h, CURLOPT_ACCEPT_ENCODING, "CURLOPT_ACCEPT_ENCODING", "");
+  set_option(h, CURLOPT_ERRORBUFFER, "CURLOPT_ERRORBUFFER", errbuf);
+  set_option(h, CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", on_body);
+  set_option(h, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", &a.response.body);
+  set_option(h, CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", on_header);
+  set_option(h, CURLOPT_HEADERDATA, "CURLOPT_HEADERDATA", &a.response.headers);
   a.code = curl_easy_perform(h);
   if (a.code != CURLE_OK) {
     a.error = errbuf[0] ? errbuf : curl_easy_strerror(a.code);

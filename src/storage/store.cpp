@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <nlohmann/json.hpp>
 
 #include "db/connection.hpp"
 #include "util/error.hpp"
@@ -64,6 +65,24 @@ class FileStore : public SnapshotStore {
     // Snapshot ids end in a UTC timestamp, so name order is time order within a source.
     std::sort(ids.begin(), ids.end());
     return ids;
+  }
+
+  std::optional<std::string> latest_of(const std::string& source) override {
+    std::optional<std::string> best;
+    std::string best_time;
+    for (const auto& id : list()) {
+      auto text = util::read_file_if_exists(m_dir / (id + ".json"), 1 << 20);
+      if (!text) continue;
+      auto meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      if (!meta.is_object() || meta.value("source", "") != source) continue;
+      std::string created = meta.value("created_at", "");
+      // ISO 8601 UTC times sort as strings; equal times fall back to the id's order.
+      if (!best || created >= best_time) {
+        best = id;
+        best_time = created;
+      }
+    }
+    return best;
   }
 
   std::string describe() const override { return "file://" + m_dir.string(); }

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,11 +22,15 @@ class SnapshotStore {
                                       const std::filesystem::path& scratch) = 0;
   // Archive ids, oldest first.
   virtual std::vector<std::string> list() = 0;
+  // The newest archive taken of `source` (by its metadata's creation time), never one of another
+  // source; nullopt when there is none.
+  virtual std::optional<std::string> latest_of(const std::string& source) = 0;
   // The store's URL, safe to print.
   virtual std::string describe() const = 0;
 };
 
-// file://DIR or file://DIR/<id>.dump. Throws Error(usage) for unknown schemes and bad URLs.
+// file://DIR or file://DIR/<id>.dump. Throws Error(usage) for unknown schemes, bad URLs and
+// s3:// ("not supported yet").
 std::unique_ptr<SnapshotStore> open_store(const std::string& url);
 // The object a URL names: "<id>" for file://DIR/<id>.dump, "latest" for file://DIR.
 std::string store_object_id(const std::string& url);

@@ -103,6 +103,19 @@ std::string quoted(std::string_view s) {
   return out + "\"";
 }
 
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+      continue;
+    }
+    std::string q = quoted(std::string_view(reinterpret_cast<const char*>(&c), 1));
+    out += q.substr(1, q.size() - 2);
+  }
+  return out;
+}
+
 bool is_valid_utf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

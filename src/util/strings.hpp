@@ -20,6 +20,9 @@ std::optional<std::string> did_you_mean(std::string_view word,
                                         const std::vector<std::string>& candidates);
 // Quotes a string for display in a message: "name" with control characters escaped.
 std::string quoted(std::string_view s);
+// s with control characters escaped as quoted() does, without the quotes: for table cells and
+// other values printed one per line (a newline in data must not start a new line).
+std::string printable(std::string_view s);
 // True when the bytes are valid UTF-8.
 bool is_valid_utf8(std::string_view s);
 // Percent-encodes everything but RFC 3986 unreserved characters (and '/' when keep_slash).

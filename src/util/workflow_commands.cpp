@@ -31,6 +31,27 @@ std::string escape_property(std::string_view s) {
   return escape(s, true);
 }
 
+std::string neutralize_commands(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
+    size_t first = line.find_first_not_of(" \t\r\f\v");
+    if (first != std::string_view::npos && line.substr(first, 2) == "::") {
+      // The runner trims leading blanks before it looks for "::": escape the colons themselves.
+      out += std::string(line.substr(0, first)) + "%3A%3A" + std::string(line.substr(first + 2));
+    } else {
+      out += line;
+    }
+    if (nl == std::string_view::npos) break;
+    out += '\n';
+    pos = nl + 1;
+  }
+  return out;
+}
+
 std::string add_mask_command(std::string_view secret) {
   return "::add-mask::" + escape_data(secret) + "\n";
 }

@@ -498,6 +498,8 @@ TEST_F(Lifecycle, EmbeddedDefaultFromAnEmptyDirectory) {
   ASSERT_EQ(list.code, 0) << list.err;
   EXPECT_FALSE(find(nlohmann::json::parse(list.out), "dev").is_null())
       << "the local server has a dev database from the start";
+  // .previewdb keeps itself out of git.
+  EXPECT_THAT(util::read_file(dir.path() / ".previewdb" / ".gitignore"), HasSubstr("\n*\n"));
   auto snap = run_cli({"snapshot"}, {{"PREVIEWDB_USER", "zed"}}, dir.path().string());
   ASSERT_EQ(snap.code, 0) << snap.err;
   auto spawned = run_cli({"spawn", "local"}, {{"PREVIEWDB_USER", "zed"}}, dir.path().string());
