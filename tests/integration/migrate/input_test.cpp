@@ -57,7 +57,7 @@ TEST(MigrateInput, EmptyLockTimeoutIsAUsageError) {
   f.file("0001_a.sql", "CREATE TABLE a (id int);");
   auto r = migrate_cli(db, {"--dir", f.path(), "--lock-timeout="});
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("invalid duration \"\" for --lock-timeout"));
+  EXPECT_THAT(r.err, HasSubstr("empty lock_timeout (from --lock-timeout)"));
   EXPECT_EQ(tables_named(db, "a"), 0);
 }
 
