@@ -2,6 +2,8 @@
 // needs a preview database (migrations changed, the label, --force), get-or-create pr_<N> from
 // the latest snapshot and migrate it, drop it when the PR is closed, and report the outcome in
 // the formats CI systems read. Wiring only: the pieces live in ci/, git/, net/, core/, migrate/.
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -191,13 +193,14 @@ void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const st
 
 // Creates or reuses pr_<N>, re-creating it when its history diverged from the branch, and
 // migrates it. Fills facts; returns the URL with its password (for the environment only).
-std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& facts) {
+std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& facts,
+                    std::optional<core::DatabaseHold>& hold) {
   long long pr = *s.event.pr_number;
   auto target = resolve_target(cfg);
   register_password(target.conninfo, s.provider);
-  auto maintenance = connect_maintenance(target);
-  auto protection = make_protection(cfg);
   auto lock_timeout = *duration_setting(cfg, "lock_timeout", "--lock-timeout");
+  auto maintenance = connect_maintenance(target, lock_timeout);
+  auto protection = make_protection(cfg);
 
   // Concurrent runs for one PR take turns through get-or-create, the divergence check, the reset
   // and the migration. Otherwise two runs that both saw a diverged preview would both reset it,
@@ -209,7 +212,7 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
       maintenance, core::spawn_lock_key(name),
       std::max(std::chrono::seconds(1),
                std::chrono::duration_cast<std::chrono::seconds>(lock_timeout)),
-      "database " + util::quoted(name));
+      "database " + util::quoted(name), /*free_slot_while_waiting=*/true);
 
   core::SpawnRequest req;
   req.name = name;
@@ -280,6 +283,15 @@ std::string preview(const Settings& s, const config::Config& cfg, ci::Facts& fac
   facts.preview = true;
   facts.database_name = spawned.name;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
+  if (!s.command.empty()) {
+    // CMD uses the preview after the name lock is gone: mark it in use (taken before the name
+    // lock is released) so a cleanup skips it instead of dropping it under the build.
+    hold.emplace(core::hold_database(
+        connect_maintenance(target, lock_timeout), spawned.name,
+        "previewdb ci -- " + s.command.front() + " (pid " + std::to_string(::getpid()) + ")",
+        std::max(std::chrono::seconds(1),
+                 std::chrono::duration_cast<std::chrono::seconds>(lock_timeout))));
+  }
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +
                   std::to_string(facts.migrations_applied) + " migration(s) applied";
@@ -474,6 +486,7 @@ int run_ci(const Args& all_args) {
   facts.dry_run = s.dry_run;
   facts.message = decision.explanation;
   std::string full_url;  // with the password: for the environment of later steps only
+  std::optional<core::DatabaseHold> hold;  // the preview, marked in use while CMD runs
 
   if (decision.action == ci::Action::preview) {
     std::string name = core::pr_database_name(*s.event.pr_number);
@@ -484,7 +497,7 @@ int run_ci(const Args& all_args) {
       facts.message = "plan: " + decision.explanation + "; would get-or-create " + name +
                       " from the latest snapshot and apply its pending migrations";
     } else {
-      full_url = preview(s, cfg, facts);
+      full_url = preview(s, cfg, facts, hold);
     }
   } else if (decision.action == ci::Action::drop) {
     std::string name = core::pr_database_name(*s.event.pr_number);
@@ -494,7 +507,7 @@ int run_ci(const Args& all_args) {
     } else {
       auto target = resolve_target(cfg);
       register_password(target.conninfo, s.provider);
-      auto maintenance = connect_maintenance(target);
+      auto maintenance = connect_maintenance(target, lock_timeout_setting(cfg));
       auto r = core::drop_database(maintenance, name, make_protection(cfg), false);
       facts.dropped = r.outcome == core::DropOutcome::dropped;
       switch (r.outcome) {

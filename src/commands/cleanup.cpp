@@ -168,7 +168,7 @@ int run_cleanup(const Args& args) {
   int exit_code = 0;
 
   if (has_selector) {
-    auto conn = connect_maintenance(resolve_target(cfg));
+    auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
     auto protection = make_protection(cfg);
     auto all = core::list_databases(conn);
     std::set<std::string> existing;
@@ -270,12 +270,33 @@ int run_cleanup(const Args& args) {
       } else {
         confirm("drop " + std::to_string(to_drop.size()) + " database(s)", p.count("yes") > 0);
         for (const auto& n : to_drop) {
-          auto r = core::drop_database(conn, n, protection, include_unmanaged);
+          auto seen = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == n; });
+          std::optional<core::Metadata> seen_meta = seen->meta;
+          // Under the name lock: is it still the database chosen above, and still selected?
+          auto still_wanted = [&](const core::DatabaseInfo& current) -> std::optional<std::string> {
+            if (current.meta.has_value() != seen_meta.has_value() ||
+                (current.meta && current.meta->created_at != seen_meta->created_at)) {
+              return "it was re-created since it was selected";
+            }
+            if (current.meta && current.meta->kind == core::Kind::snapshot) {
+              return "a snapshot; use 'previewdb snapshot prune'";
+            }
+            if (older_than && !explicitly.count(n)) {
+              auto t = current.meta ? util::parse_iso8601(current.meta->created_at) : std::nullopt;
+              if (!t || std::chrono::system_clock::now() - *t <= *older_than) {
+                return "no longer older than " + p["older-than"].as<std::string>();
+              }
+            }
+            return std::nullopt;
+          };
+          auto r = core::drop_database(conn, n, protection, include_unmanaged, still_wanted);
           if (r.outcome == core::DropOutcome::dropped) {
             out["dropped"].push_back(n);
             if (!p.count("json")) std::cout << n << "\n";
           } else if (r.outcome != core::DropOutcome::absent) {
             util::log::warn("kept " + n + ": " + r.reason);
+            out["skipped"].push_back({{"name", n}, {"reason", r.reason}});
+            if (explicitly.count(n)) exit_code = static_cast<int>(ExitCode::refused);
           }
         }
         util::log::info("dropped " + std::to_string(out["dropped"].size()) + " database(s)");
