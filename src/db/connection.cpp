@@ -348,6 +348,7 @@ PGresult* Connection::wait_result(const std::string& sql) {
   while (PQisBusy(c)) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         next_report - std::chrono::steady_clock::now());
+    if (PQsocket(c) < 0) break;  // no connection any more: PQgetResult reports it
     pollfd pfd{PQsocket(c), POLLIN, 0};
     int rc = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
     if (rc < 0 && errno != EINTR) break;
