@@ -431,10 +431,11 @@ void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const st
 // Creates or reuses pr_<N>; resets it when it diverged (never twice for one cause); migrates
 // it, the branch's own pending migrations on top of any it is behind. Fills facts; returns the
 // URL with its password (for the environment only).
-std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts) {
+std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts,
+                        std::optional<core::DatabaseHold>& hold) {
   long long pr = *s.event.pr_number;
   const Target& target = started_target(s, cfg);
-  auto maintenance = connect_maintenance(target);
+  auto maintenance = connect_maintenance(target, s.lock_timeout);
   if (auto warning = core::superuser_warning(maintenance)) util::log::warn(*warning);
   // With a migration login, the PR's SQL (and previewdb's reads of the preview) run as it, on
   // rights lent for this one preview; previewdb's own role runs nothing inside the preview.
@@ -453,7 +454,7 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   // Concurrent runs for one PR take turns through get-or-create, the divergence check, the reset
   // and the migration (the lock core::spawn and core::drop_database take for the name).
   db::AdvisoryLock name_lock(maintenance, core::spawn_lock_key(name), whole_seconds(s.lock_timeout),
-                             "database " + util::quoted(name));
+                             "database " + util::quoted(name), /*free_slot_while_waiting=*/true);
 
   core::SpawnRequest req;
   req.name = name;
@@ -529,6 +530,15 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   facts.migrations_applied = static_cast<long long>(report.applied_count());
   facts.preview = true;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
+  if (!s.command.empty()) {
+    // CMD uses the preview after the name lock is gone: mark it in use (taken before the name
+    // lock is released) so a cleanup skips it instead of dropping it under the build.
+    hold.emplace(core::hold_database(
+        connect_maintenance(target, lock_timeout), spawned.name,
+        "previewdb ci -- " + s.command.front() + " (pid " + std::to_string(::getpid()) + ")",
+        std::max(std::chrono::seconds(1),
+                 std::chrono::duration_cast<std::chrono::seconds>(lock_timeout))));
+  }
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +
                   std::to_string(facts.migrations_applied) + " migration(s) applied";
@@ -543,7 +553,7 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
 // --refresh-source. Migrate it (under the migration lock), snapshot it, prune old snapshots.
 void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
   const Target& target = started_target(s, cfg);
-  auto maintenance = connect_maintenance(target);
+  auto maintenance = connect_maintenance(target, s.lock_timeout);
   auto all = core::list_databases(maintenance);
   bool configured = std::find(s.protect_configured.begin(), s.protect_configured.end(), s.source) !=
                     s.protect_configured.end();
@@ -602,7 +612,7 @@ void act_drop(Settings& s, const config::Config& cfg, ci::Facts& facts) {
   std::string name = preview_name(s);
   facts.database_name = name;
   const Target& target = started_target(s, cfg);
-  auto maintenance = connect_maintenance(target);
+  auto maintenance = connect_maintenance(target, s.lock_timeout);
   auto r = core::drop_database(maintenance, name, s.protection, false,
                                s.repository.empty() ? std::nullopt : std::optional(s.repository));
   facts.dropped = r.outcome == core::DropOutcome::dropped;
@@ -962,12 +972,13 @@ int run_ci(const Args& all_args) {
   facts.dry_run = s.dry_run;
   facts.message = decision.explanation;
   std::string full_url;  // with the password: for the environment of later steps only
+  std::optional<core::DatabaseHold> hold;  // the preview, marked in use while CMD runs
   try {
     if (s.dry_run) {
       act_plan(s, decision, facts);
       if (facts.message != decision.explanation) util::log::info(facts.message);
     } else if (decision.action == ci::Action::preview) {
-      full_url = act_preview(s, cfg, facts);
+      full_url = act_preview(s, cfg, facts, hold);
     } else if (decision.action == ci::Action::refresh_source) {
       act_refresh(s, cfg, facts);
     } else if (decision.action == ci::Action::drop) {

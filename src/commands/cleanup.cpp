@@ -180,7 +180,7 @@ int run_cleanup(const Args& args) {
   int exit_code = 0;
 
   if (has_selector) {
-    auto conn = connect_maintenance(resolve_target(cfg));
+    auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
     auto protection = make_protection(cfg);
     // Leftovers of interrupted builds (registered, builder gone) go first; a previewdb_tmp_* that
     // previewdb did not create is never touched.
@@ -292,13 +292,35 @@ int run_cleanup(const Args& args) {
       } else {
         confirm("drop " + std::to_string(to_drop.size()) + " database(s)", p.count("yes") > 0);
         for (const auto& n : to_drop) {
-          auto r = core::drop_database(conn, n, protection, include_unmanaged, repo_scope);
+          auto seen = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == n; });
+          std::optional<core::Metadata> seen_meta = seen->meta;
+          auto seen_oid = seen->oid;
+          // Under the name lock: is it still the database chosen above, and still selected?
+          auto still_wanted = [&](const core::DatabaseInfo& current) -> std::optional<std::string> {
+            if (current.oid != seen_oid || current.meta.has_value() != seen_meta.has_value()) {
+              return "it was re-created since it was selected";
+            }
+            if (current.meta && current.meta->kind == core::Kind::snapshot) {
+              return "a snapshot; use 'previewdb snapshot prune'";
+            }
+            if (older_than && !explicitly.count(n)) {
+              auto t = current.meta ? util::parse_iso8601(current.meta->created_at) : std::nullopt;
+              if (!t || std::chrono::system_clock::now() - *t <= *older_than) {
+                return "no longer older than " + p["older-than"].as<std::string>();
+              }
+            }
+            return std::nullopt;
+          };
+          auto r = core::drop_database(conn, n, protection, include_unmanaged, repo_scope,
+                                       still_wanted);
           if (r.outcome == core::DropOutcome::dropped) {
             out["dropped"].push_back(n);
             if (!p.count("json"))
               std::cout << util::workflow::neutralize_commands(util::printable(n)) << "\n";
           } else if (r.outcome != core::DropOutcome::absent) {
             util::log::warn("kept " + n + ": " + r.reason);
+            out["skipped"].push_back({{"name", n}, {"reason", r.reason}});
+            if (explicitly.count(n)) exit_code = static_cast<int>(ExitCode::refused);
           }
         }
         util::log::info("dropped " + std::to_string(out["dropped"].size()) + " database(s)");

@@ -14,6 +14,7 @@
 #include "git/user.hpp"
 #include "local/cluster.hpp"
 #include "util/dotenv.hpp"
+#include "util/duration.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/workflow_commands.hpp"
@@ -228,19 +229,42 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct, bool start_
   return local;
 }
 
-db::Connection connect_maintenance(const Target& target) {
+db::Connection connect_maintenance(const Target& target, std::chrono::milliseconds lock_timeout) {
   auto open = [&]() {
     try {
       return db::Connection::open({.conninfo = target.conninfo, .dbname = "postgres"});
     } catch (const Error& e) {
-      // Managed services sometimes forbid the postgres database; fall back to the target's own.
-      if (e.code() != ExitCode::not_found) throw;
-      return db::Connection::open({.conninfo = target.conninfo});
+      // Managed services sometimes forbid the postgres database (CONNECT revoked, or it does
+      // not exist): fall back to the target's own database.
+      std::string why = e.what();
+      bool refused = e.code() == ExitCode::not_found ||
+                     why.find("permission denied for database") != std::string::npos ||
+                     why.find("not currently accepting connections") != std::string::npos;
+      if (!refused) throw;
+      util::log::info("cannot use the \"postgres\" database for maintenance (" +
+                      std::string(e.code() == ExitCode::not_found ? "it does not exist"
+                                                                  : "connections refused") +
+                      "); using the URL's own database");
+      try {
+        return db::Connection::open({.conninfo = target.conninfo});
+      } catch (Error& second) {
+        second.with_hint(
+            "previewdb needs a maintenance database to run CREATE/DROP DATABASE from: "
+            "\"postgres\", else the database of the URL; grant CONNECT on one of them");
+        throw;
+      }
     }
   };
   auto conn = open();
   db::dialect_of(conn);  // refuses servers we cannot manage yet (CockroachDB), before any change
+  conn.set_limits({.lock_timeout = lock_timeout});
   return conn;
+}
+
+std::chrono::milliseconds lock_timeout_setting(const config::Config& cfg) {
+  auto v = cfg.get("lock_timeout");
+  if (!v || v->value.empty()) return std::chrono::minutes(10);
+  return util::parse_duration(v->value, util::BareUnit::seconds, v->origin);
 }
 
 std::string resolve_user(const config::Config& cfg) {

@@ -4,6 +4,7 @@
 
 #include <cxxopts.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -61,9 +62,16 @@ std::filesystem::path local_home(const config::Config& cfg);
 // process arguments are visible to every user (ps).
 void refuse_password_in_flag(const std::optional<config::Value>& v);
 
-// Connects to the server's maintenance database ("postgres"; on failure, the target's own
-// database) for CREATE/DROP DATABASE.
-db::Connection connect_maintenance(const Target& target);
+// Connects to the server's maintenance database for CREATE/DROP DATABASE: "postgres", else
+// (when it does not exist, refuses CONNECT or connections) the target's own database; never
+// template1, whose sessions would block every plain CREATE DATABASE on the server. The session
+// gets lock_timeout (the run's lock timeout), no statement_timeout, client_connection_check_
+// interval, and reports every 10 s while a statement waits (db::Connection::set_limits).
+db::Connection connect_maintenance(
+    const Target& target, std::chrono::milliseconds lock_timeout = std::chrono::minutes(10));
+
+// The lock timeout (--lock-timeout, PREVIEWDB_LOCK_TIMEOUT, lock_timeout; default 10m).
+std::chrono::milliseconds lock_timeout_setting(const config::Config& cfg);
 
 // The user for dev_<user>_<feature> and created_by: --user, else PREVIEWDB_USER, else git's
 // user.name, else $USER; normalised to the allowed characters.

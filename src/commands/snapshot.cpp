@@ -38,7 +38,7 @@ int snapshot_list(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  auto conn = connect_maintenance(resolve_target(cfg));
+  auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto all = core::list_databases(conn, /*with_sizes=*/true);
   auto plan = snapshot::plan_prune(
       all, SIZE_MAX,
@@ -96,7 +96,7 @@ int snapshot_prune(const Args& args) {
         "--keep takes a whole number, e.g. --keep 3");
   }
   auto cfg = load_config(*parsed);
-  auto conn = connect_maintenance(resolve_target(cfg));
+  auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto all = core::list_databases(conn);
   std::optional<std::string> source;
   if (parsed->count("source")) source = parsed->operator[]("source").as<std::string>();
@@ -115,7 +115,15 @@ int snapshot_prune(const Args& args) {
               parsed->count("yes") > 0);
       auto protection = make_protection(cfg);
       for (const auto& d : plan.drop) {
-        auto r = core::drop_database(conn, d.name, protection, false);
+        // Under the name lock: still the snapshot chosen above (not re-created since)?
+        auto same = [&](const core::DatabaseInfo& current) -> std::optional<std::string> {
+          if (!current.meta || current.meta->kind != core::Kind::snapshot ||
+              current.meta->created_at != d.meta->created_at) {
+            return "it changed since it was selected";
+          }
+          return std::nullopt;
+        };
+        auto r = core::drop_database(conn, d.name, protection, false, std::nullopt, same);
         if (r.outcome == core::DropOutcome::dropped) {
           dropped.push_back(d.name);
           if (!parsed->count("json")) std::cout << d.name << "\n";
@@ -154,7 +162,7 @@ int run_snapshot(const Args& args) {
   cxxopts::Options options(
       args[0],
       "Take a point-in-time snapshot of SOURCE (default dev) and print its id.\n"
-      "  previewdb snapshot [SOURCE] [--to file://DIR]\n"
+      "  previewdb snapshot [SOURCE] [--to file://DIR] [--wait-idle 30s] [--terminate-sessions]\n"
       "  previewdb snapshot list [--json]\n"
       "  previewdb snapshot prune --keep N [--dry-run] [--yes]");
   add_common_options(options);
@@ -163,6 +171,9 @@ int run_snapshot(const Args& args) {
       ("to", "also write a pg_dump archive to a snapshot store (file://DIR)",
        cxxopts::value<std::string>(), "URL")
       ("strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")
+      ("wait-idle", "when SOURCE has client sessions, wait up to this long for them to end "
+       "(then the fast template copy), e.g. 30s", cxxopts::value<std::string>(), "DURATION")
+      ("terminate-sessions", "end SOURCE's client sessions for the fast template copy")
       ("json", "print the result as JSON")
       ("source", "", cxxopts::value<std::vector<std::string>>());
   // clang-format on
@@ -179,13 +190,20 @@ int run_snapshot(const Args& args) {
     source = v[0];
   }
   core::validate_name(source, "source database");
+  std::chrono::seconds wait_idle{0};
+  if (parsed->count("wait-idle")) {
+    wait_idle = util::parse_duration((*parsed)["wait-idle"].as<std::string>(),
+                                     util::BareUnit::seconds, "--wait-idle");
+  }
   auto target = resolve_target(cfg);
-  auto conn = connect_maintenance(target);
+  auto conn = connect_maintenance(target, lock_timeout_setting(cfg));
   snapshot::SnapshotRequest req;
   req.source = source;
   req.created_by = resolve_creator(cfg);
   req.conninfo = target.conninfo;
   req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
+  req.wait_idle = wait_idle;
+  req.terminate_sessions = parsed->count("terminate-sessions") > 0;
   if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;
   auto result = snapshot::create_snapshot(conn, req);
   util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +

@@ -104,7 +104,7 @@ int run_spawn(const Args& args) {
   }
   auto target = resolve_target(cfg);
   req.conninfo = target.conninfo;
-  auto conn = connect_maintenance(target);
+  auto conn = connect_maintenance(target, lock_timeout_setting(cfg));
   auto result = core::spawn(conn, req, make_protection(cfg));
   std::string url = db::url_for_database(target.conninfo, result.name, /*include_password=*/true);
   if (result.created) {

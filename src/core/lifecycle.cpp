@@ -59,6 +59,13 @@ bool is_file_snapshot(const std::string& id) {
   return id.find("://") != std::string::npos;
 }
 
+// The run's lock timeout (the maintenance session's limits), else 10 minutes.
+std::chrono::seconds name_lock_timeout(const db::Connection& conn) {
+  if (!conn.limits()) return std::chrono::minutes(10);
+  return std::max(std::chrono::seconds(1),
+                  std::chrono::duration_cast<std::chrono::seconds>(conn.limits()->lock_timeout));
+}
+
 bool same_owner(const Metadata& existing, const Metadata& wanted) {
   if (existing.kind != wanted.kind) return false;
   if (wanted.kind == Kind::pr) return existing.pr_number == wanted.pr_number;
@@ -99,6 +106,19 @@ CloneStrategy parse_clone_strategy(const std::string& s) {
                     "use --strategy auto, wal_log or file_copy");
 }
 
+void require_createdb(db::Connection& conn) {
+  auto r = conn.exec(
+      "SELECT current_user::text, coalesce((SELECT rolcreatedb OR rolsuper FROM pg_roles "
+      "WHERE rolname = current_user), false)");
+  if (r.get_bool(0, 1)) return;
+  std::string role = r.get(0, 0);
+  throw Error(ExitCode::refused,
+              "role " + util::quoted(role) +
+                  " may not create databases (it has neither CREATEDB nor SUPERUSER)",
+              {"as a superuser (or a role with ADMIN on it), run: ALTER ROLE " +
+               conn.quote_ident(role) + " CREATEDB;"});
+}
+
 void remove_stale_temporaries(db::Connection& conn) {
   std::optional<Registry> reg;
   for (const auto& d : list_databases(conn)) {
@@ -136,8 +156,9 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                 {"choose another name"});
   }
   remove_stale_temporaries(conn);
-  db::AdvisoryLock name_lock(conn, spawn_lock_key(req.name), std::chrono::minutes(10),
-                             "database " + util::quoted(req.name));
+  db::AdvisoryLock name_lock(conn, spawn_lock_key(req.name), name_lock_timeout(conn),
+                             "database " + util::quoted(req.name),
+                             /*free_slot_while_waiting=*/true);
 
   SpawnResult result;
   result.name = req.name;
@@ -193,6 +214,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     }
   }
 
+  require_createdb(conn);
   // Which snapshot.
   std::string snapshot_id;
   if (req.snapshot) {
@@ -292,9 +314,58 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   return result;
 }
 
+namespace {
+
+// Who holds the use lock of `name` (the build that is using it), for the refusal message.
+std::string describe_use_holder(db::Connection& conn, const std::string& name) {
+  std::string holder = db::AdvisoryLock::describe_holder(conn, use_lock_key(name));
+  return "in use by a running build" + (holder.empty() ? "" : ": " + holder);
+}
+
+}  // namespace
+
+std::string use_lock_key(const std::string& name) {
+  return "previewdb:use:" + name;
+}
+
+DatabaseHold::DatabaseHold(db::Connection conn, std::string name)
+    : m_conn(std::make_unique<db::Connection>(std::move(conn))), m_name(std::move(name)) {}
+
+DatabaseHold::~DatabaseHold() {
+  // Closing the session releases the shared lock.
+  m_conn.reset();
+}
+
+DatabaseHold hold_database(db::Connection conn, const std::string& name, const std::string& holder,
+                           std::chrono::seconds timeout) {
+  conn.exec("SELECT set_config('application_name', $1, false)", {holder.substr(0, 63)});
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto delay = std::chrono::milliseconds(20);
+  // A drop holds the key exclusively for a moment (its checks and the DROP): wait it out.
+  while (!conn.exec("SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))",
+                    {use_lock_key(name)})
+              .get_bool(0, 0)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw Error(ExitCode::lock_timeout,
+                  "timed out after " + std::to_string(timeout.count()) +
+                      "s waiting to mark database " + util::quoted(name) +
+                      " as in use: it is being dropped",
+                  {"run the build again"});
+    }
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(500));
+  }
+  return DatabaseHold(std::move(conn), name);
+}
+
 DropResult drop_database(db::Connection& conn, const std::string& name,
                          const Protection& protection, bool include_unmanaged,
-                         const std::optional<std::string>& repository) {
+                         const std::optional<std::string>& repository,
+                         const DropCheck& still_wanted) {
+  // Serialise with a concurrent spawn/ci of the same name, and decide under that lock: what the
+  // caller saw before may be a database that was dropped and re-created since.
+  db::AdvisoryLock name_lock(conn, spawn_lock_key(name), name_lock_timeout(conn),
+                             "database " + util::quoted(name), /*free_slot_while_waiting=*/true);
   auto all = list_databases(conn);
   if (auto why = protection.reason(name, all)) {
     return {DropOutcome::refused_protected, *why};
@@ -310,12 +381,29 @@ DropResult drop_database(db::Connection& conn, const std::string& name,
     return {DropOutcome::refused_other_repository,
             "the preview of another repository (" + *it->meta->repository + ")"};
   }
+  if (still_wanted) {
+    if (auto keep = still_wanted(*it)) return {DropOutcome::kept, *keep};
+  }
+  // A running build holds the use key shared; taking it exclusively (until the session's next
+  // unlock) also keeps a new build from starting on a database being dropped.
+  std::string use_key = use_lock_key(name);
+  if (!db::AdvisoryLock::try_lock(conn, use_key)) {
+    return {DropOutcome::refused_in_use, describe_use_holder(conn, name)};
+  }
+  struct Unlock {
+    db::Connection& session;
+    std::string lock_key;
+    ~Unlock() {
+      try {
+        db::AdvisoryLock::unlock(session, lock_key);
+      } catch (...) {
+        // The session ends soon; the server releases it then.
+      }
+    }
+  } unlock_use{conn, use_key};
   if (it->meta && it->meta->kind == Kind::snapshot) {
     conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
   }
-  // Serialise with a concurrent spawn of the same name.
-  db::AdvisoryLock name_lock(conn, spawn_lock_key(name), std::chrono::minutes(10),
-                             "database " + util::quoted(name));
   conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
   if (it->managed()) Registry::open(conn).forget_oid(it->oid);
   return {DropOutcome::dropped, ""};

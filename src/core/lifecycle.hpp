@@ -3,10 +3,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/catalog.hpp"
 #include "core/metadata.hpp"
 #include "core/protection.hpp"
 #include "db/connection.hpp"
@@ -48,17 +51,47 @@ enum class DropOutcome {
   absent,
   refused_protected,
   refused_unmanaged,
-  refused_other_repository
+  refused_other_repository,
+  refused_in_use,  // held by a running build (hold_database)
+  kept,            // still_wanted said no: it changed since the caller chose it
 };
 struct DropResult {
   DropOutcome outcome;
   std::string reason;
 };
-// Drops a database with WITH (FORCE) if it is managed (or include_unmanaged) and not protected.
-// With a repository, a preview recorded for another repository is refused.
+// Decides again under the name lock: nullopt to go on dropping `current` (the database as it is
+// now), else the reason to keep it. Callers re-check what they selected it by (age, pull request,
+// creation time) because a concurrent `ci` may have re-created it since.
+using DropCheck = std::function<std::optional<std::string>(const DatabaseInfo& current)>;
+// Drops a database with WITH (FORCE) if it is managed (or include_unmanaged), not protected and
+// not held by a running build; with a repository, a preview recorded for another repository is
+// refused. Every check is made under the name lock, just before the DROP.
 DropResult drop_database(db::Connection& maintenance, const std::string& name,
                          const Protection& protection, bool include_unmanaged,
-                         const std::optional<std::string>& repository = std::nullopt);
+                         const std::optional<std::string>& repository = std::nullopt,
+                         const DropCheck& still_wanted = {});
+
+// A database in use by a running build (`ci -- CMD`): a shared advisory lock on its "use" key,
+// held on its own maintenance connection for the object's lifetime. drop_database (and so
+// cleanup) skips a held database and names the holder.
+class DatabaseHold {
+ public:
+  DatabaseHold(db::Connection conn, std::string name);
+  ~DatabaseHold();
+  DatabaseHold(DatabaseHold&&) = default;
+  const std::string& name() const { return m_name; }
+
+ private:
+  std::unique_ptr<db::Connection> m_conn;
+  std::string m_name;
+};
+// Takes the hold on `maintenance` (a connection of its own, to the same maintenance database as
+// drop_database uses); `holder` is shown to whoever is refused ("previewdb ci -- npm test, pid
+// 4242"). Call it while still holding the name lock, so no drop slips in between. Waits at most
+// `timeout` for a drop that is under way; Error(lock_timeout) after it.
+DatabaseHold hold_database(db::Connection maintenance, const std::string& name,
+                           const std::string& holder, std::chrono::seconds timeout);
+std::string use_lock_key(const std::string& name);
 
 // Temporary databases: everything is built under previewdb_tmp_<random> while holding the
 // build lock (key from build_lock_key), and renamed only when complete.
@@ -74,6 +107,10 @@ void drop_temporary(db::Connection& maintenance, const std::string& name);
 // PostgreSQL 15); automatic picks by the template's size. chosen receives the strategy's name.
 std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const std::string& from,
                             std::string* chosen);
+
+// Throws Error(refused) naming the role and the grant when the session's role may not create
+// databases (neither CREATEDB nor superuser): one clear error before any work.
+void require_createdb(db::Connection& maintenance);
 
 // Drops leftovers of spawns that died: registered temporary builds whose builder is gone. A
 // previewdb_tmp_* that previewdb did not register is never touched.

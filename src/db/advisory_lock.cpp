@@ -4,28 +4,70 @@
 #include <thread>
 
 #include "util/log.hpp"
+#include "util/strings.hpp"
 
 namespace previewdb::db {
 
 AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::seconds timeout,
-                           const std::string& what)
+                           const std::string& what, bool free_slot_while_waiting)
     : m_conn(conn), m_key(std::move(key)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + timeout;
+  auto next_report = start + std::chrono::seconds(10);
   auto delay = std::chrono::milliseconds(20);
   bool announced = false;
+  // Closing our session between attempts is only safe when it holds nothing else.
+  bool may_close = free_slot_while_waiting &&
+                   m_conn.exec(
+                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
+                             "pg_backend_pid()")
+                           .get_int(0, 0) == 0;
   while (!try_lock(m_conn, m_key)) {
-    if (std::chrono::steady_clock::now() > deadline) {
+    auto now = std::chrono::steady_clock::now();
+    if (now > deadline) {
+      std::string holder = describe_holder(m_conn, m_key);
       throw Error(ExitCode::lock_timeout,
-                  "timed out after " + std::to_string(timeout.count()) + "s waiting for " + what,
+                  "timed out after " + std::to_string(timeout.count()) + "s waiting for " + what +
+                      (holder.empty() ? "" : ", held by " + holder),
                   {"another previewdb is working on it; try again when it has finished"});
     }
-    if (!announced) {
-      util::log::info("waiting for another previewdb working on " + what);
+    if (!announced || now >= next_report) {
+      std::string holder = describe_holder(m_conn, m_key);
+      util::log::info(
+          (announced
+               ? "still waiting after " +
+                     std::to_string(
+                         std::chrono::duration_cast<std::chrono::seconds>(now - start).count()) +
+                     "s for another previewdb working on "
+               : "waiting for another previewdb working on ") +
+          what + (holder.empty() ? "" : " (" + holder + ")"));
       announced = true;
+      if (now >= next_report) next_report += std::chrono::seconds(10);
     }
-    std::this_thread::sleep_for(delay);
+    if (may_close && delay >= std::chrono::milliseconds(160)) {
+      m_conn.close_while_waiting();
+      std::this_thread::sleep_for(delay);
+      m_conn.reopen();
+    } else {
+      std::this_thread::sleep_for(delay);
+    }
     delay = std::min(delay * 2, std::chrono::milliseconds(500));
   }
+}
+
+std::string AdvisoryLock::describe_holder(Connection& conn, const std::string& key) {
+  auto r = conn.exec(
+      "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
+      "coalesce(host(a.client_addr), 'local') "
+      "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+      "WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted "
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0) "
+      "ORDER BY a.backend_start LIMIT 1",
+      {key});
+  if (!r.rows()) return "";
+  return "server pid " + r.get(0, 0) + " (application " + util::quoted(r.get(0, 1)) + ", user " +
+         r.get(0, 2) + ", client " + r.get(0, 3) + ")";
 }
 
 AdvisoryLock::~AdvisoryLock() {

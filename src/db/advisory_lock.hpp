@@ -11,15 +11,21 @@ namespace previewdb::db {
 
 class AdvisoryLock {
  public:
-  // Waits up to timeout; throws Error(lock_timeout) naming `what` when it expires.
+  // Waits up to timeout; throws Error(lock_timeout) naming `what` when it expires. While it
+  // waits it says every 10 s on whom. With free_slot_while_waiting, a session that holds no
+  // other advisory lock is closed between attempts (and reopened), so a crowd of waiting runs
+  // does not take every connection slot of a small server.
   AdvisoryLock(Connection& conn, std::string key, std::chrono::seconds timeout,
-               const std::string& what);
+               const std::string& what, bool free_slot_while_waiting = false);
   ~AdvisoryLock();
   AdvisoryLock(const AdvisoryLock&) = delete;
   AdvisoryLock& operator=(const AdvisoryLock&) = delete;
 
   static bool try_lock(Connection& conn, const std::string& key);
   static void unlock(Connection& conn, const std::string& key);
+  // "server pid 123 (application "previewdb", user app, client 10.0.0.5)" for whoever holds key
+  // on this database; empty when no one does.
+  static std::string describe_holder(Connection& conn, const std::string& key);
 
  private:
   Connection& m_conn;

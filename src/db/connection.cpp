@@ -1,9 +1,13 @@
 #include "db/connection.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "util/log.hpp"
 #include "util/redact.hpp"
@@ -297,11 +301,37 @@ Connection Connection::open(const ConnectOptions& options) {
   // below can show it.
   register_conninfo_secrets(o.conninfo);
 
-  PGconn* raw = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   std::string target = describe_target(o.conninfo);
   if (!o.dbname.empty()) target += " (database " + util::quoted(o.dbname) + ")";
+  // "too many clients" (53300): wait for a slot with backoff, within busy_retry.
+  auto busy_deadline = std::chrono::steady_clock::now() + o.busy_retry;
+  auto delay = std::chrono::milliseconds(100);
+  bool announced = false;
+  PGconn* raw = nullptr;
+  for (;;) {
+    raw = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
+    if (!raw || PQstatus(raw) == CONNECTION_OK) break;
+    std::string reason = PQerrorMessage(raw);
+    bool busy = reason.find("too many clients") != std::string::npos ||
+                reason.find("remaining connection slots are reserved") != std::string::npos;
+    if (!busy || std::chrono::steady_clock::now() + delay > busy_deadline) break;
+    if (!announced) {
+      util::log::info(
+          "the server at " + target +
+          " has no free connection slot (too many clients); retrying for up to " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(o.busy_retry).count()) +
+          "s");
+      announced = true;
+    }
+    PQfinish(raw);
+    raw = nullptr;
+    // Jitter keeps a crowd of waiting runs from retrying in step.
+    std::this_thread::sleep_for(delay + std::chrono::milliseconds(std::rand() % 100));
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+  }
   if (!raw) throw Error(ExitCode::connection, "cannot connect to " + target + ": out of memory");
   Connection conn(raw, target);
+  conn.m_options = options;
   if (PQstatus(raw) != CONNECTION_OK) {
     std::string reason = util::trim(PQerrorMessage(raw));
     Error e(ExitCode::connection, "cannot connect to " + target + ": " + reason);
@@ -320,11 +350,30 @@ Connection Connection::open(const ConnectOptions& options) {
   return conn;
 }
 
+void end_copy(PGconn* conn, ExecStatusType status) {
+  if (status == PGRES_COPY_IN) {
+    PQputCopyEnd(conn, "previewdb does not send COPY data (COPY FROM STDIN is not supported)");
+  } else if (status == PGRES_COPY_OUT) {
+    char* buf = nullptr;
+    while (PQgetCopyData(conn, &buf, 0) > 0) {
+      PQfreemem(buf);
+      buf = nullptr;
+    }
+  }
+}
+
 Result Connection::check(PGresult* r, const std::string& sql) {
   Result res(r);
   auto status = PQresultStatus(r);
-  if (r && (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ||
-            status == PGRES_EMPTY_QUERY || status == PGRES_COPY_IN || status == PGRES_COPY_OUT)) {
+  if (r && (status == PGRES_COPY_IN || status == PGRES_COPY_OUT)) {
+    // Nothing in previewdb speaks the COPY sub-protocol: end it and report, never wait.
+    end_copy(m_conn.get(), status);
+    while (PGresult* rest = PQgetResult(m_conn.get())) PQclear(rest);
+    throw QueryError("COPY FROM STDIN / TO STDOUT is not supported", "0A000",
+                     "COPY FROM STDIN / TO STDOUT is not supported", "", "", 0);
+  }
+  if (r &&
+      (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY)) {
     return res;
   }
   std::string primary = r ? field(r, PG_DIAG_MESSAGE_PRIMARY) : "";
@@ -332,22 +381,130 @@ Result Connection::check(PGresult* r, const std::string& sql) {
   std::string pos = r ? field(r, PG_DIAG_STATEMENT_POSITION) : "";
   std::string sqlstate = r ? field(r, PG_DIAG_SQLSTATE) : "";
   util::log::debug("query failed (" + sqlstate + "): " + sql.substr(0, 200));
+  if (m_limits && sqlstate == "55P03") {
+    std::string statement = util::trim(sql.substr(0, sql.find('\n')));
+    if (statement.size() > 100) statement = statement.substr(0, 100) + "...";
+    throw Error(
+        ExitCode::lock_timeout,
+        "timed out after " +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(m_limits->lock_timeout).count()) +
+            "s (lock timeout) waiting for a lock for: " + statement + ": " + primary,
+        {"another session holds it (see the messages above); try again when it is done, "
+         "or raise --lock-timeout"});
+  }
   throw QueryError(primary, sqlstate, primary, r ? field(r, PG_DIAG_MESSAGE_DETAIL) : "",
                    r ? field(r, PG_DIAG_MESSAGE_HINT) : "",
                    pos.empty() ? 0 : std::atoi(pos.c_str()));
 }
 
 Result Connection::exec(const std::string& sql) {
-  return check(PQexec(m_conn.get(), sql.c_str()), sql);
+  if (!m_limits) return check(PQexec(m_conn.get(), sql.c_str()), sql);
+  if (!PQsendQuery(m_conn.get(), sql.c_str())) return check(nullptr, sql);
+  return check(wait_result(sql), sql);
 }
 
 Result Connection::exec(const std::string& sql, const Params& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  return check(PQexecParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0),
-               sql);
+  if (!m_limits) {
+    return check(PQexecParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0),
+                 sql);
+  }
+  if (!PQsendQueryParams(m_conn.get(), sql.c_str(), static_cast<int>(values.size()), nullptr,
+                         values.data(), nullptr, nullptr, 0)) {
+    return check(nullptr, sql);
+  }
+  return check(wait_result(sql), sql);
+}
+
+PGresult* Connection::wait_result(const std::string& sql) {
+  PGconn* c = m_conn.get();
+  auto start = std::chrono::steady_clock::now();
+  auto next_report = start + m_limits->report_every;
+  while (PQisBusy(c)) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        next_report - std::chrono::steady_clock::now());
+    if (PQsocket(c) < 0) break;  // no connection any more: PQgetResult reports it
+    pollfd pfd{PQsocket(c), POLLIN, 0};
+    int rc = ::poll(&pfd, 1, static_cast<int>(std::max<long long>(0, left.count())));
+    if (rc < 0 && errno != EINTR) break;
+    if (rc > 0 && !PQconsumeInput(c)) break;  // connection lost: PQgetResult reports it
+    if (std::chrono::steady_clock::now() >= next_report) {
+      report_wait(sql, std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::steady_clock::now() - start));
+      next_report += m_limits->report_every;
+    }
+  }
+  // As PQexec: the first error wins, else the last result; a COPY result ends the wait.
+  PGresult* kept = nullptr;
+  while (PGresult* r = PQgetResult(c)) {
+    auto status = PQresultStatus(r);
+    if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
+      PQclear(kept);
+      return r;
+    }
+    if (kept && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+      PQclear(r);
+      continue;
+    }
+    PQclear(kept);
+    kept = r;
+  }
+  return kept;
+}
+
+void Connection::report_wait(const std::string& sql, std::chrono::seconds waited) {
+  std::string statement = util::trim(sql.substr(0, sql.find('\n')));
+  if (statement.size() > 100) statement = statement.substr(0, 100) + "...";
+  std::string message =
+      "still waiting after " + std::to_string(waited.count()) + "s for: " + statement;
+  try {
+    // Our own session is busy: ask on a second, short-lived one.
+    ConnectOptions o = m_options;
+    o.application_name = "previewdb (wait report)";
+    o.connect_timeout = std::chrono::seconds(5);
+    o.busy_retry = std::chrono::milliseconds(0);
+    auto side = Connection::open(o);
+    auto r = side.exec(
+        "SELECT coalesce(a.wait_event_type || ' ' || a.wait_event, 'running'), "
+        "(SELECT string_agg(format('pid %s (user %s, application %s, client %s, %s)', b.pid, "
+        "b.usename, coalesce(nullif(b.application_name, ''), '?'), "
+        "coalesce(host(b.client_addr), 'local'), coalesce(b.state, '?')), '; ') "
+        "FROM pg_stat_activity b WHERE b.pid = ANY (pg_blocking_pids(a.pid))) "
+        "FROM pg_stat_activity a WHERE a.pid = $1",
+        {std::to_string(backend_pid())});
+    if (r.rows()) {
+      message += " (server pid " + std::to_string(backend_pid()) + ", waiting on " + r.get(0, 0);
+      message += r.is_null(0, 1) ? ")" : "; blocked by " + r.get(0, 1) + ")";
+    }
+  } catch (const std::exception& e) {
+    message += " (cannot ask the server who blocks it: " + std::string(e.what()) + ")";
+  }
+  util::log::info(message);
+}
+
+void Connection::close_while_waiting() {
+  m_conn.reset();
+}
+
+void Connection::reopen() {
+  if (m_conn) return;
+  Connection fresh = Connection::open(m_options);
+  m_conn = std::move(fresh.m_conn);
+  if (m_limits) set_limits(*m_limits);
+}
+
+void Connection::set_limits(const SessionLimits& limits) {
+  auto ms = std::max<long long>(1, limits.lock_timeout.count());
+  exec("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', '0', false)",
+       {std::to_string(ms) + "ms"});
+  // The server checks every second whether the client is still there, even while the statement
+  // waits for a lock, and ends the statement (and its locks) when it is gone.
+  if (server_version() >= 140000) exec("SET client_connection_check_interval = '1s'");
+  m_limits = limits;
 }
 
 std::optional<Result> Connection::try_exec(const std::string& sql, const Params& params,

@@ -67,6 +67,18 @@ struct ConnectOptions {
   std::string dbname;
   std::chrono::seconds connect_timeout{10};
   std::string application_name = "previewdb";
+  // "too many clients" (SQLSTATE 53300) is retried with backoff for up to this long: a busy
+  // server is a wait, not a failure. Zero: fail at once.
+  std::chrono::milliseconds busy_retry{std::chrono::seconds(60)};
+};
+
+// Settings of a session that runs maintenance statements (CREATE/DROP/ALTER DATABASE).
+struct SessionLimits {
+  // PostgreSQL lock_timeout: the run's lock timeout. A statement that waits longer for a lock
+  // fails with Error(lock_timeout) naming it.
+  std::chrono::milliseconds lock_timeout{std::chrono::minutes(10)};
+  // While a statement runs longer than this, say every time what it waits for and on whom.
+  std::chrono::seconds report_every{10};
 };
 
 class Connection {
@@ -93,16 +105,35 @@ class Connection {
   const std::string& description() const { return m_description; }
   // Asks the server to cancel the running query (safe to call from another thread).
   void cancel();
+  // Makes this a maintenance session: lock_timeout as given, no statement_timeout (CREATE
+  // DATABASE and restores take as long as they take), client_connection_check_interval (PG14+)
+  // so a killed previewdb's statement stops on the server, and progress reports while a
+  // statement waits.
+  void set_limits(const SessionLimits& limits);
+  // Closes the session to free its server slot while only waiting (reopen() connects again
+  // with the same options and session limits). Only for a session that holds no locks.
+  void close_while_waiting();
+  const std::optional<SessionLimits>& limits() const { return m_limits; }
+  void reopen();
   PGconn* raw() const { return m_conn.get(); }
 
  private:
   Connection(PGconn* c, std::string description)
       : m_conn(c, &PQfinish), m_description(std::move(description)) {}
   Result check(PGresult* r, const std::string& sql);
+  // Waits for the result of a sent query, reporting (limits set) while it waits.
+  PGresult* wait_result(const std::string& sql);
+  void report_wait(const std::string& sql, std::chrono::seconds waited);
 
   std::unique_ptr<PGconn, decltype(&PQfinish)> m_conn;
   std::string m_description;
+  ConnectOptions m_options;
+  std::optional<SessionLimits> m_limits;
 };
+
+// Ends a COPY the server started (a COPY_IN result: aborted with an error; COPY_OUT: the data
+// drained and discarded), so the connection does not wait for data previewdb never sends.
+void end_copy(PGconn* conn, ExecStatusType status);
 
 // A URL whose query holds parameters libpq does not know (Prisma's schema=, pgbouncer=,
 // connection_limit=, ...: libpq rejects them), split into what libpq takes and the rest.

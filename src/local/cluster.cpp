@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,9 +88,35 @@ class FileLock {
  public:
   explicit FileLock(const fs::path& path) {
     m_fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (m_fd < 0 || ::flock(m_fd, LOCK_EX) != 0) {
+    if (m_fd < 0) {
       throw Error(ExitCode::failure,
                   "cannot lock " + util::quoted(path.string()) + ": " + std::strerror(errno));
+    }
+    // Bounded: another previewdb may be initialising or starting the server (initdb takes
+    // seconds); five minutes is far beyond that.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+    bool announced = false;
+    while (::flock(m_fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      bool busy = err == EWOULDBLOCK || err == EINTR;
+      if (!busy || std::chrono::steady_clock::now() > deadline) {
+        ::close(m_fd);  // the destructor does not run when we throw
+        m_fd = -1;
+        if (!busy) {
+          throw Error(ExitCode::failure,
+                      "cannot lock " + util::quoted(path.string()) + ": " + std::strerror(err));
+        }
+        throw Error(ExitCode::lock_timeout,
+                    "timed out after 5m waiting for " + util::quoted(path.string()) +
+                        ": another previewdb is starting the local server",
+                    {"check 'previewdb local status'"});
+      }
+      if (!announced) {
+        util::log::info("waiting for another previewdb starting the local server (lock " +
+                        path.string() + ")");
+        announced = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
   ~FileLock() {
@@ -99,6 +126,20 @@ class FileLock {
  private:
   int m_fd = -1;
 };
+
+// A data directory previewdb set up (its settings block in postgresql.conf) for a socket-only
+// server, complete (PG_VERSION) and owned by the account the server runs as: safe to adopt.
+bool adoptable(const fs::path& data_dir, const fs::path& socket_dir, bool tcp,
+               const ServerUser& user) {
+  auto conf = util::read_file_if_exists(data_dir / "postgresql.conf");
+  struct stat st {};
+  uid_t expected = user.uid.value_or(::geteuid());
+  return !tcp && fs::exists(data_dir / "PG_VERSION") && conf &&
+         conf->find("\n# previewdb\nunix_socket_directories = '" + socket_dir.string() + "'") !=
+             std::string::npos &&
+         conf->find("listen_addresses = ''") != std::string::npos &&
+         ::stat(data_dir.c_str(), &st) == 0 && st.st_uid == expected;
+}
 
 }  // namespace
 
@@ -200,10 +241,36 @@ void Cluster::initialize() {
   s.tcp_port = m_options.tcp_port;
   s.password = crypto::random_hex(16);
   util::register_secret(s.password);
-  if (fs::exists(s.data_dir)) fs::remove_all(s.data_dir);  // a half-made earlier attempt
   fs::create_directories(s.socket_dir);
   chown_to(s.socket_dir, user);
   fs::permissions(s.socket_dir, fs::perms::owner_all);  // private socket
+  // Present only while initdb runs: a data directory next to it is a half-made attempt of ours.
+  fs::path in_progress = base / "initdb-in-progress";
+  if (fs::exists(s.data_dir)) {
+    if (!fs::exists(in_progress)) {
+      // cluster.json is gone but the data is not: never delete data we did not just create.
+      if (adoptable(s.data_dir, s.socket_dir, m_options.tcp_port.has_value(), user)) {
+        util::log::warn(
+            "the local server's state file was missing; adopting the existing data "
+            "directory " +
+            s.data_dir.string() + " (nothing was deleted)");
+        // Socket connections use trust authentication: the password only matters over TCP.
+        write_state(s);
+        return;
+      }
+      throw Error(ExitCode::failure,
+                  "the local server's state file " +
+                      util::quoted((m_options.home / "cluster.json").string()) +
+                      " is missing, but its data directory " + util::quoted(s.data_dir.string()) +
+                      " exists; previewdb will not delete it",
+                  {"restore cluster.json, or (after 'pg_ctl stop -D " + s.data_dir.string() +
+                   "' if a server still runs from it) move " + base.string() +
+                   " aside to start a fresh local server"});
+    }
+    util::log::info("removing " + s.data_dir.string() + ", left by an interrupted initdb");
+    fs::remove_all(s.data_dir);
+  }
+  util::write_file_atomic(in_progress, "previewdb initdb\n");
 
   // initdb reads the superuser password from a file only the server user can read.
   fs::path pwfile = base / ".pwfile";
@@ -226,7 +293,8 @@ void Cluster::initialize() {
   try {
     run_pg(*bin, args, user, "initialise the local PostgreSQL (initdb)");
   } catch (...) {
-    fs::remove(pwfile);
+    std::error_code ignored;  // never let the cleanup replace initdb's error
+    fs::remove(pwfile, ignored);
     throw;
   }
   fs::remove(pwfile);
@@ -235,11 +303,16 @@ void Cluster::initialize() {
   std::string conf = "\n# previewdb\nunix_socket_directories = '" + s.socket_dir.string() + "'\n";
   conf += "port = " + std::to_string(s.tcp_port.value_or(k_socket_port)) + "\n";
   conf += s.tcp_port ? "listen_addresses = '127.0.0.1'\n" : "listen_addresses = ''\n";
-  conf += "max_connections = 200\n";
+  conf += "max_connections = " + std::to_string(m_options.max_connections) + "\n";
   if (!m_options.durable) conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n";
   util::append_file(s.data_dir / "postgresql.conf", conf);
   s.port = s.tcp_port.value_or(k_socket_port);
 
+  write_state(s);
+  fs::remove(in_progress);
+}
+
+void Cluster::write_state(const State& s) const {
   json j = {{"data_dir", s.data_dir.string()},
             {"socket_dir", s.socket_dir.string()},
             {"bin_dir", s.bin_dir.string()},

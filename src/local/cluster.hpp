@@ -15,6 +15,7 @@ struct ClusterOptions {
   std::optional<int> tcp_port;  // listen on 127.0.0.1:port too (tests); else socket only
   bool durable = true;          // false: fsync=off, for throwaway test servers
   std::string create_database = "dev";  // created on first start (empty: none)
+  int max_connections = 200;            // set at initdb (tests use a small one)
 };
 
 struct ClusterStatus {
@@ -42,6 +43,9 @@ class Cluster {
  private:
   struct State;
   State load_state() const;
+  void write_state(const State& s) const;
+  // Creates the server; never deletes a data directory it did not just create (adopts one it
+  // recognises, else refuses with a hint).
   void initialize();
 
   ClusterOptions m_options;

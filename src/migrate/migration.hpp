@@ -28,6 +28,9 @@ struct Statement {
   bool no_transaction = false;
   // BEGIN/COMMIT/ROLLBACK/SAVEPOINT... written in the file itself.
   enum class Control { none, begin, commit, rollback, savepoint, other } control = Control::none;
+  // COPY ... FROM STDIN / TO STDOUT: needs a client to feed or drain the data (psql does), which
+  // a migration file cannot provide; the runner refuses it, naming file and line.
+  bool copy_stdio = false;
 };
 
 // How the runner executes a migration.

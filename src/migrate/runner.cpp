@@ -38,10 +38,13 @@ class Watchdog {
     m_thread = std::jthread([this, &conn](std::stop_token stop) {
       std::mutex mutex;
       std::unique_lock lock(mutex);
-      if (!m_wake.wait_until(lock, stop, m_deadline, [] { return false; })) {
-        if (stop.stop_requested()) return;
+      if (m_wake.wait_until(lock, stop, m_deadline, [] { return false; })) return;
+      // A cancel that arrives between two statements cancels nothing: repeat it until the run
+      // stops (the runner also checks fired() before each migration).
+      while (!stop.stop_requested()) {
         m_fired = true;
         conn.cancel();
+        m_wake.wait_for(lock, stop, 1s, [] { return false; });
       }
     });
   }
@@ -134,6 +137,7 @@ class Runner {
     auto start = Clock::now();
     util::log::debug("applying " + m.id + " (" + std::to_string(m.statements.size()) +
                      " statements" + (m.mode_reason.empty() ? "" : "; " + m.mode_reason) + ")");
+    if (m_watchdog.fired()) fail(m, -1, ServerError{"", "cancelled", "", "", 0}, false);
     if (m.mode == Mode::autocommit)
       apply_autocommit(m);
     else
@@ -204,6 +208,16 @@ class Runner {
     while (PGresult* r = PQgetResult(raw)) {
       std::unique_ptr<PGresult, decltype(&PQclear)> guard(r, &PQclear);
       auto status = PQresultStatus(r);
+      if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT) {
+        // Refused before running (copy_stdio); should one slip through, end it rather than
+        // wait for data that never comes.
+        db::end_copy(raw, status);
+        if (!error) {
+          error = ServerError{"", "COPY FROM STDIN / TO STDOUT is not supported in migrations", "",
+                              "", 0};
+        }
+        continue;
+      }
       if (status == PGRES_FATAL_ERROR) {
         if (!error) error = from_result(r, raw);
       } else if (!error) {
@@ -597,6 +611,28 @@ MigrateReport migrate(const MigrateOptions& o) {
                                                  "syntax error", m->syntax_error->message));
     }
     throw e;
+  }
+  // COPY FROM STDIN / TO STDOUT would wait for data no one sends (psql's \copy feeds it from the
+  // client): refuse it before anything is applied.
+  for (const Migration* m : pending) {
+    for (const auto& stmt : m->statements) {
+      if (!stmt.copy_stdio) continue;
+      std::string where = m->display_path + ":" + std::to_string(stmt.line);
+      std::string what =
+          "COPY ... FROM STDIN / TO STDOUT needs a client to send or receive the "
+          "data, which previewdb does not do";
+      Error e(ExitCode::migration_failed, "migration " + util::quoted(m->id) +
+                                              " uses COPY with STDIN/STDOUT at " + where + ": " +
+                                              what);
+      e.with_hint(
+          "nothing was applied; load the data with INSERT ... VALUES or COPY ... FROM a file "
+          "the server can read, or run that step with psql outside the migration");
+      if (o.github_annotations) {
+        emit_command(
+            util::workflow::error_command(m->display_path, stmt.line, "COPY not supported", what));
+      }
+      throw e;
+    }
   }
 
   if (o.dry_run) {

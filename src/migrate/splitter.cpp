@@ -53,8 +53,9 @@ std::string first_word(std::string_view s) {
 // Only statements that might need special handling are parsed a second time (to JSON); the
 // rest of a 10,000-migration folder goes through the splitter alone.
 bool worth_classifying(const std::string& lower_sql, const std::string& word) {
-  static const char* words[] = {"begin",     "start",   "commit",  "end",    "rollback", "abort",
-                                "savepoint", "release", "prepare", "vacuum", "reindex",  "cluster"};
+  static const char* words[] = {"begin",   "start",     "commit",  "end",     "rollback",
+                                "abort",   "savepoint", "release", "prepare", "vacuum",
+                                "reindex", "cluster",   "copy"};
   for (const char* w : words) {
     if (word == w) return true;
   }
@@ -69,6 +70,7 @@ bool worth_classifying(const std::string& lower_sql, const std::string& word) {
 struct Classification {
   bool no_transaction = false;
   Statement::Control control = Statement::Control::none;
+  bool copy_stdio = false;
 };
 
 Classification classify(const std::string& sql) {
@@ -109,6 +111,8 @@ Classification classify(const std::string& sql) {
   for (const char* t : never_in_transaction) {
     if (type == t) out.no_transaction = true;
   }
+  // No filename and no PROGRAM: the data comes from (or goes to) the client.
+  if (type == "CopyStmt" && !node.contains("filename")) out.copy_stdio = true;
   if (type == "VacuumStmt" && node.value("is_vacuumcmd", false)) out.no_transaction = true;
   if (type == "ClusterStmt" && !node.contains("relation")) out.no_transaction = true;
   if (type == "ReindexStmt") {
@@ -222,6 +226,7 @@ SplitResult split_statements(std::string_view sql_view, int first_line) {
     auto c = classify(text);
     st.no_transaction = c.no_transaction;
     st.control = c.control;
+    st.copy_stdio = c.copy_stdio;
     st.sql = std::move(text);
     out.statements.push_back(std::move(st));
   }

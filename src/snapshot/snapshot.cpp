@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include "core/naming.hpp"
 #include "core/registry.hpp"
@@ -24,6 +25,81 @@ std::string snapshot_name(const std::string& source, const std::string& timestam
   return "snap_" + base + "_" + timestamp;
 }
 
+namespace {
+
+const std::string k_dump_dir_prefix = "previewdb-dump-";
+
+// The client sessions on `source` other than ours: what blocks a template copy. Autovacuum and
+// background workers are not users (CREATE DATABASE ends autovacuum itself).
+std::vector<std::string> client_sessions(db::Connection& conn, const std::string& source,
+                                         std::vector<int>* pids = nullptr) {
+  auto r = conn.exec(
+      "SELECT pid, coalesce(usename::text, '?'), coalesce(nullif(application_name, ''), '?'), "
+      "coalesce(host(client_addr), 'local') FROM pg_stat_activity "
+      "WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+      "ORDER BY pid",
+      {source});
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    out.push_back("pid " + r.get(i, 0) + " (user " + r.get(i, 1) + ", application " +
+                  util::quoted(r.get(i, 2)) + ", client " + r.get(i, 3) + ")");
+    if (pids) pids->push_back(static_cast<int>(r.get_int(i, 0)));
+  }
+  return out;
+}
+
+// Copies the source as a template (fast) when no client session uses it, after waiting for
+// them (wait_idle) or ending them (terminate_sessions) when asked. Returns false when it stays
+// busy, so the caller copies it online instead.
+bool copy_as_template(db::Connection& conn, const SnapshotRequest& req, const std::string& temp,
+                      const std::string& clause) {
+  auto sessions = client_sessions(conn, req.source);
+  if (!sessions.empty() && req.wait_idle.count() > 0) {
+    util::log::info("waiting up to " + std::to_string(req.wait_idle.count()) +
+                    "s (--wait-idle) for the sessions on " + util::quoted(req.source) +
+                    " to end: " + util::join(sessions, "; "));
+    auto deadline = std::chrono::steady_clock::now() + req.wait_idle;
+    while (!sessions.empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      sessions = client_sessions(conn, req.source);
+    }
+  }
+  if (!sessions.empty() && req.terminate_sessions) {
+    std::vector<int> pids;
+    sessions = client_sessions(conn, req.source, &pids);
+    util::log::warn("ending the sessions on " + util::quoted(req.source) +
+                    " (--terminate-sessions): " + util::join(sessions, "; "));
+    for (int pid : pids) conn.exec("SELECT pg_terminate_backend($1::int)", {std::to_string(pid)});
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    do {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      sessions = client_sessions(conn, req.source);
+    } while (!sessions.empty() && std::chrono::steady_clock::now() < deadline);
+  }
+  if (sessions.empty()) {
+    try {
+      // The server itself waits 5 s for stragglers before failing with 55006.
+      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
+                conn.quote_ident(req.source) + clause);
+      return true;
+    } catch (const db::QueryError& e) {
+      if (e.sqlstate() != "55006") throw;  // object_in_use: a session arrived meanwhile
+      sessions = client_sessions(conn, req.source);
+    }
+  }
+  util::log::info(util::quoted(req.source) + " is in use" +
+                  (sessions.empty() ? "" : " by " + util::join(sessions, "; ")) +
+                  "; copying it online with pg_dump | pg_restore (slower)");
+  if (!req.wait_idle.count() && !req.terminate_sessions) {
+    util::log::info(
+        "hint: --wait-idle 30s waits for them, --terminate-sessions ends them, for the fast "
+        "template copy");
+  }
+  return false;
+}
+
+}  // namespace
+
 SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req) {
   core::validate_name(req.source, "source database");
   auto all = core::list_databases(conn);
@@ -38,7 +114,16 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
         util::quoted(req.source) + " is itself a snapshot",
         "snapshot the database it was taken of: " + src->meta->source.value_or("dev"));
   }
+  core::require_createdb(conn);
   core::remove_stale_temporaries(conn);
+
+  // --to: a bad URL is rejected before any work, and dumps that a killed previewdb left behind
+  // are removed.
+  std::unique_ptr<storage::SnapshotStore> store;
+  if (req.store_url) {
+    store = storage::open_store(*req.store_url);
+    util::remove_orphaned_temp_dirs(k_dump_dir_prefix);
+  }
 
   SnapshotResult result;
   auto reg = core::Registry::open(conn);
@@ -53,50 +138,46 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   // Registered before it exists; a snapshot only because the registry says so.
   long long row =
       reg.begin_build(temp, snapshot_name(req.source, util::compact_timestamp(now)), meta);
+  std::unique_ptr<util::TempDir> scratch;
+  std::optional<std::string> stored;  // the id under which the store holds the archive
   try {
     std::string chosen;
     std::string clause = core::strategy_clause(conn, req.strategy, req.source, &chosen);
-    // CREATE DATABASE ... TEMPLATE needs the source to have no other sessions; when it has
-    // some, the server retries for 5 s before failing (55006), so look first.
-    bool busy = conn.exec(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
-                        "pg_backend_pid()",
-                        {req.source})
-                    .get_int(0, 0) > 0;
-    if (!busy) {
-      try {
-        conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
-                  conn.quote_ident(req.source) + clause);
-        reg.built(row, temp);
-        result.method = "template (" + chosen + ")";
-      } catch (const db::QueryError& e) {
-        if (e.sqlstate() != "55006") throw;  // object_in_use: a session arrived meanwhile
-        busy = true;
-      }
-    }
-    if (busy) {
-      util::log::info(util::quoted(req.source) +
-                      " has other sessions; copying it online with pg_dump | pg_restore");
+    if (copy_as_template(conn, req, temp, clause)) {
+      reg.built(row, temp);
+      result.method = "template (" + chosen + ")";
+    } else {
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
       reg.built(row, temp);
       storage::copy_online(req.conninfo, req.source, temp);
       result.method = "pg_dump | pg_restore (source busy)";
     }
-    if (req.store_url) {
-      storage::open_store(*req.store_url);  // reject a bad URL before the slow dump
-      // Dumped now, while the copy still accepts connections; stored once it has its name.
-      auto archive = std::filesystem::temp_directory_path() / (temp + ".dump");
-      result.archive = archive.string();
+    std::filesystem::path archive;
+    if (store) {
+      // Dumped now, while the copy still accepts connections, into a private directory (0700)
+      // and a file only we can read: it is a full copy of the source.
+      scratch = util::private_temp_dir(k_dump_dir_prefix);
+      archive = scratch->path() / (temp + ".dump");
+      util::write_file_atomic(
+          archive, "", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
       storage::dump_archive(req.conninfo, temp, archive);
     }
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " ALLOW_CONNECTIONS false");
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " IS_TEMPLATE true");
     conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
               conn.quote_literal(core::to_comment(meta)));
-    // Name it last: two snapshots in the same second get _2, _3, ...
+    // Name it last: two snapshots in the same second get _2, _3, ... The archive is stored
+    // under that name before the rename, so a snapshot that exists always has its archive
+    // (all or nothing: a failed write leaves neither).
     std::string base = snapshot_name(req.source, util::compact_timestamp(now));
     for (int attempt = 1;; ++attempt) {
+      if (attempt > 9) throw Error(ExitCode::failure, "cannot name snapshot " + base);
       std::string id = attempt == 1 ? base : base + "_" + std::to_string(attempt);
+      if (core::find_database(conn, id)) continue;
+      if (store) {
+        store->put(id, archive, core::to_comment(meta));
+        stored = id;
+      }
       reg.retarget(row, id);
       if (conn.try_exec(
               "ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " + conn.quote_ident(id), {},
@@ -105,7 +186,8 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
         result.id = id;
         break;
       }
-      if (attempt >= 9) throw Error(ExitCode::failure, "cannot name snapshot " + base);
+      if (store) store->remove(id);  // someone took the name meanwhile
+      stored.reset();
     }
   } catch (...) {
     core::drop_temporary(conn, temp);
@@ -115,21 +197,17 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       util::log::warn("could not update " + std::string(core::k_registry_database) + ": " +
                       e.what());
     }
-    if (result.archive) std::filesystem::remove(*result.archive);
+    if (stored) {
+      try {
+        store->remove(*stored);
+      } catch (const std::exception& e) {
+        util::log::warn("could not remove the archive of the failed snapshot: " +
+                        std::string(e.what()));
+      }
+    }
     throw;
   }
-  if (req.store_url && result.archive) {
-    auto store = storage::open_store(*req.store_url);
-    std::filesystem::path archive = *result.archive;
-    try {
-      store->put(result.id, archive, core::to_comment(meta));
-    } catch (...) {
-      std::filesystem::remove(archive);
-      throw;
-    }
-    std::filesystem::remove(archive);
-    result.archive = store->describe() + "/" + result.id + ".dump";
-  }
+  if (store) result.archive = store->describe() + "/" + result.id + ".dump";
   result.snapshots_of_source = core::snapshots_of(core::list_databases(conn), req.source).size();
   return result;
 }

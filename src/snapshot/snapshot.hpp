@@ -2,6 +2,7 @@
 // marked IS_TEMPLATE, with metadata), optionally also written to a snapshot store as an archive.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@ struct SnapshotRequest {
   std::string conninfo;  // the server, for pg_dump/pg_restore
   core::CloneStrategy strategy = core::CloneStrategy::automatic;
   std::optional<std::string> store_url;  // --to file://DIR
+  // A source with client sessions cannot be copied as a template: wait up to this long for
+  // them to end, and/or end them (pg_terminate_backend), before the slower pg_dump copy.
+  std::chrono::seconds wait_idle{0};
+  bool terminate_sessions = false;
 };
 
 struct SnapshotResult {

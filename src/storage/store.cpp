@@ -29,13 +29,31 @@ class FileStore : public SnapshotStore {
                   "cannot create snapshot store " + describe() + ": " + ec.message());
     }
     fs::path target = m_dir / (id + ".dump");
-    fs::copy_file(archive, target.string() + ".partial", fs::copy_options::overwrite_existing, ec);
-    if (!ec) fs::rename(target.string() + ".partial", target, ec);
+    fs::path partial = target.string() + ".partial";
+    // The metadata first, the archive last (list() shows .dump files): a reader never sees an
+    // archive without its metadata, nor a half-written one.
+    try {
+      util::write_file_atomic(m_dir / (id + ".json"), meta + "\n");
+    } catch (const Error& e) {
+      throw Error(ExitCode::failure,
+                  "cannot write the snapshot store " + describe() + ": " + e.what());
+    }
+    fs::copy_file(archive, partial, fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::rename(partial, target, ec);
     if (ec) {
+      std::error_code ignored;
+      fs::remove(partial, ignored);
+      fs::remove(m_dir / (id + ".json"), ignored);
       throw Error(ExitCode::failure,
                   "cannot write " + util::quoted(target.string()) + ": " + ec.message());
     }
-    util::write_file_atomic(m_dir / (id + ".json"), meta + "\n");
+  }
+
+  void remove(const std::string& id) override {
+    std::error_code ec;
+    fs::remove(m_dir / (id + ".dump"), ec);
+    fs::remove(m_dir / (id + ".dump.partial"), ec);
+    fs::remove(m_dir / (id + ".json"), ec);
   }
 
   fs::path fetch(const std::string& id, const fs::path&) override {

@@ -20,6 +20,8 @@ class SnapshotStore {
   // A local path to the archive `id` ("latest": the newest). May download into scratch.
   virtual std::filesystem::path fetch(const std::string& id,
                                       const std::filesystem::path& scratch) = 0;
+  // Removes the archive `id` and its metadata (nothing when absent).
+  virtual void remove(const std::string& id) = 0;
   // Archive ids, oldest first.
   virtual std::vector<std::string> list() = 0;
   // The newest archive taken of `source` (by its metadata's creation time), never one of another

@@ -1,10 +1,12 @@
 #include "util/files.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -190,6 +192,31 @@ TempDir::TempDir(const std::string& prefix) {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(m_path, ec);
+}
+
+std::unique_ptr<TempDir> private_temp_dir(const std::string& prefix) {
+  // mkdtemp makes it 0700: nobody else can read what goes inside.
+  return std::make_unique<TempDir>(prefix + std::to_string(::getpid()) + "-");
+}
+
+void remove_orphaned_temp_dirs(const std::string& prefix) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(), ec)) {
+    std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string rest = name.substr(prefix.size());
+    auto dash = rest.find('-');
+    if (dash == std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::atoll(rest.substr(0, dash).c_str()));
+    struct stat st {};
+    if (pid <= 0 || ::lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != ::geteuid()) {
+      continue;
+    }
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // its process still runs
+    std::error_code ignored;
+    fs::remove_all(e.path(), ignored);
+  }
 }
 
 }  // namespace previewdb::util

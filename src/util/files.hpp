@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,5 +45,11 @@ class TempDir {
  private:
   std::filesystem::path m_path;
 };
+
+// A private directory (0700) "<prefix><pid>-XXXXXX" in the temporary directory, for files that
+// hold data (dumps). remove_orphaned_temp_dirs(prefix) deletes the ones whose process is gone
+// (killed before its destructor ran) and that belong to this user.
+std::unique_ptr<TempDir> private_temp_dir(const std::string& prefix);
+void remove_orphaned_temp_dirs(const std::string& prefix);
 
 }  // namespace previewdb::util

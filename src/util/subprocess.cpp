@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,6 +97,7 @@ struct Prepared {
 };
 
 pid_t spawn(const ProcessSpec& spec, Prepared& p, int in_fd, int out_fd, int err_fd) {
+  pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0)
     throw Error(ExitCode::failure, std::string("fork() failed: ") + std::strerror(errno));
@@ -110,6 +112,10 @@ pid_t spawn(const ProcessSpec& spec, Prepared& p, int in_fd, int out_fd, int err
       ::setgroups(0, nullptr);
       if (::setuid(*spec.uid) != 0) _exit(126);
     }
+    // Die with previewdb: a killed previewdb must not leave pg_dump & co. running. Set after the
+    // uid change, which clears it; a parent already gone before this line is checked for.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(126);
     ::execve(p.program.c_str(), p.argv.data(), p.envp.data());
     _exit(127);
   }
@@ -191,7 +197,16 @@ std::pair<ProcessResult, ProcessResult> run_pipeline(const ProcessSpec& producer
   int c_out = consumer.capture_stdout ? cout_pipe.write_end() : 2;
   int c_err = consumer.capture_stderr ? cerr.write_end() : -1;
   pid_t p_pid = spawn(producer, pp, -1, link.write_end(), p_err);
-  pid_t c_pid = spawn(consumer, pc, link.read_end(), c_out, c_err);
+  pid_t c_pid = -1;
+  try {
+    c_pid = spawn(consumer, pc, link.read_end(), c_out, c_err);
+  } catch (...) {
+    // The producer is already running: stop and reap it rather than leave a zombie behind.
+    ::kill(p_pid, SIGKILL);
+    ProcessResult ignored;
+    wait_for(p_pid, ignored);
+    throw;
+  }
   link.close_read();
   link.close_write();
   perr.close_write();

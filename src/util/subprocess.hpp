@@ -1,5 +1,7 @@
 // Child processes (pg_dump, pg_restore, initdb, pg_ctl, users' commands) without a shell.
-// Secrets reach children through the environment, never through argv.
+// Secrets reach children through the environment, never through argv. Children are killed
+// (SIGKILL, PR_SET_PDEATHSIG) when previewdb dies; what they fork themselves (a server that
+// pg_ctl starts) is not.
 #pragma once
 
 #include <sys/types.h>

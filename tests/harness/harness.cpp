@@ -40,14 +40,17 @@ PgServer& PgServer::shared() {
   return server;
 }
 
-PgServer::PgServer() {
+PgServer::PgServer(const PgServerOptions& options) {
   char tmpl[] = "/tmp/previewdb-test-XXXXXX";
   if (!::mkdtemp(tmpl)) std::abort();
   m_home = tmpl;
   ::chmod(tmpl, 0755);  // the unprivileged server user must reach it when tests run as root
   m_port = free_port();
-  local::Cluster cluster(
-      {.home = m_home, .tcp_port = m_port, .durable = false, .create_database = "dev"});
+  local::Cluster cluster({.home = m_home,
+                          .tcp_port = m_port,
+                          .durable = false,
+                          .create_database = "dev",
+                          .max_connections = options.max_connections});
   cluster.start();
   std::string url = cluster.conninfo("postgres");
   // postgresql://previewdb:<pw>@127.0.0.1:<port>/postgres

@@ -13,10 +13,16 @@
 
 namespace previewdb::test {
 
+struct PgServerOptions {
+  int max_connections = 200;
+};
+
 class PgServer {
  public:
   // The server of this test process, started on first use and stopped at exit.
   static PgServer& shared();
+  // Another server (e.g. with few connection slots), stopped and removed when destroyed.
+  explicit PgServer(const PgServerOptions& options);
 
   // postgresql://previewdb:<password>@127.0.0.1:<port>/<dbname>
   std::string url(const std::string& dbname = "postgres") const;
@@ -35,7 +41,7 @@ class PgServer {
   ~PgServer();
 
  private:
-  PgServer();
+  PgServer() : PgServer(PgServerOptions{}) {}
   std::filesystem::path m_home;
   std::string m_password;
   int m_port = 0;
