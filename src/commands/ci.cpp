@@ -534,10 +534,9 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
     // CMD uses the preview after the name lock is gone: mark it in use (taken before the name
     // lock is released) so a cleanup skips it instead of dropping it under the build.
     hold.emplace(core::hold_database(
-        connect_maintenance(target, lock_timeout), spawned.name,
+        connect_maintenance(target, s.lock_timeout), spawned.name,
         "previewdb ci -- " + s.command.front() + " (pid " + std::to_string(::getpid()) + ")",
-        std::max(std::chrono::seconds(1),
-                 std::chrono::duration_cast<std::chrono::seconds>(lock_timeout))));
+        whole_seconds(s.lock_timeout)));
   }
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +

@@ -262,9 +262,7 @@ db::Connection connect_maintenance(const Target& target, std::chrono::millisecon
 }
 
 std::chrono::milliseconds lock_timeout_setting(const config::Config& cfg) {
-  auto v = cfg.get("lock_timeout");
-  if (!v || v->value.empty()) return std::chrono::minutes(10);
-  return util::parse_duration(v->value, util::BareUnit::seconds, v->origin);
+  return cfg.get_duration("lock_timeout");
 }
 
 std::string resolve_user(const config::Config& cfg) {
