@@ -1,5 +1,7 @@
 #include "core/registry.hpp"
 
+#include "core/lifecycle.hpp"
+
 #include "core/naming.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -22,6 +24,8 @@ std::string conninfo_value(std::string_view v) {
 
 void create_registry_database(db::Connection& maintenance) {
   const std::string name = maintenance.quote_ident(k_registry_database);
+  // One clear error (the role and the grant) rather than "permission denied".
+  require_createdb(maintenance);
   try {
     maintenance.exec("CREATE DATABASE " + name + " TEMPLATE template0");
   } catch (const db::QueryError& e) {

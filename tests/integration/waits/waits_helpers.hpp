@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/metadata.hpp"
+#include "core/registry.hpp"
 #include "harness/harness.hpp"
 #include "util/time.hpp"
 
@@ -34,7 +35,12 @@ inline void make_preview(const std::string& name, long long pr, std::chrono::sec
   m.created_at = util::to_iso8601(std::chrono::system_clock::now() - age);
   auto conn = server().connect();
   conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
+  // Made the way previewdb makes one: registered (only the registry makes it managed).
+  auto reg = core::Registry::open(conn);
+  long long row = reg.begin_build(name, name, m);
   conn.exec("CREATE DATABASE " + conn.quote_ident(name));
+  reg.built(row, name);
+  reg.finished(row, name);
   conn.exec("COMMENT ON DATABASE " + conn.quote_ident(name) + " IS " +
             conn.quote_literal(core::to_comment(m)));
 }
