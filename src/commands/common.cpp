@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "core/naming.hpp"
+#include "core/registry.hpp"
 #include "db/dialect.hpp"
 #include "git/tree.hpp"
 #include "git/user.hpp"
@@ -255,10 +256,28 @@ db::Connection connect_maintenance(const Target& target, std::chrono::millisecon
       }
     }
   };
-  auto conn = open();
-  db::dialect_of(conn);  // refuses servers we cannot manage yet (CockroachDB), before any change
-  conn.set_limits({.lock_timeout = lock_timeout});
-  return conn;
+  // The registry's own database is the maintenance database: CREATE/DROP DATABASE run from any
+  // database, and one connection then serves both (one slot per run, on a server near
+  // max_connections). The first run on a server creates it from "postgres" (or the fallback).
+  std::optional<db::Connection> conn;
+  try {
+    conn.emplace(db::Connection::open({.conninfo = target.conninfo,
+                                       .dbname = core::k_registry_database}));
+  } catch (const Error&) {
+    // Missing (first run), or not ours: the bootstrap below creates it or says what is wrong.
+  }
+  if (!conn) {
+    {
+      auto boot = open();
+      db::dialect_of(boot);  // refuses servers we cannot manage yet (CockroachDB), before any change
+      core::Registry::open(boot);
+    }
+    conn.emplace(db::Connection::open({.conninfo = target.conninfo,
+                                       .dbname = core::k_registry_database}));
+  }
+  db::dialect_of(*conn);
+  conn->set_limits({.lock_timeout = lock_timeout});
+  return std::move(*conn);
 }
 
 std::chrono::milliseconds lock_timeout_setting(const config::Config& cfg) {

@@ -82,7 +82,13 @@ db::Connection connect_like(db::Connection& conn, const std::string& dbname) {
   return db::Connection::open({.conninfo = conninfo, .dbname = dbname});
 }
 
+bool on_registry_database(db::Connection& conn) {
+  const char* db = PQdb(conn.raw());
+  return db && std::string_view(db) == k_registry_database;
+}
+
 Registry Registry::open(db::Connection& maintenance) {
+  if (on_registry_database(maintenance)) return Registry(&maintenance).verified();
   std::optional<db::Connection> conn;
   try {
     conn.emplace(connect_like(maintenance, k_registry_database));
@@ -91,8 +97,12 @@ Registry Registry::open(db::Connection& maintenance) {
     create_registry_database(maintenance);
     conn.emplace(connect_like(maintenance, k_registry_database));
   }
-  Registry reg(std::move(*conn));
-  auto r = reg.m_conn.exec(R"SQL(
+  return Registry(std::move(*conn)).verified();
+}
+
+Registry Registry::verified() && {
+  Registry& reg = *this;
+  auto r = reg.m_conn->exec(R"SQL(
 SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
        d.datacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a
                                    WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT'),
@@ -114,34 +124,34 @@ WHERE d.datname = current_database())SQL");
                  "previewdb only manages databases recorded there by its own role"});
   }
   if (r.get_bool(0, 4)) {
-    reg.m_conn.exec(std::string("REVOKE ALL ON DATABASE ") +
-                    reg.m_conn.quote_ident(k_registry_database) + " FROM PUBLIC");
+    reg.m_conn->exec(std::string("REVOKE ALL ON DATABASE ") +
+                    reg.m_conn->quote_ident(k_registry_database) + " FROM PUBLIC");
   }
   if (!r.get_bool(0, 5)) {
-    reg.m_conn.exec("BEGIN");
+    reg.m_conn->exec("BEGIN");
     try {
-      reg.m_conn.exec("SELECT pg_advisory_xact_lock(hashtext('previewdb:registry-schema'))");
+      reg.m_conn->exec("SELECT pg_advisory_xact_lock(hashtext('previewdb:registry-schema'))");
       bool made =
-          reg.m_conn.exec("SELECT to_regclass('registry.databases') IS NOT NULL").get_bool(0, 0);
+          reg.m_conn->exec("SELECT to_regclass('registry.databases') IS NOT NULL").get_bool(0, 0);
       if (!made) {
-        reg.m_conn.exec(k_schema_sql);
+        reg.m_conn->exec(k_schema_sql);
         reg.adopt_legacy();
       }
-      reg.m_conn.exec("COMMIT");
+      reg.m_conn->exec("COMMIT");
     } catch (...) {
-      reg.m_conn.exec("ROLLBACK");
+      reg.m_conn->exec("ROLLBACK");
       throw;
     }
   }
-  return reg;
+  return std::move(reg);
 }
 
 void Registry::refresh() {
-  m_conn.exec(
+  m_conn->exec(
       "DELETE FROM registry.databases r WHERE r.oid IS NOT NULL "
       "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.oid = r.oid)");
   // A build registered but never created (killed before CREATE DATABASE finished).
-  m_conn.exec(
+  m_conn->exec(
       "DELETE FROM registry.databases r WHERE r.oid IS NULL AND r.state = 'building' "
       "AND r.created_at < now() - interval '1 day' "
       "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = r.name)");
@@ -152,7 +162,7 @@ void Registry::adopt_legacy() {
   // database it owns, so owner + well-formed comment is what earlier versions trusted; this runs
   // once, when the registry is made, and never again (a database re-created later under a
   // preview's name, comment copied, is not adopted).
-  auto c = m_conn.exec(
+  auto c = m_conn->exec(
       "SELECT d.oid, d.datname, shobj_description(d.oid, 'pg_database') FROM pg_database d "
       "WHERE d.datdba = $1 AND d.datname <> current_database() "
       "AND d.datname NOT IN ('template0', 'template1') "
@@ -166,7 +176,7 @@ void Registry::adopt_legacy() {
     if (!meta || name.rfind("previewdb_tmp_", 0) == 0) continue;
     std::optional<std::string> created_at;
     if (util::parse_iso8601(meta->created_at)) created_at = meta->created_at;
-    auto ins = m_conn.exec(
+    auto ins = m_conn->exec(
         "INSERT INTO registry.databases (oid, name, target, owner, state, kind, source, "
         "pr_number, created_at, created_by, branch, snapshot) "
         "VALUES ($1, $2, $2, $3, 'ready', $4, $5, $6, coalesce($7::timestamptz, now()), $8, $9, "
@@ -186,7 +196,7 @@ long long Registry::begin_build(const std::string& temp, const std::string& targ
                                 const Metadata& meta) {
   std::optional<std::string> created_at;
   if (util::parse_iso8601(meta.created_at)) created_at = meta.created_at;
-  auto r = m_conn.exec(
+  auto r = m_conn->exec(
       "INSERT INTO registry.databases (name, target, owner, state, kind, source, repository, "
       "pr_number, created_at, created_by, branch, snapshot) "
       "VALUES ($1, $2, $3, 'building', $4, $5, $6, $7, coalesce($8::timestamptz, now()), $9, $10, "
@@ -198,7 +208,7 @@ long long Registry::begin_build(const std::string& temp, const std::string& targ
 }
 
 void Registry::built(long long id, const std::string& temp) {
-  auto r = m_conn.exec(
+  auto r = m_conn->exec(
       "UPDATE registry.databases r SET oid = d.oid FROM pg_database d "
       "WHERE r.id = $1 AND d.datname = $2 AND d.datdba = r.owner",
       {std::to_string(id), temp});
@@ -209,25 +219,25 @@ void Registry::built(long long id, const std::string& temp) {
 }
 
 void Registry::retarget(long long id, const std::string& target) {
-  m_conn.exec("UPDATE registry.databases SET target = $2 WHERE id = $1",
+  m_conn->exec("UPDATE registry.databases SET target = $2 WHERE id = $1",
               {std::to_string(id), target});
 }
 
 void Registry::finished(long long id, const std::string& name) {
-  m_conn.exec("UPDATE registry.databases SET name = $2, target = $2, state = 'ready' WHERE id = $1",
+  m_conn->exec("UPDATE registry.databases SET name = $2, target = $2, state = 'ready' WHERE id = $1",
               {std::to_string(id), name});
 }
 
 void Registry::remove_row(long long id) {
-  m_conn.exec("DELETE FROM registry.databases WHERE id = $1", {std::to_string(id)});
+  m_conn->exec("DELETE FROM registry.databases WHERE id = $1", {std::to_string(id)});
 }
 
 void Registry::forget_oid(long long oid) {
-  m_conn.exec("DELETE FROM registry.databases WHERE oid = $1", {std::to_string(oid)});
+  m_conn->exec("DELETE FROM registry.databases WHERE oid = $1", {std::to_string(oid)});
 }
 
 void Registry::set_repository(long long oid, const std::string& repository) {
-  m_conn.exec("UPDATE registry.databases SET repository = $2 WHERE oid = $1",
+  m_conn->exec("UPDATE registry.databases SET repository = $2 WHERE oid = $1",
               {std::to_string(oid), repository});
 }
 

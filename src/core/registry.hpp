@@ -9,6 +9,7 @@
 #pragma once
 
 #include <optional>
+#include <memory>
 #include <string>
 
 #include "core/metadata.hpp"
@@ -26,7 +27,7 @@ class Registry {
   static Registry open(db::Connection& maintenance);
 
   // The registry's own connection (pg_database is visible from it: catalog queries run here).
-  db::Connection& conn() { return m_conn; }
+  db::Connection& conn() { return *m_conn; }
   // The oid and name of previewdb's role (current_user).
   long long role_oid() const { return m_role_oid; }
   const std::string& role_name() const { return m_role_name; }
@@ -53,9 +54,16 @@ class Registry {
   void set_repository(long long oid, const std::string& repository);
 
  private:
-  explicit Registry(db::Connection conn) : m_conn(std::move(conn)) {}
+  // Owns a connection of its own, or borrows the caller's when that is already connected to the
+  // registry's database (the maintenance connection is: one connection slot per run).
+  explicit Registry(db::Connection conn)
+      : m_owned(std::make_unique<db::Connection>(std::move(conn))), m_conn(m_owned.get()) {}
+  explicit Registry(db::Connection* borrowed) : m_conn(borrowed) {}
   void adopt_legacy();
-  db::Connection m_conn;
+  // Checks the registry's owner, keeps PUBLIC out, creates the table on first use.
+  Registry verified() &&;
+  std::unique_ptr<db::Connection> m_owned;
+  db::Connection* m_conn;
   long long m_role_oid = 0;
   std::string m_role_name;
 };

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/lifecycle.hpp"
+#include "core/registry.hpp"
 #include "db/advisory_lock.hpp"
 
 using namespace previewdb;
@@ -100,7 +101,8 @@ TEST_F(CiBaseBranch, PruneSkipsASnapshotBeingClonedFrom) {
   std::string busy =
       scalar("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'snap\\_dev\\_%'");
   ASSERT_FALSE(busy.empty());
-  auto holder = server().connect();
+  // previewdb's locks live in its maintenance database, the registry's.
+  auto holder = server().connect(core::k_registry_database);
   db::AdvisoryLock clone(holder, core::spawn_lock_key(busy), std::chrono::seconds(5), busy);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   git(repos.work(), {"checkout", "-q", "main"});

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/lifecycle.hpp"
+#include "core/registry.hpp"
 #include "integration/waits/waits_helpers.hpp"
 #include "util/files.hpp"
 
@@ -30,7 +31,8 @@ class Drop : public ::testing::Test {
 TEST_F(Drop, OlderThanRechecksUnderTheNameLock) {
   make_preview("pr_8", 8, std::chrono::hours(24 * 10));
   // Stand in for the ci run: hold pr_8's name lock while cleanup decides.
-  auto ci = server().connect();
+  // previewdb's locks live in its maintenance database, the registry's.
+  auto ci = server().connect(core::k_registry_database);
   ci.exec("SELECT pg_advisory_lock(hashtextextended($1, 0))", {core::spawn_lock_key("pr_8")});
   test::CliResult cleanup;
   std::thread t([&] { cleanup = run_cli({"cleanup", "--older-than", "7d", "--yes"}, env()); });
@@ -54,7 +56,7 @@ TEST_F(Drop, OlderThanRechecksUnderTheNameLock) {
 TEST_F(Drop, HeldDatabaseIsSkippedAndTheHolderNamed) {
   make_preview("pr_9", 9, std::chrono::hours(24 * 10));
   {
-    auto hold = core::hold_database(server().connect(), "pr_9",
+    auto hold = core::hold_database(server().connect(core::k_registry_database), "pr_9",
                                     "previewdb ci -- npm test (pid 4242)", std::chrono::seconds(5));
     auto r = run_cli({"cleanup", "pr_9", "--yes"}, env());
     EXPECT_EQ(r.code, 6) << r.err;
