@@ -220,17 +220,10 @@ fs::path trusted_config_file(const std::string& base_ref, const fs::path& root, 
   return file;
 }
 
-std::string repository_identity(const ci::Event& event, const ci::Env& env, const fs::path& root,
-                                bool in_repository) {
+// The event's repository, else what `spawn --pr` would record (GITHUB_REPOSITORY, the origin).
+std::string repository_identity(const ci::Event& event, const ci::Env& env) {
   if (!event.repository.empty()) return event.repository;
-  if (auto r = env_or(env, "GITHUB_REPOSITORY"); !r.empty()) return r;
-  if (in_repository) {
-    if (auto url = git::remote_url(root)) {
-      if (auto r = ci::repository_from_url(*url)) return *r;
-      return util::redact_url(*url);
-    }
-  }
-  return {};
+  return repository_of_checkout(env_or(env, "GITHUB_REPOSITORY"));
 }
 
 std::vector<std::string> changed_migrations(const Settings& s) {
@@ -350,6 +343,28 @@ migrate::MigrateOptions migrate_options(const Settings& s, const migrate::Target
   return mo;
 }
 
+// What a migration run applied: with --migrate-command, what the tool's own history table gained
+// (nullopt when previewdb cannot read it: reported as "unknown", never as 0). A command that
+// failed is a failed migration (exit 7), with the outputs of a failed run.
+std::optional<long long> applied_by(const Settings& s, const migrate::MigrateReport& report,
+                                    const std::string& database) {
+  if (report.command_exit_code && *report.command_exit_code != 0) {
+    throw Error(ExitCode::migration_failed,
+                "the migration command " + util::quoted(s.migrate_command) + " failed on " +
+                    util::quoted(database) + " (exit status " +
+                    std::to_string(*report.command_exit_code) + ")",
+                {"its output is above; the migration lock was released"});
+  }
+  if (!report.applied_known) return std::nullopt;
+  return static_cast<long long>(report.applied_count());
+}
+
+std::string applied_phrase(const std::optional<long long>& applied) {
+  return applied ? std::to_string(*applied) + " migration(s) applied"
+                 : "migrations applied by the migration command (how many is unknown: its "
+                   "history table is not one previewdb reads)";
+}
+
 // The base branch's entries of the migrations folder: from git, else (shallow clone) from the
 // GitHub contents API; nullopt when neither can tell (plan_preview then asks for fetch-depth: 0).
 std::optional<std::vector<std::string>> base_entries(const Settings& s) {
@@ -399,6 +414,7 @@ ci::PreviewPlan evaluate_preview(const Settings& s, const migrate::Target& mt, b
                                 .file_checksum = m.file_checksum});
   }
   if (ci::needs_base_entries(facts.migrations)) facts.base_entries = base_entries(s);
+  facts.base_ref = s.base_ref;
   facts.created = created;
   facts.fail_on_divergence = s.fail_on_divergence;
   facts.recorded_cause = ci::read_reset_cause(conn);
@@ -526,12 +542,12 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   auto loan = lend();
   auto report = migrate::migrate(migrate_options(s, mt, req.meta.created_by));
   loan.reset();
-  facts.migrations_applied = static_cast<long long>(report.applied_count());
   facts.preview = true;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
+  facts.migrations_applied = applied_by(s, report, spawned.name);
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +
-                  std::to_string(facts.migrations_applied) + " migration(s) applied";
+                  applied_phrase(facts.migrations_applied);
   if (!facts.behind.empty()) {
     facts.message +=
         "; " + std::to_string(facts.behind.size()) + " migration(s) behind the base branch";
@@ -565,7 +581,7 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
 
   std::string by = "previewdb ci (" + ci::to_string(s.provider) + ", base branch)";
   auto report = migrate::migrate(migrate_options(s, {target.conninfo, s.source}, by));
-  facts.migrations_applied = static_cast<long long>(report.applied_count());
+  facts.migrations_applied = applied_by(s, report, s.source);
 
   snapshot::SnapshotRequest req;
   req.source = s.source;
@@ -593,8 +609,8 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
       util::log::warn("kept " + d.name + ": " + r.reason);
     }
   }
-  facts.message = s.source + " migrated (" + std::to_string(facts.migrations_applied) +
-                  " migration(s) applied) and snapshotted as " + made.id + "; " +
+  facts.message = s.source + " migrated (" + applied_phrase(facts.migrations_applied) +
+                  ") and snapshotted as " + made.id + "; " +
                   std::to_string(facts.snapshots_pruned) + " old snapshot(s) pruned";
 }
 
@@ -764,7 +780,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   cfg_out = load_config(p, default_file, untrusted);
   const config::Config& cfg = cfg_out;
 
-  s.repository = repository_identity(s.event, s.env, s.root, s.in_repository);
+  s.repository = repository_identity(s.event, s.env);
   s.base_ref = resolve_base_ref(cfg, s.event, s.root, s.in_repository);
   s.label = cfg.get_string("label");
 
