@@ -303,12 +303,21 @@ bool on_base_branch(const Settings& s) {
   return false;
 }
 
-std::string database_of(const std::string& conninfo) {
+// The shared database a run without a preview leaves the build on: the one the target names;
+// libpq's default when it names none (PGDATABASE, else the user's name), never the maintenance
+// database or a URL with a placeholder password; the source (dev) on the embedded local server.
+std::string shared_database(const Settings& s) {
+  if (s.target.embedded) return s.source;
+  std::optional<db::ConnInfo> info;
   try {
-    return db::parse_conninfo(conninfo).get("dbname").value_or("");
+    info = db::parse_conninfo(s.target.conninfo);
   } catch (const Error&) {
     return {};
   }
+  if (auto name = info->get("dbname"); name && !name->empty()) return *name;
+  if (auto name = env_or(s.env, "PGDATABASE"); !name.empty()) return name;
+  if (auto user = info->get("user"); user && !user->empty()) return *user;
+  return env_or(s.env, "PGUSER");
 }
 
 // The local server starts only now, when something is really done with it.
@@ -989,13 +998,12 @@ int run_ci(const Args& all_args) {
     } else if (decision.action == ci::Action::drop) {
       act_drop(s, cfg, facts);
     }
-    if (decision.action == ci::Action::none && !s.target.conninfo.empty()) {
+    if (decision.action == ci::Action::none) {
       // No preview: the shared database stays what the build uses; nothing is migrated.
-      facts.database_name = database_of(s.target.conninfo);
-      facts.database_url =
-          facts.database_name.empty()
-              ? util::redact_url(s.target.conninfo)
-              : db::url_for_database(s.target.conninfo, facts.database_name, false);
+      facts.database_name = shared_database(s);
+      if (!facts.database_name.empty() && !s.target.conninfo.empty()) {
+        facts.database_url = db::url_for_database(s.target.conninfo, facts.database_name, false);
+      }
     }
   } catch (const Error& e) {
     facts.error = util::scrub(e.what());

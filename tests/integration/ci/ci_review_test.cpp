@@ -121,4 +121,29 @@ TEST_F(CiReview, SpawnPrNamesAndRecordsThePreviewAsCiDoes) {
   EXPECT_THAT(ci_run.out, HasSubstr("created=false"));
 }
 
+TEST_F(CiReview, NoPreviewUrlNamesTheDatabaseTheBuildUses) {
+  // A DATABASE_URL without a database: libpq connects to the user's name; the output says so
+  // (it printed the URL with "***" in place of the password, and no database name, before).
+  Env e = {{"DATABASE_URL", "postgresql://app:r8-secret@127.0.0.1:1"}};
+  auto r = run_cli({"ci", "--provider", "generic", "--json"}, e, repos.work().string());
+  ASSERT_EQ(r.code, 0) << r.all();
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["preview"], false);
+  EXPECT_EQ(j["database-name"], "app");
+  EXPECT_EQ(j["database-url"], "postgresql://app@127.0.0.1:1/app");
+  EXPECT_THAT(r.all(), Not(HasSubstr("r8-secret")));
+  EXPECT_THAT(r.all(), Not(HasSubstr("***")));
+  // PGDATABASE, as libpq reads it.
+  e["PGDATABASE"] = "shop";
+  auto pg = run_cli({"ci", "--provider", "generic", "--json"}, e, repos.work().string());
+  ASSERT_EQ(pg.code, 0) << pg.all();
+  EXPECT_EQ(nlohmann::json::parse(pg.out)["database-url"], "postgresql://app@127.0.0.1:1/shop");
+  // The embedded local server: the build works in the source (dev), never in postgres; nothing
+  // is started for a run without a preview.
+  auto local = run_cli({"ci", "--provider", "generic", "--json"}, {}, repos.work().string());
+  ASSERT_EQ(local.code, 0) << local.all();
+  EXPECT_EQ(nlohmann::json::parse(local.out)["database-name"], "dev");
+  EXPECT_FALSE(fs::exists(repos.work() / ".previewdb"));
+}
+
 }  // namespace
