@@ -3,6 +3,8 @@
 // a subdirectory; --migrate-command reports an unknown count as "unknown" and a failing command
 // as a failed migration (with the failure outputs); `spawn --pr` names and records the preview as
 // ci does.
+#include <algorithm>
+
 #include "ci_flow.hpp"
 
 using namespace previewdb;
@@ -144,6 +146,68 @@ TEST_F(CiReview, NoPreviewUrlNamesTheDatabaseTheBuildUses) {
   ASSERT_EQ(local.code, 0) << local.all();
   EXPECT_EQ(nlohmann::json::parse(local.out)["database-name"], "dev");
   EXPECT_FALSE(fs::exists(repos.work() / ".previewdb"));
+}
+
+// Issue 8 §1 on a real Prisma history (../shared: documenso's migrations, as Prisma wrote them,
+// in a monorepo's packages/prisma/migrations): the PR's migration sorts before two that main
+// merged after the branch was made and the snapshot of dev carries. It is behind, not diverged:
+// the PR's one migration is applied out of order and Prisma's table gets one row per migration.
+TEST_F(CiReview, PrismaRealHistoryBehindMainAppliesThePrsMigrationOutOfOrder) {
+  auto shared = test::shared_dir();
+  if (!shared) GTEST_SKIP() << test::k_skip_shared << "../shared/corpora is not here";
+  fs::path corpus = *shared / "corpora/prisma-documenso/packages/prisma/migrations";
+  std::vector<std::string> all;
+  for (const auto& e : fs::directory_iterator(corpus)) {
+    if (e.is_directory()) all.push_back(e.path().filename().string());
+  }
+  std::sort(all.begin(), all.end());
+  ASSERT_GE(all.size(), 10u);
+  const std::string dir = "packages/prisma/migrations";
+  auto add = [&](const std::string& name) {
+    repos.commit_file(dir + "/" + name + "/migration.sql",
+                      util::read_file(corpus / name / "migration.sql"), name);
+  };
+  git(repos.work(), {"checkout", "-q", "main"});
+  repos.commit_file(dir + "/migration_lock.toml", util::read_file(corpus / "migration_lock.toml"),
+                    "prisma lock");
+  for (size_t i = 0; i < 7; ++i) add(all[i]);
+  repos.push("main");
+  git(repos.work(), {"branch", "-f", "feature"});
+  git(repos.work(), {"checkout", "-q", "feature"});
+  add(all[7]);  // the PR's migration (20230605164015_expire_password_reset_token)
+  git(repos.work(), {"push", "-q", "-f", "origin", "feature"});
+  git(repos.work(), {"checkout", "-q", "main"});
+  add(all[8]);  // merged to main after the branch was made, sorting after the PR's one
+  add(all[9]);
+  repos.push("main");
+  git(repos.work(), {"checkout", "-q", "feature"});
+  prepare_dev({"--dir", dir});
+
+  auto g = github(pr_event(67), {"--dir", dir});
+  ASSERT_EQ(g.r.code, 0) << g.r.all();
+  auto o = g.outputs();
+  EXPECT_EQ(o["reason"], "migrations-changed");
+  EXPECT_EQ(o["reset"], "false");
+  EXPECT_EQ(o["migrations-applied"], "1");
+  EXPECT_EQ(o["behind"], "2");
+  EXPECT_EQ(o["behind-migrations"], all[8] + "\n" + all[9]);
+  EXPECT_THAT(g.r.err, HasSubstr("out of order"));
+  EXPECT_THAT(g.summary, HasSubstr("merge the base branch"));
+  EXPECT_EQ(scalar("pr_67",
+                   "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL "
+                   "AND rolled_back_at IS NULL"),
+            "10");
+  EXPECT_EQ(scalar("pr_67",
+                   "SELECT count(*) FROM information_schema.columns WHERE column_name = "
+                   "'expiry' AND table_name = 'PasswordResetToken'"),
+            "1");
+  // A second push with nothing new is a no-op: no reset, nothing applied.
+  auto again = github(pr_event(67), {"--dir", dir});
+  ASSERT_EQ(again.r.code, 0) << again.r.all();
+  EXPECT_EQ(again.outputs()["reset"], "false");
+  EXPECT_EQ(again.outputs()["created"], "false");
+  EXPECT_EQ(again.outputs()["migrations-applied"], "0");
+  EXPECT_EQ(again.outputs()["behind"], "2");
 }
 
 }  // namespace
