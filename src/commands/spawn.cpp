@@ -82,8 +82,12 @@ int run_spawn(const Args& args) {
     const char* github_repository = std::getenv("GITHUB_REPOSITORY");
     std::string repository = repository_of_checkout(github_repository ? github_repository : "");
     if (!repository.empty()) req.meta.repository = repository;
-    req.name = core::preview_database_name(cfg.get("name_template").value_or(config::Value{}).value,
-                                           *n, repository);
+    if (!p.count("name")) {
+      auto tmpl = cfg.get("name_template").value_or(config::Value{});
+      std::string setting =
+          tmpl.origin.rfind("--", 0) == 0 ? tmpl.origin : "name_template (" + tmpl.origin + ")";
+      req.name = core::preview_database_name(tmpl.value, *n, repository, setting);
+    }
   } else {
     req.meta.kind = core::Kind::personal;
   }

@@ -121,6 +121,13 @@ TEST_F(CiReview, SpawnPrNamesAndRecordsThePreviewAsCiDoes) {
   ASSERT_EQ(ci_run.code, 0) << ci_run.all();
   EXPECT_THAT(ci_run.err, Not(HasSubstr("adopted"))) << "spawn recorded the same repository";
   EXPECT_THAT(ci_run.out, HasSubstr("created=false"));
+  // A bad template is a usage error naming where it came from; --name wins over the template.
+  auto bad = cli({"spawn", "--pr", "68"}, {{"PREVIEWDB_NAME_TEMPLATE", "preview"}});
+  EXPECT_EQ(bad.code, 2) << bad.all();
+  EXPECT_THAT(bad.err, HasSubstr("PREVIEWDB_NAME_TEMPLATE"));
+  auto named = cli({"spawn", "--pr", "68", "--name", "pr_68_demo"},
+                   {{"PREVIEWDB_NAME_TEMPLATE", "preview"}, {"PREVIEWDB_USER", "alice"}});
+  EXPECT_EQ(named.code, 0) << named.all();
 }
 
 TEST_F(CiReview, NoPreviewUrlNamesTheDatabaseTheBuildUses) {
