@@ -83,6 +83,12 @@ std::string to_string(Reason r) {
   return "no-changes";
 }
 
+namespace {
+std::string applied_text(const Facts& f) {
+  return f.migrations_applied ? std::to_string(*f.migrations_applied) : "unknown";
+}
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& f) {
   std::vector<std::pair<std::string, std::string>> out = {
       {"preview", bool_text(f.preview)},
@@ -91,7 +97,7 @@ std::vector<std::pair<std::string, std::string>> output_pairs(const Facts& f) {
       {"database-url", f.database_url},
       {"created", bool_text(f.created)},
       {"reset", bool_text(f.reset)},
-      {"migrations-applied", std::to_string(f.migrations_applied)},
+      {"migrations-applied", applied_text(f)},
       {"snapshot", f.snapshot},
       {"behind", std::to_string(f.behind.size())},
       {"behind-migrations", util::join(f.behind, "\n")},
@@ -127,7 +133,7 @@ std::string step_summary_markdown(const Facts& f) {
   if (f.preview) {
     row("created", bool_text(f.created));
     row("reset", bool_text(f.reset));
-    row("migrations applied", std::to_string(f.migrations_applied));
+    row("migrations applied", applied_text(f));
   }
   if (f.dropped) row("dropped", "true");
   if (!f.snapshot.empty()) row("snapshot", f.snapshot);
@@ -184,7 +190,8 @@ nlohmann::json to_json(const Facts& f) {
       {"database-url", f.database_url},
       {"created", f.created},
       {"reset", f.reset},
-      {"migrations-applied", f.migrations_applied},
+      {"migrations-applied",
+       f.migrations_applied ? nlohmann::json(*f.migrations_applied) : nlohmann::json(nullptr)},
       {"snapshot", f.snapshot},
       {"dropped", f.dropped},
       {"dry_run", f.dry_run},

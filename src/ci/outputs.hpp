@@ -29,7 +29,9 @@ struct Facts {
   bool created = false;
   bool reset = false;
   bool dropped = false;  // closed PR: the preview was dropped
-  long long migrations_applied = 0;
+  // nullopt: unknown (a --migrate-command whose tool's history previewdb cannot read); printed
+  // as "unknown" (outputs, summary) and null (JSON).
+  std::optional<long long> migrations_applied = 0;
   std::string snapshot;
   bool dry_run = false;  // a plan: nothing was touched
   std::string message;   // one sentence for people ("pr_12 created from snapshot ...")

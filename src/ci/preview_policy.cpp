@@ -38,11 +38,19 @@ PreviewPlan plan_preview(const PreviewFacts& f) {
   PreviewPlan plan;
   using State = MigrationFact::State;
   if (needs_base_entries(f.migrations) && !f.base_entries) {
-    throw usage_error(
-        "cannot tell whether the preview is behind the base branch or diverged from it: the base "
-        "branch's migrations are unknown",
+    std::string base = f.base_ref.empty() ? std::string("the base branch")
+                                          : "the base branch " + util::quoted(f.base_ref);
+    Error e(ExitCode::usage,
+            "cannot tell whether the preview is behind the base branch or diverged from it: " +
+                base + " is not in this clone, so its migrations are unknown");
+    // A wrong base name is the first thing to rule out (a `master` repository, a release branch).
+    e.with_hint(
+        "pass --base-ref with the branch the pull request merges into" +
+        (f.base_ref.empty() ? std::string() : ", if it is not " + util::quoted(f.base_ref)));
+    e.with_hint(
         "in GitHub Actions, check out with full history: actions/checkout with 'fetch-depth: 0' "
         "(or set GITHUB_TOKEN so that previewdb asks the GitHub API)");
+    throw e;
   }
   std::vector<std::string> cause_lines;
   std::set<std::string> seen;  // a migration can be missing from two history tables

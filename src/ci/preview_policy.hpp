@@ -24,6 +24,7 @@ struct PreviewFacts {
   // The entries of the migrations folder on the base branch (files, or folders for Prisma);
   // nullopt when unknown. Needed only when some applied migration is missing from the branch.
   std::optional<std::vector<std::string>> base_entries;
+  std::string base_ref;             // the base branch's name (for messages)
   bool created = false;             // the preview was just cloned from the snapshot
   bool fail_on_divergence = false;  // --on-divergence fail
   std::string recorded_cause;       // the cause the preview was last reset (or refused) for

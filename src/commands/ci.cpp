@@ -220,17 +220,10 @@ fs::path trusted_config_file(const std::string& base_ref, const fs::path& root, 
   return file;
 }
 
-std::string repository_identity(const ci::Event& event, const ci::Env& env, const fs::path& root,
-                                bool in_repository) {
+// The event's repository, else what `spawn --pr` would record (GITHUB_REPOSITORY, the origin).
+std::string repository_identity(const ci::Event& event, const ci::Env& env) {
   if (!event.repository.empty()) return event.repository;
-  if (auto r = env_or(env, "GITHUB_REPOSITORY"); !r.empty()) return r;
-  if (in_repository) {
-    if (auto url = git::remote_url(root)) {
-      if (auto r = ci::repository_from_url(*url)) return *r;
-      return util::redact_url(*url);
-    }
-  }
-  return {};
+  return repository_of_checkout(env_or(env, "GITHUB_REPOSITORY"));
 }
 
 std::vector<std::string> changed_migrations(const Settings& s) {
@@ -310,12 +303,21 @@ bool on_base_branch(const Settings& s) {
   return false;
 }
 
-std::string database_of(const std::string& conninfo) {
+// The shared database a run without a preview leaves the build on: the one the target names;
+// libpq's default when it names none (PGDATABASE, else the user's name), never the maintenance
+// database or a URL with a placeholder password; the source (dev) on the embedded local server.
+std::string shared_database(const Settings& s) {
+  if (s.target.embedded) return s.source;
+  std::optional<db::ConnInfo> info;
   try {
-    return db::parse_conninfo(conninfo).get("dbname").value_or("");
+    info = db::parse_conninfo(s.target.conninfo);
   } catch (const Error&) {
     return {};
   }
+  if (auto name = info->get("dbname"); name && !name->empty()) return *name;
+  if (auto name = env_or(s.env, "PGDATABASE"); !name.empty()) return name;
+  if (auto user = info->get("user"); user && !user->empty()) return *user;
+  return env_or(s.env, "PGUSER");
 }
 
 // The local server starts only now, when something is really done with it.
@@ -348,6 +350,28 @@ migrate::MigrateOptions migrate_options(const Settings& s, const migrate::Target
   mo.github_annotations = s.provider == ci::Provider::github;
   mo.applied_by = applied_by;
   return mo;
+}
+
+// What a migration run applied: with --migrate-command, what the tool's own history table gained
+// (nullopt when previewdb cannot read it: reported as "unknown", never as 0). A command that
+// failed is a failed migration (exit 7), with the outputs of a failed run.
+std::optional<long long> applied_by(const Settings& s, const migrate::MigrateReport& report,
+                                    const std::string& database) {
+  if (report.command_exit_code && *report.command_exit_code != 0) {
+    throw Error(ExitCode::migration_failed,
+                "the migration command " + util::quoted(s.migrate_command) + " failed on " +
+                    util::quoted(database) + " (exit status " +
+                    std::to_string(*report.command_exit_code) + ")",
+                {"its output is above; the migration lock was released"});
+  }
+  if (!report.applied_known) return std::nullopt;
+  return static_cast<long long>(report.applied_count());
+}
+
+std::string applied_phrase(const std::optional<long long>& applied) {
+  return applied ? std::to_string(*applied) + " migration(s) applied"
+                 : "migrations applied by the migration command (how many is unknown: its "
+                   "history table is not one previewdb reads)";
 }
 
 // The base branch's entries of the migrations folder: from git, else (shallow clone) from the
@@ -399,6 +423,7 @@ ci::PreviewPlan evaluate_preview(const Settings& s, const migrate::Target& mt, b
                                 .file_checksum = m.file_checksum});
   }
   if (ci::needs_base_entries(facts.migrations)) facts.base_entries = base_entries(s);
+  facts.base_ref = s.base_ref;
   facts.created = created;
   facts.fail_on_divergence = s.fail_on_divergence;
   facts.recorded_cause = ci::read_reset_cause(conn);
@@ -527,9 +552,9 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   auto loan = lend();
   auto report = migrate::migrate(migrate_options(s, mt, req.meta.created_by));
   loan.reset();
-  facts.migrations_applied = static_cast<long long>(report.applied_count());
   facts.preview = true;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
+  facts.migrations_applied = applied_by(s, report, spawned.name);
   if (!s.command.empty()) {
     // CMD uses the preview after the name lock is gone: mark it in use (taken before the name
     // lock is released) so a cleanup skips it instead of dropping it under the build.
@@ -540,7 +565,7 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   }
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +
-                  std::to_string(facts.migrations_applied) + " migration(s) applied";
+                  applied_phrase(facts.migrations_applied);
   if (!facts.behind.empty()) {
     facts.message +=
         "; " + std::to_string(facts.behind.size()) + " migration(s) behind the base branch";
@@ -574,7 +599,7 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
 
   std::string by = "previewdb ci (" + ci::to_string(s.provider) + ", base branch)";
   auto report = migrate::migrate(migrate_options(s, {target.conninfo, s.source}, by));
-  facts.migrations_applied = static_cast<long long>(report.applied_count());
+  facts.migrations_applied = applied_by(s, report, s.source);
 
   snapshot::SnapshotRequest req;
   req.source = s.source;
@@ -602,8 +627,8 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
       util::log::warn("kept " + d.name + ": " + r.reason);
     }
   }
-  facts.message = s.source + " migrated (" + std::to_string(facts.migrations_applied) +
-                  " migration(s) applied) and snapshotted as " + made.id + "; " +
+  facts.message = s.source + " migrated (" + applied_phrase(facts.migrations_applied) +
+                  ") and snapshotted as " + made.id + "; " +
                   std::to_string(facts.snapshots_pruned) + " old snapshot(s) pruned";
 }
 
@@ -773,7 +798,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   cfg_out = load_config(p, default_file, untrusted);
   const config::Config& cfg = cfg_out;
 
-  s.repository = repository_identity(s.event, s.env, s.root, s.in_repository);
+  s.repository = repository_identity(s.event, s.env);
   s.base_ref = resolve_base_ref(cfg, s.event, s.root, s.in_repository);
   s.label = cfg.get_string("label");
 
@@ -983,13 +1008,12 @@ int run_ci(const Args& all_args) {
     } else if (decision.action == ci::Action::drop) {
       act_drop(s, cfg, facts);
     }
-    if (decision.action == ci::Action::none && !s.target.conninfo.empty()) {
+    if (decision.action == ci::Action::none) {
       // No preview: the shared database stays what the build uses; nothing is migrated.
-      facts.database_name = database_of(s.target.conninfo);
-      facts.database_url =
-          facts.database_name.empty()
-              ? util::redact_url(s.target.conninfo)
-              : db::url_for_database(s.target.conninfo, facts.database_name, false);
+      facts.database_name = shared_database(s);
+      if (!facts.database_name.empty() && !s.target.conninfo.empty()) {
+        facts.database_url = db::url_for_database(s.target.conninfo, facts.database_name, false);
+      }
     }
   } catch (const Error& e) {
     facts.error = util::scrub(e.what());

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "ci/event.hpp"
 #include "core/naming.hpp"
 #include "core/registry.hpp"
 #include "db/dialect.hpp"
@@ -17,6 +18,7 @@
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
 #include "util/log.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 #include "util/workflow_commands.hpp"
 
@@ -208,6 +210,17 @@ std::filesystem::path local_home(const config::Config& cfg) {
   // From a subdirectory, the repository's one home: not a second server per directory.
   if (auto root = git::work_tree_root(".")) return *root / ".previewdb";
   return local::default_home(nullptr);
+}
+
+std::string repository_of_checkout(const std::string& github_repository) {
+  if (!github_repository.empty()) return github_repository;
+  if (auto root = git::work_tree_root(".")) {
+    if (auto url = git::remote_url(*root)) {
+      if (auto r = ci::repository_from_url(*url)) return *r;
+      return util::redact_url(*url);
+    }
+  }
+  return {};
 }
 
 Target resolve_target(const config::Config& cfg, bool prefer_direct, bool start_local) {

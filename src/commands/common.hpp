@@ -58,6 +58,12 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct = false,
 // repository the command runs in (from a subdirectory too), else ./.previewdb.
 std::filesystem::path local_home(const config::Config& cfg);
 
+// The repository previews are made for (recorded in their metadata, {repo}/{owner} in a name
+// template): `github_repository` (GITHUB_REPOSITORY) when set, else the origin remote of the git
+// repository the command runs in (owner/name for a forge URL, else the URL without
+// credentials); "" when neither says. ci and `spawn --pr` use it alike.
+std::string repository_of_checkout(const std::string& github_repository);
+
 // Throws Error(usage) when a URL setting given as a flag (origin "--...") carries a password:
 // process arguments are visible to every user (ps).
 void refuse_password_in_flag(const std::optional<config::Value>& v);

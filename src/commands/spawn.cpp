@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -30,7 +31,10 @@ int run_spawn(const Args& args) {
   add_common_options(options);
   // clang-format off
   options.add_options()
-      ("pr", "create pr_<N> for pull request N", cxxopts::value<std::string>(), "N")
+      ("pr", "create the preview of pull request N (pr_<N>, or as --name-template names it), "
+       "as previewdb ci does", cxxopts::value<std::string>(), "N")
+      ("name-template", "with --pr: name previews with {pr}, {repo}, {owner} (default pr_{pr})",
+       cxxopts::value<std::string>(), "TEMPLATE")
       ("name", "explicit database name", cxxopts::value<std::string>(), "NAME")
       ("from", "clone the latest snapshot of this database (default dev)",
        cxxopts::value<std::string>(), "SOURCE")
@@ -73,7 +77,17 @@ int run_spawn(const Args& args) {
     }
     req.meta.kind = core::Kind::pr;
     req.meta.pr_number = *n;
-    req.name = core::pr_database_name(*n);
+    // The same preview ci makes for this pull request: its name template and its repository
+    // (recorded, so that another repository's preview of the same number is never reused).
+    const char* github_repository = std::getenv("GITHUB_REPOSITORY");
+    std::string repository = repository_of_checkout(github_repository ? github_repository : "");
+    if (!repository.empty()) req.meta.repository = repository;
+    if (!p.count("name")) {
+      auto tmpl = cfg.get("name_template").value_or(config::Value{});
+      std::string setting =
+          tmpl.origin.rfind("--", 0) == 0 ? tmpl.origin : "name_template (" + tmpl.origin + ")";
+      req.name = core::preview_database_name(tmpl.value, *n, repository, setting);
+    }
   } else {
     req.meta.kind = core::Kind::personal;
   }

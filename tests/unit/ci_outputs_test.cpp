@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "util/error.hpp"
 
 using namespace previewdb;
+using ::testing::HasSubstr;
 
 namespace {
 
@@ -180,4 +182,18 @@ TEST(CiDecision, Order) {
   in.closed = true;
   EXPECT_EQ(ci::decide(in).action, ci::Action::drop);
   EXPECT_EQ(ci::decide(in).reason, ci::Reason::closed);
+}
+
+TEST(CiOutputs, UnknownAppliedCountIsSaidNotZero) {
+  // --migrate-command with a tool whose history previewdb cannot read (issue 8 §6).
+  ci::Facts f;
+  f.preview = true;
+  f.migrations_applied = std::nullopt;
+  std::map<std::string, std::string> pairs;
+  for (auto& [k, v] : ci::output_pairs(f)) pairs[k] = v;
+  EXPECT_EQ(pairs["migrations-applied"], "unknown");
+  EXPECT_TRUE(ci::to_json(f)["migrations-applied"].is_null());
+  EXPECT_THAT(ci::step_summary_markdown(f), HasSubstr("| migrations applied | unknown |"));
+  f.migrations_applied = 0;
+  EXPECT_EQ(ci::to_json(f)["migrations-applied"], 0);
 }

@@ -100,16 +100,22 @@ TEST(CiPreviewPolicy, NothingNewIsAPlainMigrate) {
   EXPECT_TRUE(plan.cause.empty());
 }
 
-TEST(CiPreviewPolicy, UnknownBaseAsksForFullHistory) {
+TEST(CiPreviewPolicy, UnknownBaseHintsAtTheBaseNameFirstThenFullHistory) {
   ci::PreviewFacts f;
   f.migrations = {fact("0002_main", State::missing)};
+  f.base_ref = "main";
   try {
     ci::plan_preview(f);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::usage);
-    ASSERT_FALSE(e.hints().empty());
-    EXPECT_NE(e.hints()[0].find("fetch-depth: 0"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("\"main\" is not in this clone"), std::string::npos)
+        << e.what();
+    ASSERT_EQ(e.hints().size(), 2u);
+    // A wrong base name (a `master` repository) is ruled out first.
+    EXPECT_EQ(e.hints()[0].rfind("pass --base-ref", 0), 0u) << e.hints()[0];
+    EXPECT_NE(e.hints()[0].find("if it is not \"main\""), std::string::npos);
+    EXPECT_NE(e.hints()[1].find("fetch-depth: 0"), std::string::npos);
   }
 }
 
