@@ -184,8 +184,13 @@ int run_cleanup(const Args& args) {
     auto protection = make_protection(cfg);
     // Leftovers of interrupted builds (registered, builder gone) go first; a previewdb_tmp_* that
     // previewdb did not create is never touched.
-    if (!p.count("dry-run")) core::remove_stale_temporaries(conn);
-    auto all = core::list_databases(conn);
+    const std::string again =
+        "when the server is back, 'previewdb list' shows what is left; run "
+        "the same cleanup again";
+    auto all = db::naming_lost_connection("listing the databases to clean up", again, [&] {
+      if (!p.count("dry-run")) core::remove_stale_temporaries(conn);
+      return core::list_databases(conn);
+    });
     std::set<std::string> existing;
     for (const auto& d : all) existing.insert(d.name);
 
@@ -292,7 +297,9 @@ int run_cleanup(const Args& args) {
       } else {
         confirm("drop " + std::to_string(to_drop.size()) + " database(s)", p.count("yes") > 0);
         for (const auto& n : to_drop) {
-          auto r = core::drop_database(conn, n, protection, include_unmanaged, repo_scope);
+          auto r = db::naming_lost_connection("dropping database " + util::quoted(n), again, [&] {
+            return core::drop_database(conn, n, protection, include_unmanaged, repo_scope);
+          });
           if (r.outcome == core::DropOutcome::dropped) {
             out["dropped"].push_back(n);
             if (!p.count("json"))

@@ -115,7 +115,10 @@ int snapshot_prune(const Args& args) {
               parsed->count("yes") > 0);
       auto protection = make_protection(cfg);
       for (const auto& d : plan.drop) {
-        auto r = core::drop_database(conn, d.name, protection, false);
+        auto r = db::naming_lost_connection(
+            "dropping snapshot " + util::quoted(d.name),
+            "when the server is back, 'previewdb snapshot list' shows what is left; run it again",
+            [&] { return core::drop_database(conn, d.name, protection, false); });
         if (r.outcome == core::DropOutcome::dropped) {
           dropped.push_back(d.name);
           if (!parsed->count("json")) std::cout << d.name << "\n";
@@ -187,7 +190,10 @@ int run_snapshot(const Args& args) {
   req.conninfo = target.conninfo;
   req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
   if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;
-  auto result = snapshot::create_snapshot(conn, req);
+  auto result = db::naming_lost_connection(
+      "taking a snapshot of database " + util::quoted(source),
+      "when the server is back, 'previewdb snapshot list' shows the snapshots; run it again",
+      [&] { return snapshot::create_snapshot(conn, req); });
   util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +
                   (result.archive ? ", archive " + *result.archive : ""));
   if (result.snapshots_of_source > k_snapshot_warn_count) {
