@@ -88,3 +88,34 @@ TEST_F(LostConnection, CleanupSaysItWasListing) {
   expect_named(r, "listing the databases to clean up");
   EXPECT_TRUE(server().database_exists("pr_6"));
 }
+
+TEST_F(LostConnection, RegistrySetupKeepsTheFirstError) {
+  // The registry database exists but its table does not: the first run creates it under a
+  // transaction lock, which this test holds. Before: the ROLLBACK in the cleanup failed on the
+  // dead session and its "no connection to the server" replaced the real error.
+  server().exec("postgres", "CREATE DATABASE previewdb_registry");
+  auto holder = server().connect("previewdb_registry");
+  holder.exec("SELECT pg_advisory_lock(hashtext('previewdb:registry-schema'))");
+  auto run = std::async(std::launch::async, [&] { return run_cli({"spawn", "--pr", "7"}, env()); });
+  auto watcher = server().connect("postgres");
+  bool cut = false;
+  for (int i = 0; i < 300 && !cut; ++i) {
+    if (watcher
+            .exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'previewdb' "
+                  "AND wait_event_type = 'Lock'")
+            .get_int(0, 0) > 0) {
+      watcher.exec(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+          "'previewdb' AND pid <> pg_backend_pid()");
+      cut = true;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ASSERT_TRUE(cut);
+  auto r = run.get();
+  expect_named(r, "creating database \"pr_7\"");
+  EXPECT_THAT(r.err, HasSubstr("terminating connection")) << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("no connection to the server"))) << r.err;
+  EXPECT_FALSE(server().database_exists("pr_7"));
+}
