@@ -184,8 +184,13 @@ int run_cleanup(const Args& args) {
     auto protection = make_protection(cfg);
     // Leftovers of interrupted builds (registered, builder gone) go first; a previewdb_tmp_* that
     // previewdb did not create is never touched.
-    if (!p.count("dry-run")) core::remove_stale_temporaries(conn);
-    auto all = core::list_databases(conn);
+    const std::string again =
+        "when the server is back, 'previewdb list' shows what is left; run "
+        "the same cleanup again";
+    auto all = db::naming_lost_connection("listing the databases to clean up", again, [&] {
+      if (!p.count("dry-run")) core::remove_stale_temporaries(conn);
+      return core::list_databases(conn);
+    });
     std::set<std::string> existing;
     for (const auto& d : all) existing.insert(d.name);
 
@@ -311,8 +316,10 @@ int run_cleanup(const Args& args) {
             }
             return std::nullopt;
           };
-          auto r = core::drop_database(conn, n, protection, include_unmanaged, repo_scope,
+          auto r = db::naming_lost_connection("dropping database " + util::quoted(n), again, [&] {
+            return core::drop_database(conn, n, protection, include_unmanaged, repo_scope,
                                        still_wanted);
+          });
           if (r.outcome == core::DropOutcome::dropped) {
             out["dropped"].push_back(n);
             if (!p.count("json"))

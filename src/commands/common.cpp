@@ -17,6 +17,7 @@
 #include "local/cluster.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
+#include "util/files.hpp"
 #include "util/log.hpp"
 #include "util/redact.hpp"
 #include "util/strings.hpp"
@@ -128,6 +129,25 @@ std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args&
   return parsed;
 }
 
+namespace {
+
+void check_found_config_file(const std::filesystem::path& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(file, ec))) return;
+  fs::path dir = fs::absolute(file, ec).parent_path();
+  fs::path root = git::work_tree_root(dir).value_or(dir);
+  if (util::resolves_inside(file, root)) return;
+  fs::path target = fs::read_symlink(file, ec);
+  throw usage_error(util::quoted(file.string()) + " is a symbolic link to " +
+                        util::quoted(target.string()) + ", outside " + util::quoted(root.string()) +
+                        "; a found previewdb.json must stay inside it",
+                    "replace the link with the file, or name a file elsewhere on purpose with "
+                    "--config PATH or PREVIEWDB_CONFIG");
+}
+
+}  // namespace
+
 config::Config load_config(const cxxopts::ParseResult& parsed,
                            const std::optional<std::filesystem::path>& default_file,
                            bool default_wins) {
@@ -153,7 +173,16 @@ config::Config load_config(const cxxopts::ParseResult& parsed,
   } else if (parsed.count("config")) {
     file = parsed["config"].as<std::string>();
   } else if (auto it = env.find("PREVIEWDB_CONFIG"); it == env.end() || it->second.empty()) {
+    // Found, not named: ./previewdb.json (or the repository root's, from ci) is the repository's
+    // file, so a symlink may not lead out of the repository. A file named with --config or
+    // PREVIEWDB_CONFIG is the caller's choice and may be anywhere.
     file = default_file;
+    std::error_code ec;
+    if (!file && std::filesystem::symlink_status("previewdb.json", ec).type() !=
+                     std::filesystem::file_type::not_found) {
+      file = "previewdb.json";
+    }
+    if (file) check_found_config_file(*file);
   }
   auto cfg = config::Config::load(flags, file, env);
   protect_secrets(cfg);

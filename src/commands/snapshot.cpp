@@ -118,12 +118,15 @@ int snapshot_prune(const Args& args) {
         // Under the name lock: still the snapshot chosen above (not re-created since)?
         auto same = [&](const core::DatabaseInfo& current) -> std::optional<std::string> {
           if (!current.meta || current.meta->kind != core::Kind::snapshot ||
-              current.meta->created_at != d.meta->created_at) {
+              current.oid != d.oid) {
             return "it changed since it was selected";
           }
           return std::nullopt;
         };
-        auto r = core::drop_database(conn, d.name, protection, false, std::nullopt, same);
+        auto r = db::naming_lost_connection(
+            "dropping snapshot " + util::quoted(d.name),
+            "when the server is back, 'previewdb snapshot list' shows what is left; run it again",
+            [&] { return core::drop_database(conn, d.name, protection, false, std::nullopt, same); });
         if (r.outcome == core::DropOutcome::dropped) {
           dropped.push_back(d.name);
           if (!parsed->count("json")) std::cout << d.name << "\n";
@@ -205,7 +208,10 @@ int run_snapshot(const Args& args) {
   req.wait_idle = wait_idle;
   req.terminate_sessions = parsed->count("terminate-sessions") > 0;
   if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;
-  auto result = snapshot::create_snapshot(conn, req);
+  auto result = db::naming_lost_connection(
+      "taking a snapshot of database " + util::quoted(source),
+      "when the server is back, 'previewdb snapshot list' shows the snapshots; run it again",
+      [&] { return snapshot::create_snapshot(conn, req); });
   util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +
                   (result.archive ? ", archive " + *result.archive : ""));
   if (result.snapshots_of_source > k_snapshot_warn_count) {

@@ -119,7 +119,10 @@ int run_spawn(const Args& args) {
   auto target = resolve_target(cfg);
   req.conninfo = target.conninfo;
   auto conn = connect_maintenance(target, lock_timeout_setting(cfg));
-  auto result = core::spawn(conn, req, make_protection(cfg));
+  auto result = db::naming_lost_connection(
+      "creating database " + util::quoted(req.name),
+      "when the server is back, 'previewdb list' shows what exists; run the same spawn again",
+      [&] { return core::spawn(conn, req, make_protection(cfg)); });
   std::string url = db::url_for_database(target.conninfo, result.name, /*include_password=*/true);
   if (result.created) {
     util::log::info(std::string(result.replaced ? "re-created " : "created ") + result.name +

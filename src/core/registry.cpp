@@ -139,7 +139,11 @@ WHERE d.datname = current_database())SQL");
       }
       reg.m_conn->exec("COMMIT");
     } catch (...) {
-      reg.m_conn->exec("ROLLBACK");
+      try {
+        reg.m_conn->exec("ROLLBACK");
+      } catch (const std::exception&) {
+        // The session is gone (the server rolls back on its own): the first error is the one.
+      }
       throw;
     }
   }

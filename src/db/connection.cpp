@@ -395,7 +395,23 @@ Result Connection::check(PGresult* r, const std::string& sql) {
   }
   throw QueryError(primary, sqlstate, primary, r ? field(r, PG_DIAG_MESSAGE_DETAIL) : "",
                    r ? field(r, PG_DIAG_MESSAGE_HINT) : "",
-                   pos.empty() ? 0 : std::atoi(pos.c_str()));
+                   pos.empty() ? 0 : std::atoi(pos.c_str()),
+                   connection_lost(m_conn.get(), sqlstate));
+}
+
+bool connection_lost(PGconn* conn, const std::string& sqlstate) {
+  return PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" ||
+         sqlstate == "57P02" || sqlstate == "57P03";
+}
+
+Error lost_connection_error(const std::string& operation, const std::string& reason,
+                            const std::string& check_hint) {
+  Error e(ExitCode::connection,
+          "lost the connection to the server while " + operation + ": " + reason);
+  e.with_hint(
+      "the server stopped, restarted or ended the session; this is not a fault in the input");
+  if (!check_hint.empty()) e.with_hint(check_hint);
+  return e;
 }
 
 Result Connection::exec(const std::string& sql) {

@@ -20,23 +20,50 @@ namespace previewdb::db {
 class QueryError : public Error {
  public:
   QueryError(const std::string& message, std::string sqlstate, std::string primary,
-             std::string detail, std::string hint, int position)
+             std::string detail, std::string hint, int position, bool connection_lost = false)
       : Error(ExitCode::failure, message),
         m_sqlstate(std::move(sqlstate)),
         m_primary(std::move(primary)),
         m_detail(std::move(detail)),
         m_server_hint(std::move(hint)),
-        m_position(position) {}
+        m_position(position),
+        m_connection_lost(connection_lost) {}
   const std::string& sqlstate() const { return m_sqlstate; }
   const std::string& primary() const { return m_primary; }  // the server's message alone
   const std::string& detail() const { return m_detail; }
   const std::string& server_hint() const { return m_server_hint; }
   int position() const { return m_position; }  // 1-based character offset, 0 when unknown
+  // The server crashed, restarted or ended the session (see connection_lost below).
+  bool connection_lost() const { return m_connection_lost; }
 
  private:
   std::string m_sqlstate, m_primary, m_detail, m_server_hint;
   int m_position;
+  bool m_connection_lost;
 };
+
+// A failure that is the server's going away, not the statement's: the connection is no longer
+// usable, or the SQLSTATE is a connection exception (class 08) or an administrator shutdown or
+// termination (57P01, 57P02, 57P03).
+bool connection_lost(PGconn* conn, const std::string& sqlstate);
+
+// The one message for a lost connection (exit 3): names what was being done, never blames the
+// input ("fix the file"), and says how to look at the state once the server is back.
+Error lost_connection_error(const std::string& operation, const std::string& reason,
+                            const std::string& check_hint);
+
+// Runs fn; a QueryError because the server went away (on any connection fn uses) becomes
+// lost_connection_error(operation, ...). Other errors pass through unchanged.
+template <class F>
+decltype(auto) naming_lost_connection(const std::string& operation, const std::string& check_hint,
+                                      F&& fn) {
+  try {
+    return fn();
+  } catch (const QueryError& e) {
+    if (!e.connection_lost()) throw;
+    throw lost_connection_error(operation, e.primary(), check_hint);
+  }
+}
 
 using Params = std::vector<std::optional<std::string>>;
 

@@ -102,20 +102,14 @@ ServerError from_result(PGresult* r, PGconn* conn) {
 
 // A server that crashed, restarted or ended the session mid-run: not the file's fault, so the
 // message names what was being done and never says "fix the file".
-bool connection_lost(PGconn* conn, const std::string& sqlstate) {
-  return PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" ||
-         sqlstate == "57P02" || sqlstate == "57P03";
-}
+using db::connection_lost;
 
 Error lost_connection_error(const Migration& m, const std::string& database,
                             const std::string& reason) {
-  Error e(ExitCode::connection, "lost the connection to the server while applying migration " +
-                                    util::quoted(m.id) + " (" + m.display_path + ") to database " +
-                                    util::quoted(database) + ": " + reason);
-  e.with_hint(
-      "the server stopped, restarted or ended the session; this is not a fault in the file");
-  e.with_hint("when the server is back, 'previewdb status' shows what was applied; run again");
-  return e;
+  return db::lost_connection_error(
+      "applying migration " + util::quoted(m.id) + " (" + m.display_path + ") to database " +
+          util::quoted(database),
+      reason, "when the server is back, 'previewdb status' shows what was applied; run again");
 }
 
 ServerError from_query_error(const db::QueryError& q) {

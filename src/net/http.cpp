@@ -99,7 +99,11 @@ Attempt attempt_once(const HttpRequest& req) {
     a.error = errbuf[0] ? errbuf : curl_easy_strerror(a.code);
     return a;
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a.response.status);
+  if (CURLcode rc = curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a.response.status);
+      rc != CURLE_OK) {
+    throw Error(ExitCode::failure,
+                std::string("cannot read the HTTP status from libcurl: ") + curl_easy_strerror(rc));
+  }
   return a;
 }
 

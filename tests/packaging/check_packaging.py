@@ -249,7 +249,30 @@ class Checker:
             self.check(on is not None, f"{name} has triggers")
             expect_triggers(self, name, on, wf)
             step_ids_using_action = set()
+            # pull_request_target runs a fork's migrations with the base repository's secrets:
+            # they must run as the separate migration login (issue 7 item 2b), and nothing from
+            # the pull request may run or receive the CI role's URL.
+            untrusted = "pull_request_target" in (on if isinstance(on, (dict, list)) else [on])
             for job_name, job in (wf.get("jobs") or {}).items():
+                if untrusted:
+                    for step in job.get("steps") or []:
+                        uses = str(step.get("uses", ""))
+                        with_ = step.get("with") or {}
+                        if re.search(r"(^|/)previewdb(@|$)", uses) or uses == "./":
+                            self.check("migrate-url" in with_,
+                                       f"{name}: an untrusted (pull_request_target) run passes "
+                                       "migrate-url to the action")
+                            for key in ("migrate-command", "export-env", "env-file"):
+                                self.check(key not in with_,
+                                           f"{name}: an untrusted run does not set {key}")
+                        if uses.startswith("actions/checkout"):
+                            self.check(with_.get("persist-credentials") is False,
+                                       f"{name}: the untrusted checkout keeps no credentials")
+                        if "run" in step:
+                            self.check("DATABASE_URL" not in str(step["run"]) and
+                                       "database-url" not in str(step.get("env", "")),
+                                       f"{name}: no run step of an untrusted run gets the "
+                                       "database URL")
                 self.check("runs-on" in job, f"{name}: job {job_name} has runs-on")
                 for step in job.get("steps") or []:
                     self.check(("uses" in step) != ("run" in step),
