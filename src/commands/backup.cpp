@@ -287,6 +287,7 @@ int run_backup(const Args& args) {
   // Retention runs only once the new backup is known good: a bad one never costs a good one.
   backup::VerifyOptions vo;
   vo.progress = progress_printer("verifying " + m.name);
+  vo.toc_only = true;
   auto v = backup::verify_backup(*store, m.name, vo);
   if (!v.ok) {
     for (const auto& p : v.problems) util::log::warn(m.name + ": " + p);

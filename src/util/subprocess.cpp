@@ -225,6 +225,10 @@ StreamingProcess::StreamingProcess(const ProcessSpec& spec, bool feed_stdin, boo
     ::fcntl(m_in, F_SETFD, FD_CLOEXEC);
   }
   if (read_stdout) {
+#ifdef F_SETPIPE_SZ
+    // Bulk streams (a dump of gigabytes): a larger pipe means fewer wake-ups; best effort.
+    (void)::fcntl(out.read_end(), F_SETPIPE_SZ, 1 << 20);
+#endif
     m_out = ::dup(out.read_end());
     ::fcntl(m_out, F_SETFD, FD_CLOEXEC);
   }

@@ -93,7 +93,6 @@ TEST(BackupManifest, RoundTrips) {
   m.size_raw = 1000;
   m.size_compressed = 300;
   m.sha256 = std::string(64, 'a');
-  m.sha256_raw = std::string(64, 'b');
   m.level = 3;
   m.history_head = backup::HistoryHead{"0002", "add_users", "2026-11-20T10:00:00Z"};
   m.duration_ms = 42;
