@@ -319,6 +319,13 @@ TEST_F(Backup, ListShowsSizeAgeLabelAndVerified) {
   EXPECT_THAT(r.out, HasSubstr("kept"));
 }
 
+TEST_F(Backup, AProtectedDatabaseCanBeBackedUp) {
+  // Backups only read: protection (which guards against changes) does not apply.
+  auto r = run_cli({"backup", "shop", "--store", store(), "--protect", "shop"}, env());
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(archives().size(), 1u);
+}
+
 TEST_F(Backup, BadInputIsRefusedClearly) {
   auto r = run_cli({"backup", "no_such_db", "--store", store()}, env());
   EXPECT_EQ(r.code, 4) << r.err;
