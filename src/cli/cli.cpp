@@ -37,6 +37,8 @@ const Command k_commands[] = {
     {"migrate", "apply pending migrations under a lock", commands::run_migrate},
     {"status", "applied, pending, changed, missing and failed migrations", commands::run_status},
     {"history", "applied migrations with time and duration", commands::run_history},
+    {"backup", "verified, compressed backup of a database; 'backup list', 'backup verify'",
+     commands::run_backup},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

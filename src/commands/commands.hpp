@@ -18,5 +18,6 @@ int run_migrate(const Args& args);
 int run_status(const Args& args);
 int run_history(const Args& args);
 int run_ci(const Args& args);
+int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
 
 }  // namespace previewdb::commands

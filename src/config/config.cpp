@@ -44,6 +44,10 @@ const std::vector<Key>& keys() {
       {"keep_snapshots", "keep-snapshots", {"PREVIEWDB_KEEP_SNAPSHOTS"}, "5", Type::integer},
       {"name_template", "name-template", {"PREVIEWDB_NAME_TEMPLATE"}, nullptr},
       {"migrate_url", "migrate-url", {"PREVIEWDB_MIGRATE_URL"}, nullptr},
+      {"backup_store", "store", {"BACKUP_DIR", "PREVIEWDB_BACKUP_DIR"}, "./backups"},
+      {"backup_level", "level", {"PREVIEWDB_BACKUP_LEVEL"}, "3", Type::integer},
+      {"max_backups", "keep", {"MAX_BACKUPS", "PREVIEWDB_MAX_BACKUPS"}, "7", Type::integer},
+      {"backup_keep_days", "keep-days", {"PREVIEWDB_BACKUP_KEEP_DAYS"}, nullptr, Type::integer},
   };
   return table;
 }

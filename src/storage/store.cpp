@@ -1,6 +1,12 @@
 #include "storage/store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +22,86 @@ namespace fs = std::filesystem;
 namespace previewdb::storage {
 
 namespace {
+
+bool valid_object_name(const std::string& name) {
+  if (name.empty() || name.size() > 200 || name[0] == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+void check_object_name(const std::string& name) {
+  if (!valid_object_name(name)) {
+    throw usage_error("invalid object name " + util::quoted(name),
+                      "names use letters, digits, '.', '_' and '-' and do not start with '.'");
+  }
+}
+
+class FileWriter : public ObjectWriter {
+ public:
+  FileWriter(fs::path target, std::string store) : m_target(std::move(target)) {
+    m_temp = m_target.parent_path() /
+             ("." + m_target.filename().string() + ".partial-" + std::to_string(::getpid()));
+    m_fd = ::open(m_temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (m_fd < 0) {
+      throw Error(ExitCode::failure,
+                  "cannot write to store " + store + ": " + util::quoted(m_temp.string()) + ": " +
+                      std::strerror(errno),
+                  {"check that the folder is writable, or choose another with --store"});
+    }
+  }
+  ~FileWriter() override {
+    if (m_fd >= 0) ::close(m_fd);
+    if (!m_committed) ::unlink(m_temp.c_str());
+  }
+  void write(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(m_fd, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error(ExitCode::failure,
+                    "cannot write " + util::quoted(m_temp.string()) + ": " + std::strerror(errno));
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  void commit() override {
+    if (::fsync(m_fd) != 0 || ::close(m_fd) != 0) {
+      m_fd = -1;
+      throw Error(ExitCode::failure,
+                  "cannot write " + util::quoted(m_temp.string()) + ": " + std::strerror(errno));
+    }
+    m_fd = -1;
+    if (::rename(m_temp.c_str(), m_target.c_str()) != 0) {
+      throw Error(ExitCode::failure, "cannot rename " + util::quoted(m_temp.string()) + " to " +
+                                         util::quoted(m_target.string()) + ": " +
+                                         std::strerror(errno));
+    }
+    m_committed = true;
+  }
+
+ private:
+  fs::path m_target, m_temp;
+  int m_fd = -1;
+  bool m_committed = false;
+};
+
+class FileReader : public ObjectReader {
+ public:
+  explicit FileReader(int fd) : m_fd(fd) {}
+  ~FileReader() override { ::close(m_fd); }
+  size_t read(char* buf, size_t size) override {
+    for (;;) {
+      ssize_t n = ::read(m_fd, buf, size);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR)
+        throw Error(ExitCode::failure, std::string("read failed: ") + std::strerror(errno));
+    }
+  }
+
+ private:
+  int m_fd;
+};
 
 class FileStore : public SnapshotStore {
  public:
@@ -103,9 +189,95 @@ class FileStore : public SnapshotStore {
     return best;
   }
 
+  std::unique_ptr<ObjectWriter> create_object(const std::string& name) override {
+    check_object_name(name);
+    ensure_private_dir();
+    return std::make_unique<FileWriter>(m_dir / name, describe());
+  }
+
+  std::unique_ptr<ObjectReader> open_object(const std::string& name) override {
+    check_object_name(name);
+    int fd = ::open((m_dir / name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return nullptr;
+      throw Error(ExitCode::failure, "cannot read " + util::quoted((m_dir / name).string()) + ": " +
+                                         std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(ExitCode::failure,
+                  "cannot read " + util::quoted((m_dir / name).string()) + ": not a regular file");
+    }
+    return std::make_unique<FileReader>(fd);
+  }
+
+  std::vector<StoreObject> list_objects() override {
+    std::vector<StoreObject> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(m_dir, ec)) {
+      std::string name = e.path().filename().string();
+      if (!valid_object_name(name) || !e.is_regular_file(ec)) continue;
+      StoreObject o;
+      o.name = name;
+      o.size = e.file_size(ec);
+      auto t = e.last_write_time(ec);
+      o.modified = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+          std::chrono::file_clock::to_sys(t));
+      out.push_back(std::move(o));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const StoreObject& a, const StoreObject& b) { return a.name < b.name; });
+    return out;
+  }
+
+  bool remove_object(const std::string& name) override {
+    check_object_name(name);
+    std::error_code ec;
+    bool removed = fs::remove(m_dir / name, ec);
+    if (ec) {
+      throw Error(ExitCode::failure,
+                  "cannot remove " + util::quoted((m_dir / name).string()) + ": " + ec.message());
+    }
+    return removed;
+  }
+
+  std::optional<fs::path> local_path(const std::string& name) const override {
+    check_object_name(name);
+    return m_dir / name;
+  }
+
   std::string describe() const override { return "file://" + m_dir.string(); }
 
  private:
+  // Backups hold a database's data: the folder is the owner's only, and never committed to git.
+  void ensure_private_dir() {
+    std::error_code ec;
+    if (!fs::exists(m_dir, ec)) {
+      if (!m_dir.parent_path().empty()) fs::create_directories(m_dir.parent_path(), ec);
+      if (::mkdir(m_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        throw Error(ExitCode::failure,
+                    "cannot create store folder " + util::quoted(m_dir.string()) + ": " +
+                        std::strerror(errno),
+                    {"check the path and its permissions, or choose another with --store"});
+      }
+      ::chmod(m_dir.c_str(), 0700);
+    } else if (!fs::is_directory(m_dir, ec)) {
+      throw Error(ExitCode::failure, "store " + util::quoted(m_dir.string()) + " is not a folder",
+                  {"pass a folder path or file://DIR with --store"});
+    }
+    if (!fs::exists(m_dir / ".gitignore", ec)) {
+      int fd =
+          ::open((m_dir / ".gitignore").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        const char text[] = "# previewdb backups hold data: never commit them\n*\n";
+        ssize_t ignored = ::write(fd, text, sizeof text - 1);
+        (void)ignored;
+        ::close(fd);
+      }
+    }
+  }
+
   fs::path m_dir;
 };
 
@@ -168,6 +340,36 @@ std::unique_ptr<SnapshotStore> open_store(const std::string& url) {
   }
   throw usage_error("unknown snapshot store " + util::quoted(url),
                     "use file://DIR (a directory for pg_dump archives)");
+}
+
+std::string store_url_from(const std::string& path_or_url) {
+  if (path_or_url.find("://") != std::string::npos) return path_or_url;
+  if (path_or_url.empty()) {
+    throw usage_error("empty store path", "pass a folder path or file://DIR with --store");
+  }
+  return "file://" + path_or_url;
+}
+
+std::optional<std::string> read_object_text(SnapshotStore& store, const std::string& name,
+                                            size_t max_bytes) {
+  auto reader = store.open_object(name);
+  if (!reader) return std::nullopt;
+  std::string text;
+  char buf[65536];
+  while (size_t n = reader->read(buf, sizeof buf)) {
+    text.append(buf, n);
+    if (text.size() > max_bytes) {
+      throw Error(ExitCode::failure, "object " + util::quoted(name) + " in " + store.describe() +
+                                         " is larger than " + std::to_string(max_bytes) + " bytes");
+    }
+  }
+  return text;
+}
+
+void write_object_text(SnapshotStore& store, const std::string& name, std::string_view text) {
+  auto w = store.create_object(name);
+  w->write(text);
+  w->commit();
 }
 
 std::string store_object_id(const std::string& url) {

@@ -3,13 +3,39 @@
 // use it (spawn restores an archive, snapshot writes one), so neither depends on the other for it.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace previewdb::storage {
+
+// A named object being written to a store. Nothing under its name exists until commit(): a
+// writer destroyed without commit (an error, a killed dump) leaves no object that looks complete.
+class ObjectWriter {
+ public:
+  virtual ~ObjectWriter() = default;
+  virtual void write(std::string_view data) = 0;
+  // Makes the object visible under its name (atomically: temp + rename).
+  virtual void commit() = 0;
+};
+
+class ObjectReader {
+ public:
+  virtual ~ObjectReader() = default;
+  // Up to size bytes; 0 at the end.
+  virtual size_t read(char* buf, size_t size) = 0;
+};
+
+struct StoreObject {
+  std::string name;
+  std::uint64_t size = 0;
+  std::chrono::system_clock::time_point modified;
+};
 
 class SnapshotStore {
  public:
@@ -27,6 +53,20 @@ class SnapshotStore {
   // The newest archive taken of `source` (by its metadata's creation time), never one of another
   // source; nullopt when there is none.
   virtual std::optional<std::string> latest_of(const std::string& source) = 0;
+  // Generic objects (backups and their manifests). The store is private: a folder is created
+  // 0700 with a .gitignore of "*", objects are 0600. Names are plain file names ([A-Za-z0-9._-],
+  // not starting with '.'); Error(usage) otherwise. Errors name the store and the OS's reason.
+  virtual std::unique_ptr<ObjectWriter> create_object(const std::string& name) = 0;
+  // nullptr when there is no such object.
+  virtual std::unique_ptr<ObjectReader> open_object(const std::string& name) = 0;
+  // Committed objects (no temporaries), by name.
+  virtual std::vector<StoreObject> list_objects() = 0;
+  // Removes an object; false when it was not there.
+  virtual bool remove_object(const std::string& name) = 0;
+  // A local file holding the object when the store has one (file://), for tools that need a
+  // path; nullopt otherwise.
+  virtual std::optional<std::filesystem::path> local_path(const std::string& name) const = 0;
+
   // The store's URL, safe to print.
   virtual std::string describe() const = 0;
 };
@@ -34,6 +74,15 @@ class SnapshotStore {
 // file://DIR or file://DIR/<id>.dump. Throws Error(usage) for unknown schemes, bad URLs and
 // s3:// ("not supported yet").
 std::unique_ptr<SnapshotStore> open_store(const std::string& url);
+// A store URL from what a user typed: a folder path ("./backups", "/var/backups") becomes
+// file://PATH; anything with a scheme is kept.
+std::string store_url_from(const std::string& path_or_url);
+// The whole object as text (manifests; at most max_bytes); nullopt when absent.
+std::optional<std::string> read_object_text(SnapshotStore& store, const std::string& name,
+                                            size_t max_bytes = 1 << 20);
+// Writes a small object atomically.
+void write_object_text(SnapshotStore& store, const std::string& name, std::string_view text);
+
 // The object a URL names: "<id>" for file://DIR/<id>.dump, "latest" for file://DIR.
 std::string store_object_id(const std::string& url);
 

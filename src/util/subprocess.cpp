@@ -223,4 +223,131 @@ std::pair<ProcessResult, ProcessResult> run_pipeline(const ProcessSpec& producer
   return {a, b};
 }
 
+StreamingProcess::StreamingProcess(const ProcessSpec& spec, bool feed_stdin, bool read_stdout) {
+  // A reader that goes away must show up as a failed write, not kill this process.
+  ::signal(SIGPIPE, SIG_IGN);
+  Prepared p(spec);
+  Pipe in, out, err;
+  int null_fd = feed_stdin ? -1 : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  m_pid = spawn(spec, p, feed_stdin ? in.read_end() : null_fd, read_stdout ? out.write_end() : 2,
+                err.write_end());
+  if (null_fd >= 0) ::close(null_fd);
+  in.close_read();
+  out.close_write();
+  err.close_write();
+  if (feed_stdin) {
+    m_in = ::dup(in.write_end());
+    ::fcntl(m_in, F_SETFD, FD_CLOEXEC);
+  }
+  if (read_stdout) {
+#ifdef F_SETPIPE_SZ
+    // Bulk streams (a dump of gigabytes): a larger pipe means fewer wake-ups; best effort.
+    (void)::fcntl(out.read_end(), F_SETPIPE_SZ, 1 << 20);
+#endif
+    m_out = ::dup(out.read_end());
+    ::fcntl(m_out, F_SETFD, FD_CLOEXEC);
+  }
+  m_err = ::dup(err.read_end());
+  ::fcntl(m_err, F_SETFD, FD_CLOEXEC);
+  ::fcntl(m_err, F_SETFL, ::fcntl(m_err, F_GETFL) | O_NONBLOCK);
+}
+
+StreamingProcess::~StreamingProcess() {
+  if (!m_waited && m_pid > 0) {
+    ::kill(m_pid, SIGKILL);
+    try {
+      wait();
+    } catch (...) {
+    }
+  }
+  if (m_out >= 0) ::close(m_out);
+}
+
+void StreamingProcess::drain_stderr(bool block) {
+  if (m_err < 0) return;
+  for (;;) {
+    if (block) {
+      pollfd pfd{m_err, POLLIN, 0};
+      if (::poll(&pfd, 1, -1) < 0 && errno == EINTR) continue;
+    }
+    char buf[4096];
+    ssize_t n = ::read(m_err, buf, sizeof buf);
+    if (n > 0) {
+      // Keep the end: the reason a tool failed is in its last lines.
+      m_result.err.append(buf, static_cast<size_t>(n));
+      if (m_result.err.size() > (1u << 20)) m_result.err.erase(0, m_result.err.size() - (1u << 19));
+      continue;
+    }
+    if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+      ::close(m_err);
+      m_err = -1;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return;
+  }
+}
+
+size_t StreamingProcess::read(char* buf, size_t size) {
+  if (m_out < 0) return 0;
+  for (;;) {
+    pollfd pfds[2] = {{m_out, POLLIN, 0}, {m_err, POLLIN, 0}};
+    if (::poll(pfds, m_err >= 0 ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ExitCode::failure, std::string("poll() failed: ") + std::strerror(errno));
+    }
+    if (m_err >= 0 && pfds[1].revents) drain_stderr(false);
+    if (!pfds[0].revents) continue;
+    ssize_t n = ::read(m_out, buf, size);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    throw Error(ExitCode::failure,
+                std::string("read from a child failed: ") + std::strerror(errno));
+  }
+}
+
+bool StreamingProcess::write(const char* data, size_t size) {
+  if (m_in < 0) return false;
+  while (size > 0) {
+    pollfd pfds[2] = {{m_in, POLLOUT, 0}, {m_err, POLLIN, 0}};
+    if (::poll(pfds, m_err >= 0 ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw Error(ExitCode::failure, std::string("poll() failed: ") + std::strerror(errno));
+    }
+    if (m_err >= 0 && pfds[1].revents) drain_stderr(false);
+    if (pfds[0].revents & (POLLERR | POLLHUP)) {
+      close_stdin();
+      return false;
+    }
+    if (!(pfds[0].revents & POLLOUT)) continue;
+    ssize_t n = ::write(m_in, data, size);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      close_stdin();
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+void StreamingProcess::close_stdin() {
+  if (m_in >= 0) ::close(m_in);
+  m_in = -1;
+}
+
+const ProcessResult& StreamingProcess::wait() {
+  if (m_waited) return m_result;
+  close_stdin();
+  if (m_out >= 0) {
+    ::close(m_out);
+    m_out = -1;
+  }
+  if (m_err >= 0) ::fcntl(m_err, F_SETFL, ::fcntl(m_err, F_GETFL) & ~O_NONBLOCK);
+  while (m_err >= 0) drain_stderr(true);
+  wait_for(m_pid, m_result);
+  m_waited = true;
+  return m_result;
+}
+
 }  // namespace previewdb::util

@@ -40,6 +40,36 @@ ProcessResult run_process(const ProcessSpec& spec);
 std::pair<ProcessResult, ProcessResult> run_pipeline(const ProcessSpec& producer,
                                                      const ProcessSpec& consumer);
 
+// A running child whose stdin and/or stdout this process streams (pg_dump | compressor,
+// decompressor | pg_restore). Its stderr is always captured (kept in result().err). Waits for
+// the child (killing it first when still running) on destruction.
+class StreamingProcess {
+ public:
+  // feed_stdin: a pipe to the child's stdin (else /dev/null). read_stdout: a pipe from its stdout
+  // (else to this process's stderr). Throws Error when the program cannot be started.
+  StreamingProcess(const ProcessSpec& spec, bool feed_stdin, bool read_stdout);
+  ~StreamingProcess();
+  StreamingProcess(const StreamingProcess&) = delete;
+  StreamingProcess& operator=(const StreamingProcess&) = delete;
+
+  // Up to `size` bytes of the child's stdout; 0 at end of stream.
+  size_t read(char* buf, size_t size);
+  // Writes all bytes to the child's stdin; false when the child closed it (exited or stopped
+  // reading): the rest of the stream is then unwanted.
+  bool write(const char* data, size_t size);
+  void close_stdin();
+  // Closes stdin, drains stderr and waits. Idempotent.
+  const ProcessResult& wait();
+  pid_t pid() const { return m_pid; }
+
+ private:
+  void drain_stderr(bool block);
+  pid_t m_pid = -1;
+  int m_in = -1, m_out = -1, m_err = -1;
+  bool m_waited = false;
+  ProcessResult m_result;
+};
+
 // Finds a program on PATH; nullopt when absent.
 std::optional<std::string> find_program(const std::string& name);
 

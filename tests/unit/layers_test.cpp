@@ -17,9 +17,9 @@ namespace {
 
 // Folder of src/ -> the folders it may include (besides itself). Mirrors docs/ARCHITECTURE.md:
 //   util  <-  crypto / db / git / net / config / local / storage
-//         <-  core / migrate / snapshot / ci  <-  commands  <-  cli  <-  main.cpp
+//         <-  core / migrate / snapshot / backup / ci  <-  commands  <-  cli  <-  main.cpp
 // Within a layer, only the edges listed here: local uses db and crypto (its server's password),
-// storage uses db (child-process environment), snapshot builds on core (catalog, lifecycle).
+// storage uses db (child-process environment), snapshot and backup build on core (catalog, lifecycle).
 const std::map<std::string, std::set<std::string>> k_allowed = {
     {"util", {}},
     {"crypto", {"util"}},
@@ -32,10 +32,11 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"core", {"util", "crypto", "db", "storage"}},
     {"migrate", {"util", "crypto", "db"}},
     {"snapshot", {"util", "crypto", "db", "storage", "core"}},
+    {"backup", {"util", "crypto", "db", "storage", "core"}},
     {"ci", {"util", "crypto", "db", "git", "net"}},
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "ci"}},
+      "snapshot", "backup", "ci"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
@@ -48,6 +49,7 @@ const std::vector<std::pair<std::regex, std::set<std::string>>> k_libraries = {
     {std::regex(R"(^curl/)"), {"net"}},
     {std::regex(R"(^pg_query\.h$)"), {"migrate"}},
     {std::regex(R"(^zlib\.h$)"), {"migrate"}},  // CRC-32 of Flyway checksums
+    {std::regex(R"(^zstd\.h$)"), {"storage"}},  // backup archives
     {std::regex(R"(^cxxopts\.hpp$)"), {"commands", "cli"}},
 };
 
