@@ -37,6 +37,7 @@ const Command k_commands[] = {
     {"migrate", "apply pending migrations under a lock", commands::run_migrate},
     {"status", "applied, pending, changed, missing and failed migrations", commands::run_status},
     {"history", "applied migrations with time and duration", commands::run_history},
+    {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

@@ -18,5 +18,6 @@ int run_migrate(const Args& args);
 int run_status(const Args& args);
 int run_history(const Args& args);
 int run_ci(const Args& args);
+int run_lint(const Args& args);  // lint [FILES...] | lint --dir DIR
 
 }  // namespace previewdb::commands

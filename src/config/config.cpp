@@ -44,6 +44,8 @@ const std::vector<Key>& keys() {
       {"keep_snapshots", "keep-snapshots", {"PREVIEWDB_KEEP_SNAPSHOTS"}, "5", Type::integer},
       {"name_template", "name-template", {"PREVIEWDB_NAME_TEMPLATE"}, nullptr},
       {"migrate_url", "migrate-url", {"PREVIEWDB_MIGRATE_URL"}, nullptr},
+      {"lint_fail_on", "fail-on", {"PREVIEWDB_LINT_FAIL_ON"}, "error"},
+      {"schema_source", "schema-source", {"PREVIEWDB_SCHEMA_SOURCE"}, nullptr, Type::path},
   };
   return table;
 }
