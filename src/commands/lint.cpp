@@ -49,7 +49,9 @@ std::vector<lint::Source> read_files(const std::vector<std::string>& files) {
     if (!util::is_valid_utf8(s.text)) {
       throw usage_error(util::quoted(f) + " is not valid UTF-8", "save the file as UTF-8");
     }
-    s.statements = migrate::split_statements(s.text).statements;
+    auto split = migrate::split_statements(s.text);
+    s.statements = std::move(split.statements);
+    s.syntax_error = std::move(split.error);
     out.push_back(std::move(s));
   }
   return out;
@@ -65,6 +67,7 @@ std::vector<lint::Source> read_folder(const migrate::MigrationSet& set,
     s.file = m.display_path;
     s.text = util::read_file(m.path);
     s.statements = m.statements;
+    s.syntax_error = m.syntax_error;
     // dbmate wraps each migration in a transaction unless told otherwise.
     s.runs_in_transaction =
         set.format == migrate::Format::dbmate && m.mode_reason != "dbmate option transaction:false";

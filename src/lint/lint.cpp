@@ -75,6 +75,9 @@ const std::vector<Rule> k_rules = {
      "the schema source changed in this branch but no migration was added: the database will not "
      "get the change",
      "generate the migration (prisma migrate dev, drizzle-kit generate) and commit it"},
+    {"syntax-error", Severity::error, Kind::fails,
+     "PostgreSQL's parser rejects the file: it will fail, and the rest of it was not linted",
+     "fix the statement at that line (run it in psql to see the server's message)"},
     {"int-primary-key", Severity::warning, Kind::style,
      "an integer (int4/serial) primary key runs out at 2,147,483,647 rows",
      "use bigint (bigserial or bigint GENERATED ALWAYS AS IDENTITY)"},
@@ -216,6 +219,16 @@ class Linter {
 
   std::vector<Finding> run() {
     bool in_tx = m_source.runs_in_transaction;
+    if (m_source.syntax_error) {
+      Finding f;
+      f.rule = "syntax-error";
+      f.severity = Severity::error;
+      f.file = m_source.file;
+      f.line = m_source.syntax_error->line;
+      f.message = m_source.syntax_error->message;
+      f.hint = std::string(rule("syntax-error").fix);
+      m_findings.push_back(std::move(f));
+    }
     for (const auto& st : m_source.statements) {
       using Control = migrate::Statement::Control;
       m_statement = &st;
@@ -559,11 +572,17 @@ std::set<std::string> ignored_rules(std::string_view text) {
   std::set<std::string> out;
   size_t pos = 0;
   while ((pos = text.find(k_marker, pos)) != std::string_view::npos) {
-    // Only in a "--" comment: the marker inside a string literal is data.
+    // Only in a "--" comment: the marker inside a string literal is data ('' pairs toggle twice).
     size_t line_start = text.rfind('\n', pos);
     line_start = line_start == std::string_view::npos ? 0 : line_start + 1;
-    bool in_comment =
-        text.substr(line_start, pos - line_start).find("--") != std::string_view::npos;
+    bool in_comment = false, in_string = false;
+    for (size_t i = line_start; i + 1 < pos; ++i) {
+      if (text[i] == '\'') in_string = !in_string;
+      if (!in_string && text[i] == '-' && text[i + 1] == '-') {
+        in_comment = true;
+        break;
+      }
+    }
     pos += k_marker.size();
     size_t end = text.find('\n', pos);
     std::string rest(

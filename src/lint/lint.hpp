@@ -77,10 +77,12 @@ struct Source {
   std::vector<migrate::Statement> statements;  // as split, lines in the file
   // The tool runs the whole file in one transaction (its own BEGIN, or a wrapping runner).
   bool runs_in_transaction = false;
+  std::optional<migrate::SyntaxError> syntax_error;  // the parser rejected the file
 };
 
 // Lints one file's statements against the context (updated as statements create objects).
-// Statements that do not parse are skipped (the migrate command reports syntax errors).
+// A file the parser rejects yields a syntax-error finding; statements that do not parse are
+// skipped.
 std::vector<Finding> lint(const Source& source, Context& context);
 
 // The rule ids named by "-- previewdb:ignore id[, id...]" comments in text ("all" ignores every
