@@ -179,9 +179,13 @@ int run_lint(const Args& args) {
     }
   }
 
+  // Named files and pending migrations run together: what one creates is new to the next. A
+  // whole folder is its history: each migration ran on its own, against tables full of data.
+  bool one_run = files_given || pending;
   lint::Context context;
   std::vector<lint::Finding> findings;
   for (const auto& s : sources) {
+    if (!one_run) context = {};
     auto f = lint::lint(s, context);
     findings.insert(findings.end(), std::make_move_iterator(f.begin()),
                     std::make_move_iterator(f.end()));
