@@ -87,7 +87,7 @@ timeit() {
     s=$(date +%s%N)
     "$@" >/dev/null 2>&1 || true
     e=$(date +%s%N)
-    echo "scale=4; ($e - $s) / 1000000000" | bc
+    python3 -c "print(($e - $s) / 1e9)"
   done | median
 }
 
@@ -108,7 +108,7 @@ for name in prisma drizzle golang-migrate dbmate generated; do
   tp=$(timeit "${pdb[@]}")
   ts=$(timeit "$SQUAWK" "${files[@]}")
   printf '%-16s %7d %7d %11.3fs %11.3fs %7.2fx\n' "$name" "${#files[@]}" "$lines" "$tp" "$ts" \
-    "$(echo "scale=4; $ts / $tp" | bc)"
+    "$(python3 -c "print($ts / $tp)")"
   # Findings by rule, for the comparison below.
   "${pdb[@]}" --json 2>/dev/null | python3 -c '
 import json, sys, collections
