@@ -127,7 +127,8 @@ std::string qualified(const std::vector<std::string>& parts) {
 }
 
 std::string type_of(const json& column_def) {
-  auto n = names(column_def.contains("typeName") ? column_def["typeName"]["names"] : json());
+  auto n =
+      names(column_def.contains("typeName") ? at(at(column_def, "typeName"), "names") : json());
   return n.empty() ? std::string() : n.back();
 }
 
@@ -162,7 +163,7 @@ bool calls_volatile(const json& node) {
   if (node.is_object()) {
     auto fc = node.find("FuncCall");
     if (fc != node.end()) {
-      auto n = names((*fc)["funcname"]);
+      auto n = names(at(*fc, "funcname"));
       if (!n.empty() && k_volatile.count(util::to_lower(n.back()))) return true;
     }
     for (const auto& [k, v] : node.items()) {
@@ -362,7 +363,8 @@ class Linter {
     } else if (type == "CreateStmt") {
       create_table(node);
     } else if (type == "CreateTableAsStmt") {
-      if (node.contains("into")) m_context.created_tables.insert(range_name(node["into"]["rel"]));
+      if (node.contains("into"))
+        m_context.created_tables.insert(range_name(at(at(node, "into"), "rel")));
     } else if (type == "AlterTableStmt") {
       alter_table(node);
     } else if (type == "IndexStmt") {
@@ -382,7 +384,7 @@ class Linter {
         add("drop-cascade", "", "TRUNCATE ... CASCADE also empties every table referencing it");
       }
     } else if (type == "DeleteStmt" || type == "UpdateStmt") {
-      std::string table = range_name(node["relation"]);
+      std::string table = range_name(at(node, "relation"));
       if (!node.contains("whereClause") && !created(table)) {
         bool del = type == "DeleteStmt";
         add(del ? "delete-without-where" : "update-without-where", table,
@@ -393,7 +395,7 @@ class Linter {
   }
 
   void create_table(const json& node) {
-    std::string table = range_name(node["relation"]);
+    std::string table = range_name(at(node, "relation"));
     m_context.created_tables.insert(table);
     std::set<std::string> pk_columns;
     for (const auto& el : at(node, "tableElts")) {
@@ -412,7 +414,7 @@ class Linter {
 
   void alter_table(const json& node) {
     if (node.value("objtype", "") != "OBJECT_TABLE") return;
-    std::string table = range_name(node["relation"]);
+    std::string table = range_name(at(node, "relation"));
     bool fresh = created(table);
     for (const auto& c : at(node, "cmds")) {
       if (!c.contains("AlterTableCmd")) continue;
@@ -500,8 +502,8 @@ class Linter {
   }
 
   void create_index(const json& node) {
-    std::string table = range_name(node["relation"]);
-    std::string schema = node["relation"].value("schemaname", "public");
+    std::string table = range_name(at(node, "relation"));
+    std::string schema = at(node, "relation").value("schemaname", "public");
     if (node.contains("idxname"))
       m_context.created_indexes.insert(schema + "." + node.value("idxname", ""));
     if (node.value("concurrent", false) || created(table)) return;
@@ -516,7 +518,7 @@ class Linter {
     bool cascade = node.value("behavior", "") == "DROP_CASCADE";
     for (const auto& obj : at(node, "objects")) {
       if (!obj.contains("List")) continue;
-      std::string name = qualified(names(obj["List"]["items"]));
+      std::string name = qualified(names(at(at(obj, "List"), "items")));
       if (kind == "OBJECT_TABLE") {
         bool fresh = m_context.created_tables.erase(name) > 0;
         if (!fresh) {
@@ -540,13 +542,13 @@ class Linter {
   void rename(const json& node) {
     std::string kind = node.value("renameType", "");
     if (!node.contains("relation")) return;
-    std::string table = range_name(node["relation"]);
+    std::string table = range_name(at(node, "relation"));
     std::string new_name = node.value("newname", "");
     bool fresh = created(table);
     if (kind == "OBJECT_TABLE") {
       if (fresh) {
         m_context.created_tables.erase(table);
-        m_context.created_tables.insert(node["relation"].value("schemaname", "public") + "." +
+        m_context.created_tables.insert(at(node, "relation").value("schemaname", "public") + "." +
                                         new_name);
         return;
       }
