@@ -134,6 +134,10 @@ int run_lint(const Args& args) {
                cxxopts::value<std::string>(),
                "PATH")("base-ref", "base branch for --schema-source (default main)",
                        cxxopts::value<std::string>(), "BRANCH");
+  options.add_options("Lint")(
+      "lock-wait-timeout",
+      "the lock_timeout 'previewdb migrate' sets (no missing-lock-timeout findings then)",
+      cxxopts::value<std::string>(), "T");
   options.parse_positional({"files"});
   options.positional_help("[FILES...]");
   auto parsed = parse(options, args);
@@ -182,10 +186,13 @@ int run_lint(const Args& args) {
   // Named files and pending migrations run together: what one creates is new to the next. A
   // whole folder is its history: each migration ran on its own, against tables full of data.
   bool one_run = files_given || pending;
-  lint::Context context;
+  lint::Context fresh;
+  auto lock_wait = cfg.find_duration("lock_wait_timeout");
+  fresh.runner_sets_lock_timeout = lock_wait && lock_wait->count() > 0;
+  lint::Context context = fresh;
   std::vector<lint::Finding> findings;
   for (const auto& s : sources) {
-    if (!one_run) context = {};
+    if (!one_run) context = fresh;
     auto f = lint::lint(s, context);
     findings.insert(findings.end(), std::make_move_iterator(f.begin()),
                     std::make_move_iterator(f.end()));

@@ -250,7 +250,10 @@ std::string quote(const std::string& name) {
 class Linter {
  public:
   Linter(const Source& source, Context& context)
-      : m_source(source), m_context(context), m_lines(util::split(source.text, '\n')) {}
+      : m_source(source),
+        m_context(context),
+        m_lines(util::split(source.text, '\n')),
+        m_lock_timeout_set(context.runner_sets_lock_timeout) {}
 
   std::vector<Finding> run() {
     bool in_tx = m_source.runs_in_transaction;

@@ -68,6 +68,9 @@ struct Context {
   // column "schema.table.col"; validated columns (SET NOT NULL then skips its scan).
   std::map<std::string, std::string> pending_not_null;
   std::set<std::string> validated_not_null;
+  // The runner sets lock_timeout for every migration (previewdb migrate --lock-wait-timeout):
+  // missing-lock-timeout does not apply.
+  bool runner_sets_lock_timeout = false;
 };
 
 // One migration file as read by migrate's readers.

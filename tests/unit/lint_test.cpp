@@ -258,3 +258,10 @@ TEST(Lint, UnusualTreesYieldNoFalseFindingAndNoCrash) {
   // the table created by CREATE TABLE AS is new. (DELETE inside WITH: not looked into.)
   EXPECT_EQ(ids(f), (std::vector<std::string>{"drop-cascade", "set-not-null"}));
 }
+
+TEST(Lint, ARunnerThatSetsLockTimeoutNeedsNoSetInTheFile) {
+  lint::Context context;
+  context.runner_sets_lock_timeout = true;
+  auto f = lint::lint(source("m.sql", "ALTER TABLE t RENAME COLUMN a TO b;"), context);
+  EXPECT_EQ(ids(f), (std::vector<std::string>{"rename-column"}));
+}

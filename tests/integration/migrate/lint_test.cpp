@@ -196,3 +196,12 @@ TEST(LintCli, SharedCorporaLintWithoutErrors) {
     }
   }
 }
+
+TEST(LintCli, TheRunnersLockWaitTimeoutCountsAsSet) {
+  Folder f;
+  f.file("m.sql", "ALTER TABLE t ADD COLUMN c text;\n");
+  auto without = lint_cli({f.path() + "/m.sql"});
+  EXPECT_TRUE(contains(without.out, "[missing-lock-timeout]")) << without.out;
+  auto with = lint_cli({f.path() + "/m.sql"}, {{"PREVIEWDB_LOCK_WAIT_TIMEOUT", "5s"}});
+  EXPECT_EQ(with.out, "no findings in 1 file\n");
+}
