@@ -7,7 +7,8 @@
 #   scripts/install-deps.sh --runtime  only what the installed binary needs at run time (the
 #                                      Dockerfile's runtime stage): no compiler, no local server
 #   scripts/install-deps.sh --peers    also the real peers tests and benchmarks compare against
-#                                      (dbmate from npm); --bench is the same
+#                                      (dbmate, drizzle-orm, squawk-cli from npm); --bench is the
+#                                      same
 set -euo pipefail
 
 mode=${1:-build}
@@ -73,6 +74,10 @@ if [ "$mode" = "--peers" ] || [ "$mode" = "--bench" ]; then
   if [ ! -d "$peers/node_modules/drizzle-orm" ] || [ ! -d "$peers/node_modules/pg" ]; then
     mkdir -p "$peers"
     npm install --prefix "$peers" --silent --no-audit --no-fund drizzle-orm@0.45 pg@8 >/dev/null
+  fi
+  # squawk (npm squawk-cli ships its binary), the linter bench/lint_bench.sh compares against.
+  if [ ! -x "$peers/node_modules/.bin/squawk" ]; then
+    npm install --prefix "$peers" --silent --no-audit --no-fund squawk-cli@2 >/dev/null
   fi
 fi
 echo "install-deps: ok ($mode)" >&2

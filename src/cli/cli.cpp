@@ -39,6 +39,7 @@ const Command k_commands[] = {
     {"history", "applied migrations with time and duration", commands::run_history},
     {"backup", "verified, compressed backup of a database; 'backup list', 'backup verify'",
      commands::run_backup},
+    {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

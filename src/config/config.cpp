@@ -48,6 +48,8 @@ const std::vector<Key>& keys() {
       {"backup_level", "level", {"PREVIEWDB_BACKUP_LEVEL"}, "3", Type::integer},
       {"max_backups", "keep", {"MAX_BACKUPS", "PREVIEWDB_MAX_BACKUPS"}, "7", Type::integer},
       {"backup_keep_days", "keep-days", {"PREVIEWDB_BACKUP_KEEP_DAYS"}, nullptr, Type::integer},
+      {"lint_fail_on", "fail-on", {"PREVIEWDB_LINT_FAIL_ON"}, "error"},
+      {"schema_source", "schema-source", {"PREVIEWDB_SCHEMA_SOURCE"}, nullptr, Type::path},
   };
   return table;
 }

@@ -19,7 +19,7 @@ enum class ExitCode : int {
   refused = 6,         // protected / unmanaged / no confirmation / changed migrations
   migration_failed = 7,
   lock_timeout = 8,
-  pending = 9,  // `status --exit-code`: something is pending, changed or failed
+  pending = 9,  // something to review: `status --exit-code`, `lint` findings at --fail-on
 };
 
 class Error : public std::runtime_error {

@@ -64,12 +64,17 @@ std::string endgroup_command() {
   return "::endgroup::\n";
 }
 
-std::string error_command(std::string_view file, int line, std::string_view title,
-                          std::string_view message) {
+std::string annotation_command(std::string_view kind, std::string_view file, int line,
+                               std::string_view title, std::string_view message) {
   std::string props = "file=" + escape_property(file);
   if (line > 0) props += ",line=" + std::to_string(line);
   props += ",title=" + escape_property(title);
-  return "::error " + props + "::" + escape_data(message) + "\n";
+  return "::" + std::string(kind) + " " + props + "::" + escape_data(message) + "\n";
+}
+
+std::string error_command(std::string_view file, int line, std::string_view title,
+                          std::string_view message) {
+  return annotation_command("error", file, line, title, message);
 }
 
 }  // namespace previewdb::util::workflow

@@ -19,6 +19,10 @@ std::string neutralize_commands(std::string_view text);
 std::string add_mask_command(std::string_view secret);  // "::add-mask::<escaped>\n"
 std::string group_command(std::string_view title);      // "::group::<escaped>\n"
 std::string endgroup_command();                         // "::endgroup::\n"
+// "::<kind> file=F,line=N,title=T::message\n" for kind error, warning or notice; line omitted
+// when <= 0.
+std::string annotation_command(std::string_view kind, std::string_view file, int line,
+                               std::string_view title, std::string_view message);
 // "::error file=F,line=N,title=T::message\n"; line omitted when <= 0.
 std::string error_command(std::string_view file, int line, std::string_view title,
                           std::string_view message);
