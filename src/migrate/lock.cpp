@@ -152,8 +152,12 @@ class TableLock : public MigrationLock {
       try {
         m_conn.exec(sql);
       } catch (const db::QueryError& e) {
-        // Two runs creating it at once: the other one won, which is just as good.
-        if (e.sqlstate() != "23505" && e.sqlstate() != "42P07" && e.sqlstate() != "42P06") throw;
+        // Two runs creating it at once: the other one won, which is just as good. Which error
+        // the loser gets depends on the moment: a unique violation in the catalogs (23505),
+        // the table or schema already there (42P07, 42P06), or the table's row type already
+        // made by the other transaction (42710, 'type "migration_lock" already exists').
+        const auto& state = e.sqlstate();
+        if (state != "23505" && state != "42P07" && state != "42P06" && state != "42710") throw;
       }
     }
   }
