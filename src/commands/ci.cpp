@@ -407,7 +407,8 @@ ci::MigrationFact::State fact_state(migrate::State st) {
 // migrate() takes (a `previewdb migrate` in progress is waited for, not mistaken for a failed
 // migration), then the policy's verdict. The lock is gone when this returns, before any DROP.
 ci::PreviewPlan evaluate_preview(const Settings& s, const migrate::Target& mt, bool created) {
-  auto conn = db::Connection::open({.conninfo = mt.conninfo, .dbname = mt.dbname});
+  auto conn = db::Connection::open(
+      {.conninfo = mt.conninfo, .dbname = mt.dbname, .busy_retry = mt.busy_retry});
   migrate::LockOptions lo{.mode = lock_mode_for(s, mt.conninfo),
                           .timeout = s.lock_timeout,
                           .conninfo = mt.conninfo,
@@ -431,7 +432,8 @@ ci::PreviewPlan evaluate_preview(const Settings& s, const migrate::Target& mt, b
 }
 
 void record_cause(const migrate::Target& mt, const std::string& cause) {
-  auto conn = db::Connection::open({.conninfo = mt.conninfo, .dbname = mt.dbname});
+  auto conn = db::Connection::open(
+      {.conninfo = mt.conninfo, .dbname = mt.dbname, .busy_retry = mt.busy_retry});
   ci::record_reset_cause(conn, cause);
 }
 
@@ -504,7 +506,8 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   util::log::info(spawned.created ? "created " + spawned.name + " from " + spawned.snapshot
                                   : "reusing " + spawned.name);
 
-  migrate::Target mt{migration_role ? s.migrate_url->value : target.conninfo, spawned.name};
+  migrate::Target mt{migration_role ? s.migrate_url->value : target.conninfo, spawned.name,
+                     s.lock_timeout};
   // The migration login's rights on this preview, lent only while its SQL or reads run (never
   // across a reset, which previewdb's own role does).
   auto lend = [&]() -> std::unique_ptr<core::PreviewLoan> {

@@ -275,7 +275,8 @@ Target resolve_target(const config::Config& cfg, bool prefer_direct, bool start_
 db::Connection connect_maintenance(const Target& target, std::chrono::milliseconds lock_timeout) {
   auto open = [&]() {
     try {
-      return db::Connection::open({.conninfo = target.conninfo, .dbname = "postgres"});
+      return db::Connection::open(
+          {.conninfo = target.conninfo, .dbname = "postgres", .busy_retry = lock_timeout});
     } catch (const Error& e) {
       // Managed services sometimes forbid the postgres database (CONNECT revoked, or it does
       // not exist): fall back to the target's own database.
@@ -289,7 +290,7 @@ db::Connection connect_maintenance(const Target& target, std::chrono::millisecon
                                                                   : "connections refused") +
                       "); using the URL's own database");
       try {
-        return db::Connection::open({.conninfo = target.conninfo});
+        return db::Connection::open({.conninfo = target.conninfo, .busy_retry = lock_timeout});
       } catch (Error& second) {
         second.with_hint(
             "previewdb needs a maintenance database to run CREATE/DROP DATABASE from: "

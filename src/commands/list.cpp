@@ -52,7 +52,7 @@ int run_list(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  auto conn = connect_maintenance(resolve_target(cfg));
+  auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto protection = make_protection(cfg);
   auto all = core::list_databases(conn, /*with_sizes=*/true);
 

@@ -22,7 +22,7 @@ void add_folder_options(cxxopts::Options& options) {
 
 migrate::Target migration_target(const config::Config& cfg, const cxxopts::ParseResult& parsed) {
   Target target = resolve_target(cfg, /*prefer_direct=*/true);
-  migrate::Target out{target.conninfo, ""};
+  migrate::Target out{target.conninfo, "", lock_timeout_setting(cfg)};
   if (parsed.count("database")) {
     out.dbname = parsed["database"].as<std::string>();
     if (out.dbname.empty()) throw usage_error("--database needs a database name");

@@ -146,6 +146,42 @@ void remove_stale_temporaries(db::Connection& conn) {
   }
 }
 
+namespace {
+
+// The use key taken exclusively for a drop: refused while a running build holds it shared
+// (hold_database), released when this goes (the name lock keeps new holds out meanwhile only
+// for as long as this lives).
+class ExclusiveUse {
+ public:
+  ExclusiveUse(db::Connection& conn, std::string key) : m_conn(conn), m_key(std::move(key)) {
+    m_held = db::AdvisoryLock::try_lock(m_conn, m_key);
+  }
+  ~ExclusiveUse() {
+    if (!m_held) return;
+    try {
+      db::AdvisoryLock::unlock(m_conn, m_key);
+    } catch (...) {
+      // The session ends soon; the server releases it then.
+    }
+  }
+  ExclusiveUse(const ExclusiveUse&) = delete;
+  ExclusiveUse& operator=(const ExclusiveUse&) = delete;
+  bool held() const { return m_held; }
+
+ private:
+  db::Connection& m_conn;
+  std::string m_key;
+  bool m_held = false;
+};
+
+// Who holds the use lock of `name` (the build that is using it), for the refusal message.
+std::string describe_use_holder(db::Connection& conn, const std::string& name) {
+  std::string holder = db::AdvisoryLock::describe_holder(conn, use_lock_key(name));
+  return "in use by a running build" + (holder.empty() ? "" : ": " + holder);
+}
+
+}  // namespace
+
 SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protection& protection) {
   validate_name(req.name);
   auto all = list_databases(conn);
@@ -211,6 +247,19 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       result.created = false;
       result.snapshot = existing->meta->snapshot.value_or("");
       return result;
+    }
+  }
+  // Replacing drops the database: not from under a running build (`ci -- CMD` holds it shared
+  // while CMD runs). Refused at once, before anything is built; held exclusively until the end,
+  // so no build starts on it meanwhile.
+  std::optional<ExclusiveUse> exclusive_use;
+  if (existing) {
+    exclusive_use.emplace(conn, use_lock_key(req.name));
+    if (!exclusive_use->held()) {
+      throw Error(ExitCode::refused,
+                  "refusing to replace database " + util::quoted(req.name) + ": it is " +
+                      describe_use_holder(conn, req.name),
+                  {"run again when that build has finished (its hold ends with it)"});
     }
   }
 
@@ -314,16 +363,6 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   return result;
 }
 
-namespace {
-
-// Who holds the use lock of `name` (the build that is using it), for the refusal message.
-std::string describe_use_holder(db::Connection& conn, const std::string& name) {
-  std::string holder = db::AdvisoryLock::describe_holder(conn, use_lock_key(name));
-  return "in use by a running build" + (holder.empty() ? "" : ": " + holder);
-}
-
-}  // namespace
-
 std::string use_lock_key(const std::string& name) {
   return "previewdb:use:" + name;
 }
@@ -386,21 +425,10 @@ DropResult drop_database(db::Connection& conn, const std::string& name,
   }
   // A running build holds the use key shared; taking it exclusively (until the session's next
   // unlock) also keeps a new build from starting on a database being dropped.
-  std::string use_key = use_lock_key(name);
-  if (!db::AdvisoryLock::try_lock(conn, use_key)) {
+  ExclusiveUse exclusive_use(conn, use_lock_key(name));
+  if (!exclusive_use.held()) {
     return {DropOutcome::refused_in_use, describe_use_holder(conn, name)};
   }
-  struct Unlock {
-    db::Connection& session;
-    std::string lock_key;
-    ~Unlock() {
-      try {
-        db::AdvisoryLock::unlock(session, lock_key);
-      } catch (...) {
-        // The session ends soon; the server releases it then.
-      }
-    }
-  } unlock_use{conn, use_key};
   if (it->meta && it->meta->kind == Kind::snapshot) {
     conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
   }

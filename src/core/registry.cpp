@@ -79,7 +79,11 @@ db::Connection connect_like(db::Connection& conn, const std::string& dbname) {
     conninfo += key + "=" + conninfo_value(o->val) + " ";
   }
   if (opts) PQconninfoFree(opts);
-  return db::Connection::open({.conninfo = conninfo, .dbname = dbname});
+  // "too many clients" is waited out within the run's lock timeout (the maintenance session's).
+  return db::Connection::open({.conninfo = conninfo,
+                               .dbname = dbname,
+                               .busy_retry = conn.limits() ? conn.limits()->lock_timeout
+                                                           : db::ConnectOptions{}.busy_retry});
 }
 
 bool on_registry_database(db::Connection& conn) {

@@ -5,17 +5,16 @@
 
 #include "util/log.hpp"
 #include "util/strings.hpp"
+#include "util/wait_report.hpp"
 
 namespace previewdb::db {
 
 AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::seconds timeout,
                            const std::string& what, bool free_slot_while_waiting)
     : m_conn(conn), m_key(std::move(key)) {
-  auto start = std::chrono::steady_clock::now();
-  auto deadline = start + timeout;
-  auto next_report = start + std::chrono::seconds(10);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
   auto delay = std::chrono::milliseconds(20);
-  bool announced = false;
+  util::WaitReport report;
   // Closing our session between attempts is only safe when it holds nothing else.
   bool may_close = free_slot_while_waiting &&
                    m_conn.exec(
@@ -31,19 +30,8 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
                       (holder.empty() ? "" : ", held by " + holder),
                   {"another previewdb is working on it; try again when it has finished"});
     }
-    if (!announced || now >= next_report) {
-      std::string holder = describe_holder(m_conn, m_key);
-      util::log::info(
-          (announced
-               ? "still waiting after " +
-                     std::to_string(
-                         std::chrono::duration_cast<std::chrono::seconds>(now - start).count()) +
-                     "s for another previewdb working on "
-               : "waiting for another previewdb working on ") +
-          what + (holder.empty() ? "" : " (" + holder + ")"));
-      announced = true;
-      if (now >= next_report) next_report += std::chrono::seconds(10);
-    }
+    report.tick("another previewdb working on " + what,
+                [&] { return describe_holder(m_conn, m_key); });
     if (may_close && delay >= std::chrono::milliseconds(160)) {
       m_conn.close_while_waiting();
       std::this_thread::sleep_for(delay);

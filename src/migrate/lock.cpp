@@ -12,6 +12,7 @@
 #include "util/duration.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
+#include "util/wait_report.hpp"
 
 namespace previewdb::migrate {
 
@@ -31,8 +32,7 @@ template <typename TryLock, typename Holder>
 void wait_for(const LockOptions& options, TryLock try_lock, Holder holder) {
   auto deadline = Clock::now() + options.timeout;
   auto delay = 50ms;
-  std::string reported;
-  auto reported_at = Clock::now();
+  util::WaitReport report;
   while (!try_lock()) {
     std::string who = holder();
     if (Clock::now() >= deadline) {
@@ -45,12 +45,8 @@ void wait_for(const LockOptions& options, TryLock try_lock, Holder holder) {
           "finish or raise --lock-timeout");
       throw e;
     }
-    if (who != reported || Clock::now() - reported_at > 30s) {
-      util::log::info("waiting for the migration lock on " + options.database_label +
-                      (who.empty() ? "" : ": held by " + who));
-      reported = who;
-      reported_at = Clock::now();
-    }
+    report.tick("the migration lock on " + options.database_label,
+                [&] { return who.empty() ? who : "held by " + who; });
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     std::this_thread::sleep_for(std::max(1ms, std::min<std::chrono::milliseconds>(delay, left)));
     delay = std::min<std::chrono::milliseconds>(delay * 3 / 2, 2s);
@@ -156,8 +152,12 @@ class TableLock : public MigrationLock {
       try {
         m_conn.exec(sql);
       } catch (const db::QueryError& e) {
-        // Two runs creating it at once: the other one won, which is just as good.
-        if (e.sqlstate() != "23505" && e.sqlstate() != "42P07" && e.sqlstate() != "42P06") throw;
+        // Two runs creating it at once: the other one won, which is just as good. Which error
+        // the loser gets depends on the moment: a unique violation in the catalogs (23505),
+        // the table or schema already there (42P07, 42P06), or the table's row type already
+        // made by the other transaction (42710, 'type "migration_lock" already exists').
+        const auto& state = e.sqlstate();
+        if (state != "23505" && state != "42P07" && state != "42P06" && state != "42710") throw;
       }
     }
   }
@@ -177,8 +177,9 @@ class TableLock : public MigrationLock {
   // Extends the lease from its own connection: the main one may be busy with a long statement.
   void heartbeat(std::stop_token stop) {
     try {
-      auto conn =
-          db::Connection::open({.conninfo = m_options.conninfo, .dbname = m_options.dbname});
+      auto conn = db::Connection::open({.conninfo = m_options.conninfo,
+                                        .dbname = m_options.dbname,
+                                        .busy_retry = m_options.timeout});
       std::mutex mutex;
       while (!stop.stop_requested()) {
         {

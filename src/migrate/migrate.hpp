@@ -23,6 +23,8 @@ namespace previewdb::migrate {
 struct Target {
   std::string conninfo;  // URL or key=value (empty: libpq's PG* environment)
   std::string dbname;    // overrides the database in conninfo when set
+  // How long "too many clients" is retried when connecting: the run's lock timeout.
+  std::chrono::milliseconds busy_retry = db::ConnectOptions{}.busy_retry;
 };
 
 struct MigrateOptions {

@@ -506,7 +506,9 @@ MigrateReport migrate(const MigrateOptions& o) {
       report.warnings.push_back(w);
     }
   }
-  auto conn = db::Connection::open({.conninfo = o.target.conninfo, .dbname = o.target.dbname});
+  auto conn = db::Connection::open({.conninfo = o.target.conninfo,
+                                    .dbname = o.target.dbname,
+                                    .busy_retry = o.target.busy_retry});
   report.database = conn.description();
   Watchdog watchdog(conn, o.timeout);
   configure_session(conn, o);

@@ -122,8 +122,9 @@ StatusReport compare(const MigrationSet& set, const AppliedSet& applied) {
 
 StatusReport status(const StatusOptions& options) {
   auto set = read_migrations({options.dir, options.format, options.placeholders});
-  auto conn =
-      db::Connection::open({.conninfo = options.target.conninfo, .dbname = options.target.dbname});
+  auto conn = db::Connection::open({.conninfo = options.target.conninfo,
+                                    .dbname = options.target.dbname,
+                                    .busy_retry = options.target.busy_retry});
   auto schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
   auto tool = make_tool_history(set.format, schema);
   auto report = compare(set, load_applied(conn, set, tool.get()));
@@ -132,8 +133,9 @@ StatusReport status(const StatusOptions& options) {
 }
 
 std::vector<HistoryEntry> history(const HistoryOptions& options) {
-  auto conn =
-      db::Connection::open({.conninfo = options.target.conninfo, .dbname = options.target.dbname});
+  auto conn = db::Connection::open({.conninfo = options.target.conninfo,
+                                    .dbname = options.target.dbname,
+                                    .busy_retry = options.target.busy_retry});
   return read_own_history(conn, options.limit);
 }
 

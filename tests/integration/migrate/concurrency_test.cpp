@@ -47,14 +47,21 @@ void write_counted_migrations(Folder& f, int n) {
 void check_concurrent_runs(const std::string& db, const std::vector<std::string>& extra) {
   Folder f;
   write_counted_migrations(f, 20);
-  std::vector<int> pids;
-  for (int i = 0; i < 8; ++i) {
+  // Threads running the CLI (not bare forks): a run that fails shows its stderr.
+  std::vector<CliResult> results(8);
+  std::vector<std::thread> runs;
+  for (size_t i = 0; i < results.size(); ++i) {
     std::vector<std::string> args = {"migrate", "--database-url", server().url_without_password(db),
                                      "--dir", f.path()};
     args.insert(args.end(), extra.begin(), extra.end());
-    pids.push_back(start_cli(args, {{"PGPASSWORD", server().password()}}));
+    runs.emplace_back([&, i, args] {
+      results[i] = run_cli(args, {{"PGPASSWORD", server().password()}});
+    });
   }
-  for (int pid : pids) EXPECT_EQ(wait_exit(pid), 0);
+  for (auto& t : runs) t.join();
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i].code, 0) << "run " << i << ":\n" << results[i].err;
+  }
   EXPECT_EQ(count(db, "SELECT count(*) FROM applied"), 20);
   EXPECT_EQ(count(db, "SELECT count(DISTINCT id) FROM applied"), 20);
   EXPECT_EQ(count(db, "SELECT count(*) FROM _previewdb.schema_migrations WHERE status = 'applied'"),
