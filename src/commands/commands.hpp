@@ -19,6 +19,6 @@ int run_status(const Args& args);
 int run_history(const Args& args);
 int run_ci(const Args& args);
 int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
-int run_lint(const Args& args);  // lint [FILES...] | lint --dir DIR
+int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
 
 }  // namespace previewdb::commands

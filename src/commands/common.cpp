@@ -304,19 +304,20 @@ db::Connection connect_maintenance(const Target& target, std::chrono::millisecon
   // max_connections). The first run on a server creates it from "postgres" (or the fallback).
   std::optional<db::Connection> conn;
   try {
-    conn.emplace(db::Connection::open({.conninfo = target.conninfo,
-                                       .dbname = core::k_registry_database}));
+    conn.emplace(
+        db::Connection::open({.conninfo = target.conninfo, .dbname = core::k_registry_database}));
   } catch (const Error&) {
     // Missing (first run), or not ours: the bootstrap below creates it or says what is wrong.
   }
   if (!conn) {
     {
       auto boot = open();
-      db::dialect_of(boot);  // refuses servers we cannot manage yet (CockroachDB), before any change
+      db::dialect_of(
+          boot);  // refuses servers we cannot manage yet (CockroachDB), before any change
       core::Registry::open(boot);
     }
-    conn.emplace(db::Connection::open({.conninfo = target.conninfo,
-                                       .dbname = core::k_registry_database}));
+    conn.emplace(
+        db::Connection::open({.conninfo = target.conninfo, .dbname = core::k_registry_database}));
   }
   db::dialect_of(*conn);
   conn->set_limits({.lock_timeout = lock_timeout});

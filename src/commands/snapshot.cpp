@@ -117,8 +117,7 @@ int snapshot_prune(const Args& args) {
       for (const auto& d : plan.drop) {
         // Under the name lock: still the snapshot chosen above (not re-created since)?
         auto same = [&](const core::DatabaseInfo& current) -> std::optional<std::string> {
-          if (!current.meta || current.meta->kind != core::Kind::snapshot ||
-              current.oid != d.oid) {
+          if (!current.meta || current.meta->kind != core::Kind::snapshot || current.oid != d.oid) {
             return "it changed since it was selected";
           }
           return std::nullopt;
@@ -126,7 +125,9 @@ int snapshot_prune(const Args& args) {
         auto r = db::naming_lost_connection(
             "dropping snapshot " + util::quoted(d.name),
             "when the server is back, 'previewdb snapshot list' shows what is left; run it again",
-            [&] { return core::drop_database(conn, d.name, protection, false, std::nullopt, same); });
+            [&] {
+              return core::drop_database(conn, d.name, protection, false, std::nullopt, same);
+            });
         if (r.outcome == core::DropOutcome::dropped) {
           dropped.push_back(d.name);
           if (!parsed->count("json")) std::cout << d.name << "\n";

@@ -5,9 +5,9 @@
 namespace previewdb::core {
 
 namespace {
-const std::vector<std::string> k_builtin = {
-    "dev",    "prod",      "production", "defaultdb",         "postgres",
-    "system", "template0", "template1",  "previewdb_registry"};
+const std::vector<std::string> k_builtin = {"dev",       "prod",      "production",
+                                            "defaultdb", "postgres",  "system",
+                                            "template0", "template1", "previewdb_registry"};
 }
 
 Protection::Protection(std::vector<std::string> extra) : m_names(std::move(extra)) {}

@@ -129,7 +129,7 @@ WHERE d.datname = current_database())SQL");
   }
   if (r.get_bool(0, 4)) {
     reg.m_conn->exec(std::string("REVOKE ALL ON DATABASE ") +
-                    reg.m_conn->quote_ident(k_registry_database) + " FROM PUBLIC");
+                     reg.m_conn->quote_ident(k_registry_database) + " FROM PUBLIC");
   }
   if (!r.get_bool(0, 5)) {
     reg.m_conn->exec("BEGIN");
@@ -228,12 +228,13 @@ void Registry::built(long long id, const std::string& temp) {
 
 void Registry::retarget(long long id, const std::string& target) {
   m_conn->exec("UPDATE registry.databases SET target = $2 WHERE id = $1",
-              {std::to_string(id), target});
+               {std::to_string(id), target});
 }
 
 void Registry::finished(long long id, const std::string& name) {
-  m_conn->exec("UPDATE registry.databases SET name = $2, target = $2, state = 'ready' WHERE id = $1",
-              {std::to_string(id), name});
+  m_conn->exec(
+      "UPDATE registry.databases SET name = $2, target = $2, state = 'ready' WHERE id = $1",
+      {std::to_string(id), name});
 }
 
 void Registry::remove_row(long long id) {
@@ -246,7 +247,7 @@ void Registry::forget_oid(long long oid) {
 
 void Registry::set_repository(long long oid, const std::string& repository) {
   m_conn->exec("UPDATE registry.databases SET repository = $2 WHERE oid = $1",
-              {std::to_string(oid), repository});
+               {std::to_string(oid), repository});
 }
 
 }  // namespace previewdb::core

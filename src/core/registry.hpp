@@ -8,8 +8,8 @@
 // datdba): a renamed, re-created or foreign-owned database is not. Comments grant nothing.
 #pragma once
 
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/metadata.hpp"

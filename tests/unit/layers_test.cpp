@@ -17,7 +17,7 @@ namespace {
 
 // Folder of src/ -> the folders it may include (besides itself). Mirrors docs/ARCHITECTURE.md:
 //   util  <-  crypto / db / git / net / config / local / storage
-//         <-  core / migrate / snapshot / backup / ci  <-  lint  <-  commands  <-  cli  <-  main.cpp
+//         <-  core / migrate / snapshot / backup / ci  <-  lint  <-  commands  <-  cli  <- main.cpp
 // Within a layer, only the edges listed here: local uses db and crypto (its server's password),
 // storage uses db (child-process environment), snapshot and backup build on core (catalog,
 // lifecycle); lint reads statements through migrate (parser, readers) and table sizes through db.

@@ -190,8 +190,9 @@ TEST_F(CiBehind, GolangMigrateVersionBelowMainsNewestIsApplied) {
   ASSERT_EQ(g.r.code, 0) << g.r.all();
   EXPECT_EQ(g.outputs()["migrations-applied"], "1");
   EXPECT_EQ(g.outputs()["behind-migrations"], "3_main");
-  EXPECT_EQ(scalar("pr_27", "SELECT count(*) FROM information_schema.columns WHERE column_name = "
-                            "'pr'"),
+  EXPECT_EQ(scalar("pr_27",
+                   "SELECT count(*) FROM information_schema.columns WHERE column_name = "
+                   "'pr'"),
             "1");
   EXPECT_EQ(scalar("pr_27", "SELECT version::text || dirty::text FROM schema_migrations"),
             "3false");

@@ -22,8 +22,8 @@ TEST_F(CiPaths, ConfiguredFolderIsTheDetectionPath) {
   repos.push("main");
   git(repos.work(), {"branch", "-f", "feature"});
   git(repos.work(), {"checkout", "-q", "feature"});
-  repos.commit_file("db/migrations/0002_add_email.sql", "ALTER TABLE users ADD COLUMN email text;\n",
-                    "email");
+  repos.commit_file("db/migrations/0002_add_email.sql",
+                    "ALTER TABLE users ADD COLUMN email text;\n", "email");
   prepare_dev({"--dir", "db/migrations"});
 
   auto g = github(pr_event(41), {"--dry-run"}, {{"PREVIEWDB_MIGRATIONS_DIR", "db/migrations"}});
