@@ -1005,11 +1005,19 @@ int run_ci(const Args& all_args) {
       act_plan(s, decision, facts);
       if (facts.message != decision.explanation) util::log::info(facts.message);
     } else if (decision.action == ci::Action::preview) {
-      full_url = act_preview(s, cfg, facts, hold);
+      // A server that goes away mid-run is named as such (exit 3), never "fix the file".
+      full_url = db::naming_lost_connection(
+          "preparing the preview " + preview_name(s),
+          "re-run the job once the server is back: the preview is re-checked and completed",
+          [&] { return act_preview(s, cfg, facts, hold); });
     } else if (decision.action == ci::Action::refresh_source) {
-      act_refresh(s, cfg, facts);
+      db::naming_lost_connection("refreshing " + util::quoted(s.source) + " and its snapshot",
+                                 "re-run the job once the server is back",
+                                 [&] { act_refresh(s, cfg, facts); });
     } else if (decision.action == ci::Action::drop) {
-      act_drop(s, cfg, facts);
+      db::naming_lost_connection("dropping " + preview_name(s),
+                                 "re-run the job once the server is back",
+                                 [&] { act_drop(s, cfg, facts); });
     }
     if (decision.action == ci::Action::none) {
       // No preview: the shared database stays what the build uses; nothing is migrated.

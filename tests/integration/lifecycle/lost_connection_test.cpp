@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -118,4 +120,16 @@ TEST_F(LostConnection, RegistrySetupKeepsTheFirstError) {
   EXPECT_THAT(r.err, HasSubstr("terminating connection")) << r.err;
   EXPECT_THAT(r.err, Not(HasSubstr("no connection to the server"))) << r.err;
   EXPECT_FALSE(server().database_exists("pr_7"));
+}
+
+TEST_F(LostConnection, CiNamesThePreviewItWasPreparing) {
+  ASSERT_EQ(run_cli({"snapshot"}, env()).code, 0);
+  auto dir = std::filesystem::temp_directory_path() / "previewdb-lost-ci";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  { std::ofstream(dir / "0001_a.sql") << "CREATE TABLE a (id int);\n"; }
+  auto r =
+      run_and_cut({"ci", "--provider", "generic", "--pr", "6", "--force", "--dir", dir.string()});
+  expect_named(r, "preparing the preview pr_6");
+  std::filesystem::remove_all(dir);
 }
