@@ -2,6 +2,7 @@
 // dropped from under it by `spawn --replace` nor by ci's divergence reset: both refuse with exit 6
 // naming the holder, before building anything, and the preview is left as it was.
 #include "core/lifecycle.hpp"
+#include "core/registry.hpp"
 #include "integration/ci/ci_flow.hpp"
 
 using namespace previewdb;
@@ -33,7 +34,7 @@ TEST_F(CiHold, SpawnReplaceRefusesAHeldDatabase) {
   ASSERT_EQ(made.code, 0) << made.all();
   long long before = oid("dev_alice_held");
   {
-    auto hold = core::hold_database(server().connect(), "dev_alice_held",
+    auto hold = core::hold_database(server().connect(core::k_registry_database), "dev_alice_held",
                                     "previewdb ci -- npm test (pid 4242)", std::chrono::seconds(5));
     auto r = cli({"spawn", "held", "--user", "alice", "--replace"});
     EXPECT_EQ(r.code, 6) << r.all();
@@ -57,7 +58,7 @@ TEST_F(CiHold, DivergenceResetRefusesAHeldPreview) {
   repos.commit_file("migrations/schema/0002_add_email.sql",
                     "ALTER TABLE users ADD COLUMN email_address text;\n", "rename column");
   {
-    auto hold = core::hold_database(server().connect(), "pr_44",
+    auto hold = core::hold_database(server().connect(core::k_registry_database), "pr_44",
                                     "previewdb ci -- npm test (pid 4343)", std::chrono::seconds(5));
     auto g = github(pr_event(44));
     EXPECT_EQ(g.r.code, 6) << g.r.all();

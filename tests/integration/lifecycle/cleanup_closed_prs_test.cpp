@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "harness/harness.hpp"
@@ -47,8 +49,10 @@ class CleanupClosedPrs : public ::testing::Test {
     server().reset();
     server().exec("dev", "CREATE TABLE items(id int primary key);");
     ASSERT_EQ(run_cli({"snapshot"}, env()).code, 0);
+    // Made outside any checkout: a spawn records the repository of the checkout it runs in.
     for (const char* pr : {"31", "32", "35"}) {
-      auto r = run_cli({"spawn", "--pr", pr}, env());
+      auto r =
+          run_cli({"spawn", "--pr", pr}, env(), std::filesystem::temp_directory_path().string());
       ASSERT_EQ(r.code, 0) << r.err;
     }
     ASSERT_EQ(run_cli({"spawn", "feature"}, env()).code, 0);

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "harness/git_repo.hpp"
@@ -146,7 +148,10 @@ TEST_F(Repositories, AClosedPullRequestOfAnotherRepositoryDropsNothingOfThisOne)
 }
 
 TEST_F(Repositories, ALegacyPreviewIsAdoptedByTheFirstRepositoryThatClaimsIt) {
-  ASSERT_EQ(run_cli({"spawn", "--pr", "77"}, env()).code, 0);  // no repository recorded
+  // Outside any checkout (and without GITHUB_REPOSITORY): no repository recorded.
+  ASSERT_EQ(
+      run_cli({"spawn", "--pr", "77"}, env(), std::filesystem::temp_directory_path().string()).code,
+      0);
   EXPECT_TRUE(find("pr_77")["repository"].is_null());
   auto shop = ci("acme/shop", 77);
   ASSERT_EQ(shop.code, 0) << shop.all();
