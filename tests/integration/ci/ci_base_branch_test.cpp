@@ -111,3 +111,23 @@ TEST_F(CiBaseBranch, PruneSkipsASnapshotBeingClonedFrom) {
   EXPECT_TRUE(server().database_exists(busy));
   EXPECT_THAT(g.r.err, HasSubstr("kept " + busy + ": a preview is being cloned from it"));
 }
+
+TEST_F(CiBaseBranch, NetlifyProductionRefreshesAndDeployPreviewsDoNot) {
+  git(repos.work(), {"checkout", "-q", "main"});
+  Env netlify = {{"NETLIFY", "true"},
+                 {"CONTEXT", "branch-deploy"},
+                 {"BRANCH", "main"},
+                 {"PREVIEWDB_REFRESH_SOURCE", "true"}};
+  auto branch = cli({"ci", "--json"}, netlify);
+  ASSERT_EQ(branch.code, 0) << branch.all();
+  EXPECT_EQ(nlohmann::json::parse(branch.out)["reason"], "no-changes");
+  EXPECT_FALSE(dev_has_users());
+
+  netlify["CONTEXT"] = "production";
+  auto production = cli({"ci", "--json"}, netlify);
+  ASSERT_EQ(production.code, 0) << production.all();
+  auto j = nlohmann::json::parse(production.out);
+  EXPECT_EQ(j["reason"], "base-branch");
+  EXPECT_EQ(j["migrations-applied"], 1);
+  EXPECT_TRUE(dev_has_users());
+}
