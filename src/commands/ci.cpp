@@ -290,8 +290,12 @@ bool on_base_branch(const Settings& s) {
           s.event.name != "schedule") {
         return false;
       }
-      if (s.event.name != "push") return true;  // run by the workflow on the default branch
+      // The branch the run is for: the push's, else GITHUB_REF (a dispatch picks any branch).
       std::string branch = s.event.pushed_branch;
+      if (branch.empty()) {
+        std::string ref = env_or(s.env, "GITHUB_REF");
+        if (ref.rfind("refs/heads/", 0) == 0) branch = ref.substr(11);
+      }
       return !branch.empty() && branch == s.base_ref;
     }
     case ci::Provider::netlify:

@@ -131,3 +131,22 @@ TEST_F(CiBaseBranch, NetlifyProductionRefreshesAndDeployPreviewsDoNot) {
   EXPECT_EQ(j["migrations-applied"], 1);
   EXPECT_TRUE(dev_has_users());
 }
+
+TEST_F(CiBaseBranch, DispatchRefreshesOnlyOnTheBaseBranch) {
+  git(repos.work(), {"checkout", "-q", "main"});
+  nlohmann::json dispatch = {
+      {"ref", "refs/heads/feature"},
+      {"repository", {{"full_name", "octo-org/shop"}, {"default_branch", "main"}}}};
+  fs::path ev = write_event(dispatch);
+  auto feature =
+      github(ev, {"--refresh-source"}, {{"GITHUB_REF", "refs/heads/feature"}}, "workflow_dispatch");
+  ASSERT_EQ(feature.r.code, 0) << feature.r.all();
+  EXPECT_EQ(feature.outputs()["reason"], "no-changes");
+  EXPECT_FALSE(dev_has_users());
+
+  auto main =
+      github(ev, {"--refresh-source"}, {{"GITHUB_REF", "refs/heads/main"}}, "workflow_dispatch");
+  ASSERT_EQ(main.r.code, 0) << main.r.all();
+  EXPECT_EQ(main.outputs()["reason"], "base-branch");
+  EXPECT_TRUE(dev_has_users());
+}
