@@ -291,8 +291,12 @@ bool on_base_branch(const Settings& s) {
           s.event.name != "schedule") {
         return false;
       }
-      if (s.event.name != "push") return true;  // run by the workflow on the default branch
+      // The branch the run is for: the push's, else GITHUB_REF (a dispatch picks any branch).
       std::string branch = s.event.pushed_branch;
+      if (branch.empty()) {
+        std::string ref = env_or(s.env, "GITHUB_REF");
+        if (ref.rfind("refs/heads/", 0) == 0) branch = ref.substr(11);
+      }
       return !branch.empty() && branch == s.base_ref;
     }
     case ci::Provider::netlify:
@@ -437,22 +441,18 @@ void record_cause(const migrate::Target& mt, const std::string& cause) {
   ci::record_reset_cause(conn, cause);
 }
 
-// Zero setup: a server with no snapshot of the source yet gets one on the first run (a read-only
-// copy of the source), so that previews work from the start. One run at a time takes it.
+// Zero setup: a server with no snapshot of the source yet gets one on the first run.
 void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const std::string& source,
                      const std::string& created_by, std::chrono::seconds timeout) {
-  if (!core::snapshots_of(core::list_databases(conn), source).empty()) return;
-  db::AdvisoryLock lock(conn, "previewdb:first-snapshot:" + source, timeout,
-                        "the first snapshot of " + util::quoted(source));
-  if (!core::snapshots_of(core::list_databases(conn), source).empty()) return;
-  util::log::info("no snapshot of '" + source + "' yet: taking one (keep it current with " +
-                  "'previewdb ci --refresh-source' on the base branch, or 'previewdb snapshot')");
   snapshot::SnapshotRequest req;
   req.source = source;
   req.created_by = created_by;
   req.conninfo = conninfo;
-  auto made = snapshot::create_snapshot(conn, req);
-  util::log::info("snapshot " + made.id + " of " + source + " created (" + made.method + ")");
+  if (auto made = snapshot::ensure_first_snapshot(conn, req, timeout)) {
+    util::log::info("no snapshot of '" + source + "' yet: taking one: " + made->id + " (" +
+                    made->method + "); keep it current with 'previewdb ci --refresh-source' on " +
+                    "the base branch, or 'previewdb snapshot'");
+  }
 }
 
 // Creates or reuses pr_<N>; resets it when it diverged (never twice for one cause); migrates
@@ -719,6 +719,15 @@ void write_outputs(const Settings& s, const ci::Facts& facts, const std::string&
       std::cout << k << "=" << util::scrub(v) << "\n";
     }
     std::cout << std::flush;
+  }
+}
+
+// The outputs of a failed run; a failure to write them must not hide the run's own error.
+void report_failure(const Settings& s, const ci::Facts& facts) {
+  try {
+    write_outputs(s, facts, "");
+  } catch (const std::exception& e) {
+    util::log::warn(std::string("could not report the failure in the outputs: ") + e.what());
   }
 }
 
@@ -1031,13 +1040,13 @@ int run_ci(const Args& all_args) {
     facts.exit_code = static_cast<int>(e.code());
     facts.preview = facts.preview || decision.action == ci::Action::preview;
     facts.message = "failed: " + *facts.error;
-    write_outputs(s, facts, "");
+    report_failure(s, facts);
     throw Error(e.code(), e.what(), ci_hints(e));
   } catch (const std::exception& e) {
     facts.error = util::scrub(e.what());
     facts.exit_code = static_cast<int>(ExitCode::failure);
     facts.message = "failed: " + *facts.error;
-    write_outputs(s, facts, "");
+    report_failure(s, facts);
     throw;
   }
 

@@ -231,4 +231,19 @@ PrunePlan plan_prune(const std::vector<core::DatabaseInfo>& all, size_t keep,
   return plan;
 }
 
+std::optional<SnapshotResult> ensure_first_snapshot(db::Connection& maintenance,
+                                                    const SnapshotRequest& request,
+                                                    std::chrono::seconds timeout) {
+  if (!core::snapshots_of(core::list_databases(maintenance), request.source).empty()) {
+    return std::nullopt;
+  }
+  db::AdvisoryLock lock(maintenance, "previewdb:first-snapshot:" + request.source, timeout,
+                        "the first snapshot of " + util::quoted(request.source));
+  // Another run may have taken it while this one waited.
+  if (!core::snapshots_of(core::list_databases(maintenance), request.source).empty()) {
+    return std::nullopt;
+  }
+  return create_snapshot(maintenance, request);
+}
+
 }  // namespace previewdb::snapshot

@@ -35,6 +35,13 @@ struct SnapshotResult {
 // Throws Error(not_found) when the source does not exist, Error(usage) for a bad source name.
 SnapshotResult create_snapshot(db::Connection& maintenance, const SnapshotRequest& request);
 
+// Zero setup: takes the first snapshot of request.source when the server has none yet (one
+// caller at a time, under the advisory lock previewdb:first-snapshot:<source>, waiting at most
+// `timeout`); nullopt when a snapshot already exists.
+std::optional<SnapshotResult> ensure_first_snapshot(db::Connection& maintenance,
+                                                    const SnapshotRequest& request,
+                                                    std::chrono::seconds timeout);
+
 // "snap_<source>_<YYYYMMDD_HHMMSS>", at most 63 bytes.
 std::string snapshot_name(const std::string& source, const std::string& timestamp);
 

@@ -1,6 +1,7 @@
 // The preview policy (src/ci/preview_policy): behind vs diverged, and when a preview is reset.
 #include <gtest/gtest.h>
 
+#include "ci/decision.hpp"
 #include "ci/preview_policy.hpp"
 #include "util/error.hpp"
 
@@ -127,4 +128,16 @@ TEST(CiPreviewPolicy, AMigrationMissingFromTwoHistoryTablesCountsOnce) {
   auto plan = ci::plan_preview(f);
   EXPECT_EQ(plan.behind, std::vector<std::string>{"20240301_main"});
   EXPECT_EQ(plan.out_of_order, std::vector<std::string>{"20240201_pr"});
+}
+
+TEST(CiDecisionBaseBranch, RefreshOnlyWithoutAPullRequest) {
+  ci::DecisionInput in;
+  in.refresh_source = true;
+  in.base_branch = "main";
+  auto d = ci::decide(in);
+  EXPECT_EQ(d.action, ci::Action::refresh_source);
+  EXPECT_EQ(ci::to_string(d.reason), "base-branch");
+  in.pr_number = 3;
+  in.forced = true;
+  EXPECT_EQ(ci::decide(in).action, ci::Action::preview);
 }

@@ -113,3 +113,42 @@ TEST_F(CiBaseBranch, PruneSkipsASnapshotBeingClonedFrom) {
   EXPECT_TRUE(server().database_exists(busy));
   EXPECT_THAT(g.r.err, HasSubstr("kept " + busy + ": a preview is being cloned from it"));
 }
+
+TEST_F(CiBaseBranch, NetlifyProductionRefreshesAndDeployPreviewsDoNot) {
+  git(repos.work(), {"checkout", "-q", "main"});
+  Env netlify = {{"NETLIFY", "true"},
+                 {"CONTEXT", "branch-deploy"},
+                 {"BRANCH", "main"},
+                 {"PREVIEWDB_REFRESH_SOURCE", "true"}};
+  auto branch = cli({"ci", "--json"}, netlify);
+  ASSERT_EQ(branch.code, 0) << branch.all();
+  EXPECT_EQ(nlohmann::json::parse(branch.out)["reason"], "no-changes");
+  EXPECT_FALSE(dev_has_users());
+
+  netlify["CONTEXT"] = "production";
+  auto production = cli({"ci", "--json"}, netlify);
+  ASSERT_EQ(production.code, 0) << production.all();
+  auto j = nlohmann::json::parse(production.out);
+  EXPECT_EQ(j["reason"], "base-branch");
+  EXPECT_EQ(j["migrations-applied"], 1);
+  EXPECT_TRUE(dev_has_users());
+}
+
+TEST_F(CiBaseBranch, DispatchRefreshesOnlyOnTheBaseBranch) {
+  git(repos.work(), {"checkout", "-q", "main"});
+  nlohmann::json dispatch = {
+      {"ref", "refs/heads/feature"},
+      {"repository", {{"full_name", "octo-org/shop"}, {"default_branch", "main"}}}};
+  fs::path ev = write_event(dispatch);
+  auto feature =
+      github(ev, {"--refresh-source"}, {{"GITHUB_REF", "refs/heads/feature"}}, "workflow_dispatch");
+  ASSERT_EQ(feature.r.code, 0) << feature.r.all();
+  EXPECT_EQ(feature.outputs()["reason"], "no-changes");
+  EXPECT_FALSE(dev_has_users());
+
+  auto main =
+      github(ev, {"--refresh-source"}, {{"GITHUB_REF", "refs/heads/main"}}, "workflow_dispatch");
+  ASSERT_EQ(main.r.code, 0) << main.r.all();
+  EXPECT_EQ(main.outputs()["reason"], "base-branch");
+  EXPECT_TRUE(dev_has_users());
+}

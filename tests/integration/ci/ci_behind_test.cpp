@@ -197,3 +197,16 @@ TEST_F(CiBehind, GolangMigrateVersionBelowMainsNewestIsApplied) {
   EXPECT_EQ(scalar("pr_27", "SELECT version::text || dirty::text FROM schema_migrations"),
             "3false");
 }
+
+// Zero setup (snapshot::ensure_first_snapshot): the first run on a server takes the snapshot.
+TEST_F(CiBehind, FirstRunOnAServerWithoutASnapshotTakesOne) {
+  git(repos.work(), {"checkout", "-q", "main"});
+  ASSERT_EQ(cli({"migrate", "--database", "dev"}).code, 0);
+  git(repos.work(), {"checkout", "-q", "feature"});
+  auto g = github(pr_event(28));
+  ASSERT_EQ(g.r.code, 0) << g.r.all();
+  EXPECT_THAT(g.r.err, HasSubstr("no snapshot of 'dev' yet: taking one"));
+  EXPECT_THAT(g.outputs()["snapshot"], HasSubstr("snap_dev_"));
+  EXPECT_EQ(g.outputs()["behind"], "0");
+  EXPECT_EQ(g.outputs()["migrations-applied"], "1");
+}

@@ -17,6 +17,7 @@
 namespace previewdb::test::ciflow {
 
 namespace fs = std::filesystem;
+using ::previewdb::test::Env;
 using ::previewdb::test::git;
 
 // $GITHUB_OUTPUT as the runner reads it: `key<<DELIM` ... `DELIM` blocks (and key=value lines).
