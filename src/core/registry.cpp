@@ -1,5 +1,10 @@
 #include "core/registry.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
 #include "core/naming.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -76,10 +81,35 @@ db::Connection connect_like(db::Connection& conn, const std::string& dbname) {
   }
   if (opts) PQconninfoFree(opts);
   // "too many clients" is waited out within the run's lock timeout (the maintenance session's).
-  return db::Connection::open({.conninfo = conninfo,
-                               .dbname = dbname,
-                               .busy_retry = conn.limits() ? conn.limits()->lock_timeout
-                                                           : db::ConnectOptions{}.busy_retry});
+  auto retry = conn.limits() ? conn.limits()->lock_timeout : db::ConnectOptions{}.busy_retry;
+  db::ConnectOptions options{.conninfo = conninfo, .dbname = dbname, .busy_retry = retry};
+  // Waiting for a second slot while holding a first one deadlocks a crowd of runs on a small
+  // server (each holds one, all wait for another). A session that holds no lock and no
+  // transaction gives its slot back between attempts, so a run that does hold one gets through.
+  bool may_yield = PQtransactionStatus(conn.raw()) == PQTRANS_IDLE &&
+                   conn.exec(
+                           "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
+                           "pg_backend_pid()")
+                           .get_int(0, 0) == 0;
+  if (!may_yield) return db::Connection::open(options);
+  auto deadline = std::chrono::steady_clock::now() + retry;
+  auto delay = std::chrono::milliseconds(100);
+  options.busy_retry = std::chrono::milliseconds(0);
+  for (;;) {
+    try {
+      return db::Connection::open(options);
+    } catch (const Error& e) {
+      std::string why = e.what();
+      bool busy = e.code() == ExitCode::connection &&
+                  (why.find("too many clients") != std::string::npos ||
+                   why.find("remaining connection slots are reserved") != std::string::npos);
+      if (!busy || std::chrono::steady_clock::now() + delay > deadline) throw;
+    }
+    conn.close_while_waiting();
+    std::this_thread::sleep_for(delay + std::chrono::milliseconds(std::rand() % 100));
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+    conn.reopen();
+  }
 }
 
 Registry Registry::open(db::Connection& maintenance) {
