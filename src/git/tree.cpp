@@ -11,18 +11,6 @@ namespace previewdb::git {
 
 namespace {
 
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const {
-    if (p) Free(p);
-  }
-};
-using Object = std::unique_ptr<git_object, Deleter<git_object, git_object_free>>;
-using Tree = std::unique_ptr<git_tree, Deleter<git_tree, git_tree_free>>;
-using Entry = std::unique_ptr<git_tree_entry, Deleter<git_tree_entry, git_tree_entry_free>>;
-using Reference = std::unique_ptr<git_reference, Deleter<git_reference, git_reference_free>>;
-using Remote = std::unique_ptr<git_remote, Deleter<git_remote, git_remote_free>>;
-
 // The tree of a revision; nullptr when it does not resolve.
 Tree tree_of(git_repository* repo, const std::string& spec) {
   git_object* raw = nullptr;
