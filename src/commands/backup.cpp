@@ -14,26 +14,14 @@ namespace previewdb::commands {
 
 namespace {
 
-std::string human_bytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 4) {
-    bytes /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
-  return buf;
-}
-
 // Progress lines on stderr: bytes so far and the rate.
 backup::Progress progress_printer(const std::string& what) {
   auto start = std::chrono::steady_clock::now();
   return [what, start](std::uint64_t raw, std::uint64_t compressed) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    util::log::info(what + ": " + human_bytes(static_cast<double>(raw)) + " read, " +
-                    human_bytes(static_cast<double>(compressed)) + " compressed, " +
-                    human_bytes(secs > 0 ? static_cast<double>(raw) / secs : 0) + "/s");
+    util::log::info(what + ": " + util::human_bytes(static_cast<double>(raw)) + " read, " +
+                    util::human_bytes(static_cast<double>(compressed)) + " compressed, " +
+                    util::human_bytes(secs > 0 ? static_cast<double>(raw) / secs : 0) + "/s");
   };
 }
 
@@ -113,8 +101,8 @@ int backup_list(const Args& args) {
     }
     char row[1024];
     std::snprintf(row, sizeof row, "%-44s %-10s %-8s %-9s %s", util::printable(b.name).c_str(),
-                  human_bytes(static_cast<double>(b.size)).c_str(), age.c_str(), verified.c_str(),
-                  util::printable(label).c_str());
+                  util::human_bytes(static_cast<double>(b.size)).c_str(), age.c_str(),
+                  verified.c_str(), util::printable(label).c_str());
     std::printf("%s\n", util::workflow::neutralize_commands(row).c_str());
   }
   return 0;
@@ -207,7 +195,7 @@ int backup_verify(const Args& args) {
                 {"do not rely on it; make a new one with 'previewdb backup'"});
   }
   util::log::info("backup " + name + " is good (" +
-                  human_bytes(static_cast<double>(result.size_raw)) + " dump" +
+                  util::human_bytes(static_cast<double>(result.size_raw)) + " dump" +
                   (vo.maintenance ? ", restore test passed" : "") + ")");
   if (!parsed->count("json")) std::cout << name << "\n";
   return 0;
@@ -286,8 +274,8 @@ int run_backup(const Args& args) {
   req.progress = progress_printer("backing up " + database);
   util::log::info("backing up " + util::quoted(database) + " to " + store->describe());
   auto m = backup::create_backup(conn, *store, req);
-  util::log::info("wrote " + m.name + ": " + human_bytes(static_cast<double>(m.size_raw)) +
-                  " dump, " + human_bytes(static_cast<double>(m.size_compressed)) +
+  util::log::info("wrote " + m.name + ": " + util::human_bytes(static_cast<double>(m.size_raw)) +
+                  " dump, " + util::human_bytes(static_cast<double>(m.size_compressed)) +
                   " compressed (zstd " + std::to_string(level) + ") in " +
                   std::to_string(m.duration_ms / 1000.0).substr(0, 5) + " s");
   // Retention runs only once the new backup is known good: a bad one never costs a good one.

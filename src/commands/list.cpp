@@ -16,17 +16,7 @@ namespace previewdb::commands {
 namespace {
 
 std::string human_size(long long bytes) {
-  if (bytes < 0) return "?";
-  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
+  return bytes < 0 ? "?" : util::human_bytes(static_cast<double>(bytes));
 }
 
 std::string kind_of(const core::DatabaseInfo& d, core::Group g) {

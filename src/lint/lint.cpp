@@ -720,29 +720,14 @@ bool fails(const std::vector<Finding>& findings, std::optional<Severity> level) 
                      [&](const Finding& f) { return f.severity >= *level; });
 }
 
-std::string human_bytes(long long bytes) {
-  static const char* units[] = {"bytes", "kB", "MB", "GB", "TB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  if (u == 0)
-    std::snprintf(buf, sizeof buf, "%lld bytes", bytes);
-  else
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
-  return buf;
-}
-
 namespace {
 
 std::string size_note(const Finding& f) {
   if (!f.size) return {};
   std::string rows = f.size->rows < 0 ? std::string("rows unknown (never analysed)")
                                       : "~" + std::to_string(std::llround(f.size->rows)) + " rows";
-  std::string out = " [" + f.table + ": " + rows + ", " + human_bytes(f.size->bytes);
+  std::string out =
+      " [" + f.table + ": " + rows + ", " + util::human_bytes(static_cast<double>(f.size->bytes));
   if (f.ungraded) {
     out += std::string(", ") + std::string(severity_name(*f.ungraded)) + " graded " +
            std::string(severity_name(f.severity));

@@ -131,9 +131,6 @@ nlohmann::json to_json(const std::vector<Finding>& findings, size_t files);
 // finding, escaped by util::workflow.
 std::vector<std::string> annotations(const std::vector<Finding>& findings);
 
-// "1.2 GB", "340 kB": for messages.
-std::string human_bytes(long long bytes);
-
 }  // namespace previewdb::lint
 
 namespace previewdb::db {

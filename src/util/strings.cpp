@@ -1,5 +1,7 @@
 #include "util/strings.hpp"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -154,6 +156,18 @@ std::string url_encode(std::string_view s, bool keep_slash) {
     }
   }
   return out;
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
 }
 
 }  // namespace previewdb::util

@@ -28,4 +28,7 @@ bool is_valid_utf8(std::string_view s);
 // Percent-encodes everything but RFC 3986 unreserved characters (and '/' when keep_slash).
 std::string url_encode(std::string_view s, bool keep_slash = false);
 
+// A size for people: "512 B", "1.2 kB", "3.4 MB" (powers of 1024, pg_size_pretty's unit names).
+std::string human_bytes(double bytes);
+
 }  // namespace previewdb::util
