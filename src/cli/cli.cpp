@@ -39,6 +39,10 @@ const Command k_commands[] = {
     {"history", "applied migrations with time and duration", commands::run_history},
     {"backup", "verified, compressed backup of a database; 'backup list', 'backup verify'",
      commands::run_backup},
+    {"restore", "restore a backup (or .sql/.sql.gz) into a new database swapped in for DB",
+     commands::run_restore},
+    {"rollback", "restore the newest backup taken before DB's last migration run",
+     commands::run_rollback},
     {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };

@@ -20,5 +20,8 @@ int run_history(const Args& args);
 int run_ci(const Args& args);
 int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
 int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
+// restore [BACKUP] [--into DB] | rollback [DB] (commands/restore.cpp)
+int run_restore(const Args& args);
+int run_rollback(const Args& args);
 
 }  // namespace previewdb::commands

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,22 @@ bool valid_object_name(const std::string& name) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
 }
+
+}  // namespace
+
+std::optional<pid_t> stale_partial_pid(const std::string& file) {
+  // ".<object>.partial-<pid>", as FileWriter names its temporary.
+  const std::string mark = ".partial-";
+  auto at = file.rfind(mark);
+  if (file.empty() || file[0] != '.' || at == std::string::npos || at < 2) return std::nullopt;
+  if (!valid_object_name(file.substr(1, at - 1))) return std::nullopt;
+  auto digits = file.substr(at + mark.size());
+  auto pid = util::parse_uint(digits);
+  if (!pid || *pid == 0 || *pid > 0x3fffffff || std::to_string(*pid) != digits) return std::nullopt;
+  return static_cast<pid_t>(*pid);
+}
+
+namespace {
 
 void check_object_name(const std::string& name) {
   if (!valid_object_name(name)) {
@@ -192,6 +209,7 @@ class FileStore : public SnapshotStore {
   std::unique_ptr<ObjectWriter> create_object(const std::string& name) override {
     check_object_name(name);
     ensure_private_dir();
+    sweep_stale_partials();
     return std::make_unique<FileWriter>(m_dir / name, describe());
   }
 
@@ -248,6 +266,23 @@ class FileStore : public SnapshotStore {
   }
 
   std::string describe() const override { return "file://" + m_dir.string(); }
+
+  // Temporaries of writers that died (.NAME.partial-PID, SIGKILL leaves them): removed when
+  // their process is gone. A live PID (or one reused since) keeps its file: never someone's
+  // running write.
+  void sweep_stale_partials() {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(m_dir, ec)) {
+      auto pid = stale_partial_pid(e.path().filename().string());
+      if (!pid || ::kill(*pid, 0) == 0 || errno != ESRCH) continue;
+      std::error_code rm;
+      if (fs::remove(e.path(), rm)) {
+        util::log::info("removed " + e.path().filename().string() +
+                        ", left behind by a previewdb that was killed while writing (pid " +
+                        std::to_string(*pid) + ")");
+      }
+    }
+  }
 
  private:
   // Backups hold a database's data: the folder is the owner's only, and never committed to git.

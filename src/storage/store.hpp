@@ -3,6 +3,7 @@
 // use it (spawn restores an archive, snapshot writes one), so neither depends on the other for it.
 #pragma once
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -82,6 +83,10 @@ std::optional<std::string> read_object_text(SnapshotStore& store, const std::str
                                             size_t max_bytes = 1 << 20);
 // Writes a small object atomically.
 void write_object_text(SnapshotStore& store, const std::string& name, std::string_view text);
+
+// The pid in a writer's temporary name (".NAME.partial-PID"); nullopt for any other file name.
+// A file store removes those whose process is gone when it next writes.
+std::optional<pid_t> stale_partial_pid(const std::string& file_name);
 
 // The object a URL names: "<id>" for file://DIR/<id>.dump, "latest" for file://DIR.
 std::string store_object_id(const std::string& url);
