@@ -123,6 +123,16 @@ Chosen choose_source(const std::optional<std::string>& wanted, const cxxopts::Pa
   return c;
 }
 
+// Asks on a terminal; without one, --yes is the consent (cleanup's confirm(), whose hint names
+// --dry-run, which restore does not have).
+void ask(const std::string& what, bool yes) {
+  if (!yes && !interactive()) {
+    throw Error(ExitCode::refused, "refusing to " + what + " without confirmation: no terminal",
+                {"pass --yes to confirm"});
+  }
+  confirm(what, yes);
+}
+
 // Protected: --allow-protected and a confirmation; --clean keeps no copy: a confirmation.
 void check_consent(db::Connection& maintenance, const core::Protection& protection,
                    const std::string& db, const cxxopts::ParseResult& parsed) {
@@ -138,11 +148,11 @@ void check_consent(db::Connection& maintenance, const core::Protection& protecti
                       *why + ")",
                   {"pass --allow-protected (and --yes without a terminal) to restore it anyway"});
     }
-    confirm(std::string("replace the protected database ") + util::quoted(db) +
-                (parsed.count("clean") ? " in place (no copy is kept)" : ""),
-            yes);
+    ask(std::string("replace the protected database ") + util::quoted(db) +
+            (parsed.count("clean") ? " in place (no copy is kept)" : ""),
+        yes);
   } else if (parsed.count("clean")) {
-    confirm("drop and re-create the objects of " + util::quoted(db) + " (no copy is kept)", yes);
+    ask("drop and re-create the objects of " + util::quoted(db) + " (no copy is kept)", yes);
   }
 }
 

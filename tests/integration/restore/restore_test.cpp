@@ -275,9 +275,48 @@ TEST_F(Restore, PlainSqlAndGzippedSqlFromOtherToolsAreRestored) {
   EXPECT_THAT(r.err, HasSubstr("no_such_table"));
   EXPECT_EQ(counts_of("from_sql"), expected);
   EXPECT_TRUE(databases_like("previewdb_tmp_%").empty());
+  // A dump made with --create cannot leave the database being built: its CREATE DATABASE fails
+  // inside the one transaction, before its \connect.
+  fs::path create = m_tmp.path() / "create.sql";
+  util::ProcessSpec dump_create;
+  dump_create.argv = {"sh", "-c", "pg_dump --create --no-owner -d \"$URL\" > \"$OUT\""};
+  dump_create.env = {{"URL", server().url_without_password("shop")},
+                     {"PGPASSWORD", server().password()},
+                     {"OUT", create.string()}};
+  ASSERT_TRUE(util::run_process(dump_create).ok());
+  server().exec("shop", "CREATE TABLE later(x int)");
+  r = restore({create.string(), "--into", "from_sql"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("CREATE DATABASE"));
+  EXPECT_EQ(counts_of("from_sql"), expected);
+  EXPECT_EQ(server().connect("shop").exec("SELECT to_regclass('later') IS NOT NULL").get(0, 0),
+            "t");
+  EXPECT_TRUE(databases_like("previewdb_tmp_%").empty());
   // --clean cannot undo plain SQL.
   r = restore({sql.string(), "--into", "from_sql", "--clean", "--yes"});
   EXPECT_EQ(r.code, 2) << r.err;
+}
+
+TEST_F(Restore, AnotherToolsArchiveIsRestoredWithAPgRestoreNewEnough) {
+  std::string expected = counts_of("shop");
+  fs::path archive = m_tmp.path() / "shop.dump";
+  util::ProcessSpec dump;
+  dump.argv = {"pg_dump",        "-Fc", "-f",
+               archive.string(), "-d",  server().url_without_password("shop")};
+  dump.env = {{"PGPASSWORD", server().password()}};
+  ASSERT_TRUE(util::run_process(dump).ok());
+  auto r = restore({archive.string(), "--into", "from_archive"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("pg_restore"));
+  EXPECT_EQ(counts_of("from_archive"), expected);
+  // Not an archive at all: named, nothing made.
+  fs::path junk = m_tmp.path() / "junk.dump";
+  util::write_file_atomic(junk, "this is not a dump\n");
+  r = restore({junk.string(), "--into", "from_archive"});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("as a pg_dump archive"));
+  EXPECT_EQ(counts_of("from_archive"), expected);
+  EXPECT_TRUE(databases_like("previewdb_tmp_%").empty());
 }
 
 TEST_F(Restore, CleanRestoresInPlace) {
