@@ -29,6 +29,7 @@ build_pkgs=(
   libpg-query-dev libgtest-dev libgmock-dev libbenchmark-dev
   postgresql postgresql-client
   python3 python3-yaml  # the workflow/action.yml test parses YAML
+  zstd  # bench/restore_bench.sh decompresses a backup's archive for its pg_restore baseline
   curl ca-certificates
 )
 
