@@ -101,6 +101,50 @@ TEST_F(Swap, TheKeptOriginalIsRegisteredWhenPreviewdbsRoleOwnsIt) {
   EXPECT_FALSE(now_app->managed());  // it was not before either
 }
 
+TEST_F(Swap, AManagedPreviewStaysManagedAndAnUnmanagedDatabaseStaysUnmanaged) {
+  auto conn = maintenance();
+  auto reg = core::Registry::open(conn);
+  core::Metadata pr;
+  pr.kind = core::Kind::pr;
+  pr.pr_number = 5;
+  pr.created_by = "ci";
+  // app as previewdb records a preview it made; app_new as a build meant to become it.
+  long long app_row = reg.begin_build("app", "app", pr);
+  reg.built(app_row, "app");
+  reg.finished(app_row, "app");
+  long long build_row = reg.begin_build("app_new", "app", pr);
+  reg.built(build_row, "app_new");
+  core::SwapRequest req{.target = "app", .replacement = "app_new", .timestamp = "20260101_120000"};
+  req.replacement_row = build_row;
+  auto r = core::swap_database(conn, req);
+  auto now_app = core::find_database(conn, "app");
+  ASSERT_TRUE(now_app && now_app->managed());
+  EXPECT_EQ(now_app->meta->kind, core::Kind::pr);
+  EXPECT_EQ(now_app->meta->pr_number, 5);
+  EXPECT_EQ(value_in("app"), "new");
+  auto kept = core::find_database(conn, r.kept_as);
+  ASSERT_TRUE(kept && kept->managed());
+  EXPECT_EQ(kept->meta->kind, core::Kind::personal);
+
+  // A database previewdb never recorded: its replacement's build row goes, nothing becomes managed.
+  server().exec("postgres", "CREATE DATABASE other");
+  server().exec("postgres", "CREATE DATABASE other_new");
+  long long other_row = reg.begin_build("other_new", "other", pr);
+  reg.built(other_row, "other_new");
+  core::SwapRequest other{
+      .target = "other", .replacement = "other_new", .timestamp = "20260101_120000"};
+  other.replacement_row = other_row;
+  core::swap_database(conn, other);
+  auto now_other = core::find_database(conn, "other");
+  ASSERT_TRUE(now_other);
+  EXPECT_FALSE(now_other->managed());
+  EXPECT_EQ(conn.exec("SELECT count(*) FROM registry.databases WHERE id = $1",
+                      {std::to_string(other_row)})
+                .get(0, 0),
+            "0");
+  server().exec("postgres", "DROP DATABASE other WITH (FORCE)");
+}
+
 TEST_F(Swap, ConnectedSessionsAreNamedAndTerminatedOnlyWhenAsked) {
   auto conn = maintenance();
   auto client =
