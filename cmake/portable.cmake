@@ -20,7 +20,7 @@ set(PREVIEWDB_PORTABLE_ARCHIVES
     ${_deps}/libgit2.a ${_deps}/libcurl.a ${_deps}/libpq.a ${_deps}/libpgcommon_shlib.a
     ${_deps}/libpgport_shlib.a)
 # Debian's own static archives (the -dev packages of scripts/install-deps.sh).
-foreach(_name pg_query zstd ssl crypto z)
+foreach(_name http_parser pg_query zstd ssl crypto z)
   find_library(PREVIEWDB_STATIC_${_name} NAMES lib${_name}.a REQUIRED)
   list(APPEND PREVIEWDB_PORTABLE_ARCHIVES ${PREVIEWDB_STATIC_${_name}})
 endforeach()

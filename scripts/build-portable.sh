@@ -41,10 +41,13 @@ source_of() {
 }
 
 # apt-get source with a private sources list and state (no change to the system's apt setup):
-# the deb-src lines of the mirrors the system already uses for bookworm.
+# the deb-src lines of the mirrors the system already uses for bookworm. Sets $srcdir. When the
+# installed version's source cannot be fetched (a mirror without that security update), the
+# newest other Debian revision of the same upstream version is used: same headers, same ABI.
 fetch_source() {
-  local pkg=$1 version=$2 dir="$deps/src/$1-$2"
-  [ -f "$dir/.unpacked" ] && return 0
+  local pkg=$1 version=$2
+  srcdir="$deps/src/$pkg-$version"
+  [ -f "$srcdir/.unpacked" ] && return 0
   local apt="$deps/apt"
   mkdir -p "$apt/lists/partial" "$apt/cache" "$deps/src/dl"
   if [ ! -f "$apt/sources.list" ]; then
@@ -61,11 +64,23 @@ EOF
     say "fetching the Debian source index"
     apt-get "${opts[@]}" update >/dev/null
   fi
-  say "fetching Debian source package $pkg $version"
-  (cd "$deps/src/dl" && apt-get "${opts[@]}" source --download-only "$pkg=$version" >/dev/null)
-  rm -rf "$dir"
-  dpkg-source --no-check -x "$deps/src/dl/${pkg}_${version#*:}.dsc" "$dir" >/dev/null
-  touch "$dir/.unpacked"
+  local upstream=${version%-*} candidate
+  local candidates=("$version")
+  while read -r candidate; do
+    [ "$candidate" != "$version" ] && [ "${candidate%-*}" = "$upstream" ] && candidates+=("$candidate")
+  done < <(apt-cache "${opts[@]}" showsrc "$pkg" | sed -n 's/^Version: //p' | sort -rV)
+  for candidate in "${candidates[@]}"; do
+    say "fetching Debian source package $pkg $candidate"
+    if (cd "$deps/src/dl" && apt-get "${opts[@]}" source --download-only "$pkg=$candidate" >/dev/null 2>&1); then
+      rm -rf "$srcdir"
+      dpkg-source --no-check -x "$deps/src/dl/${pkg}_${candidate#*:}.dsc" "$srcdir" >/dev/null
+      touch "$srcdir/.unpacked"
+      return 0
+    fi
+    say "cannot fetch $pkg $candidate from the mirror"
+  done
+  say "no source of $pkg $upstream could be fetched"
+  exit 1
 }
 
 # libpq with OpenSSL and nothing else: no GSSAPI/Kerberos, no LDAP service lookup, no NLS.
@@ -74,7 +89,7 @@ build_libpq() {
   local stamp="$prefix/.libpq-$version"
   [ -f "$stamp" ] && return 0
   fetch_source "$pkg" "$version"
-  local src="$deps/src/$pkg-$version"
+  local src=$srcdir
   say "building libpq $version (static, OpenSSL only)"
   (
     cd "$src"
@@ -101,7 +116,7 @@ build_libcurl() {
   local stamp="$prefix/.libcurl-$version"
   [ -f "$stamp" ] && return 0
   fetch_source "$pkg" "$version"
-  local src="$deps/src/$pkg-$version"
+  local src=$srcdir
   say "building libcurl $version (static, HTTP(S) with OpenSSL)"
   (
     cd "$src"
@@ -120,6 +135,9 @@ build_libcurl() {
     make -s -C lib install >/dev/null
     make -s -C include install >/dev/null
   )
+  # Debian's Makefile.am names the library after the flavour it built last (libcurl-nss): this
+  # one is the OpenSSL build configured above, whatever its name.
+  [ -f "$prefix/lib/libcurl.a" ] || cp "$(ls "$prefix"/lib/libcurl*.a | head -n1)" "$prefix/lib/libcurl.a"
   touch "$stamp"
 }
 
@@ -130,12 +148,12 @@ build_libgit2() {
   local stamp="$prefix/.libgit2-$version"
   [ -f "$stamp" ] && return 0
   fetch_source "$pkg" "$version"
-  local src="$deps/src/$pkg-$version"
+  local src=$srcdir
   say "building libgit2 $version (static, local repositories only)"
   cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF \
     -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DBUILD_TESTS=OFF -DBUILD_CLI=OFF -DBUILD_EXAMPLES=OFF \
     -DBUILD_FUZZERS=OFF -DUSE_HTTPS=OFF -DUSE_SSH=OFF -DUSE_GSSAPI=OFF -DUSE_NTLMCLIENT=OFF \
-    -DUSE_HTTP_PARSER=builtin -DREGEX_BACKEND=builtin -DUSE_BUNDLED_ZLIB=OFF \
+    -DUSE_HTTP_PARSER=system -DREGEX_BACKEND=regcomp -DUSE_BUNDLED_ZLIB=OFF \
     -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
   cmake --build "$src/build" -j"$jobs" >/dev/null
   cmake --install "$src/build" >/dev/null

@@ -3,12 +3,15 @@
 netlify.toml, the Dockerfile and the runtime package list.
 
 - action.yml and every workflow parse as YAML, netlify.toml as TOML;
-- every previewdb command line in them (run: steps, netlify.toml commands, the action's args with
-  its inputs empty and set) is accepted by the real CLI: PREVIEWDB_CHECK_ARGS=1 makes previewdb
-  parse its options and exit before reading configuration or touching a database;
-- every action input is used by runs (args or env), every env name is one previewdb reads, and
-  the declared outputs are exactly the keys a real `previewdb ci --dry-run` writes to
-  $GITHUB_OUTPUT;
+- every previewdb command line in them (run: steps, netlify.toml commands, `npx previewdb`) is
+  accepted by the real CLI: PREVIEWDB_CHECK_ARGS=1 makes previewdb parse its options and exit
+  before reading configuration or touching a database;
+- action.yml is a composite action: install/action.yml's steps (resolve, actions/cache, install)
+  then a run step whose one env block maps every input; scripts/action-run.sh is run with that
+  env (inputs empty and set) through the real CLI; every env name is one previewdb reads or a
+  flag of action-run.sh's table; no expression inside a run: script; the declared outputs are
+  the run step's and exactly the keys a real `previewdb ci --dry-run` writes to $GITHUB_OUTPUT;
+- no workflow uses docker build/run;
 - workflows use only the action's declared inputs and outputs;
 - the Dockerfile builds with scripts/install-deps.sh and its runtime stage installs the
   --runtime list, which provides every library the built binary links.
@@ -129,6 +132,8 @@ class Checker:
                     current.append(tok)
                     continue
                 words = [w for w in current if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)]
+                if words[:2] == ["npx", "previewdb"]:  # the npm package's launcher
+                    words = words[1:]
                 # `previewdb() { ...; }` defines a function (punctuation groups "()").
                 is_definition = tok == "()" or (tok == "(" and tokens[i + 1:i + 2] == [")"])
                 if words and os.path.basename(words[0]) == "previewdb" and not is_definition:
