@@ -25,7 +25,7 @@ foreach(_name http_parser pg_query zstd ssl crypto z)
   list(APPEND PREVIEWDB_PORTABLE_ARCHIVES ${PREVIEWDB_STATIC_${_name}})
 endforeach()
 
-add_executable(previewdb-portable src/main.cpp)
+add_executable(previewdb-portable src/main.cpp cmake/portable/glibc_compat.c)
 add_dependencies(previewdb-portable previewdb_core)
 set_target_properties(previewdb-portable PROPERTIES OUTPUT_NAME previewdb
                       RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/portable)

@@ -451,7 +451,10 @@ class Checker:
         self.check(bool(needed), "readelf lists the binary's libraries", dyn.stderr.strip())
         ldd = subprocess.run(["ldd", self.previewdb], capture_output=True, text=True).stdout
         for lib in needed:
-            m = re.search(rf"^\s*{re.escape(lib)} => (\S+)", ldd, flags=re.M)
+            # The dynamic loader (named by a binary that links only glibc, like the portable one)
+            # is listed by its path alone.
+            m = re.search(rf"^\s*{re.escape(lib)} => (\S+)", ldd, flags=re.M) or \
+                re.search(rf"^\s*(/\S*/{re.escape(lib)}) \(", ldd, flags=re.M)
             if not self.check(m is not None, f"{lib} resolves"):
                 continue
             real = os.path.realpath(m.group(1))

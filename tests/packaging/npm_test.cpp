@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "harness.hpp"
+#include "harness/harness.hpp"
 #include "util/files.hpp"
 #include "util/subprocess.hpp"
 
@@ -38,7 +38,8 @@ class Npm : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(k_verdaccio) || !util::find_program("npm")) {
-      GTEST_SKIP() << test::k_skip_peer_verdaccio << "verdaccio or npm is not installed "
+      GTEST_SKIP() << test::k_skip_peer_verdaccio
+                   << "verdaccio or npm is not installed "
                       "(scripts/install-deps.sh --peers installs them)";
     }
     port = test::free_port();
@@ -126,9 +127,9 @@ TEST_F(Npm, InstalledByNameRunsWithNpxAndNamesTheFixWithoutTheOptionalPackage) {
   }
 
   // A user and its token, then publish both (the platform package first, as the release does).
-  auto user = sh({"curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d",
-                  R"({"name":"ci","password":"ci-password-1"})",
-                  registry + "-/user/org.couchdb.user:ci"});
+  auto user =
+      sh({"curl", "-sf", "-X", "PUT", "-H", "content-type: application/json", "-d",
+          R"({"name":"ci","password":"ci-password-1"})", registry + "-/user/org.couchdb.user:ci"});
   ASSERT_TRUE(user.ok()) << user.err;
   std::string token = nlohmann::json::parse(user.out)["token"];
   util::write_file_atomic(tmp.path() / "npmrc",
@@ -141,7 +142,8 @@ TEST_F(Npm, InstalledByNameRunsWithNpxAndNamesTheFixWithoutTheOptionalPackage) {
   // A scratch project installs previewdb by name; npx runs the platform package's binary.
   fs::path app = tmp.path() / "app";
   fs::create_directories(app);
-  util::write_file_atomic(app / "package.json", R"({"name":"app","version":"1.0.0","private":true})");
+  util::write_file_atomic(app / "package.json",
+                          R"({"name":"app","version":"1.0.0","private":true})");
   auto add = npm({"npm", "install", "previewdb"}, app);
   ASSERT_TRUE(add.ok()) << add.out << add.err;
   EXPECT_TRUE(fs::exists(app / "node_modules/@previewdb/linux-x64/bin/previewdb"));
@@ -155,7 +157,8 @@ TEST_F(Npm, InstalledByNameRunsWithNpxAndNamesTheFixWithoutTheOptionalPackage) {
   // Without optional dependencies there is no binary: the launcher names the fix.
   fs::path bare = tmp.path() / "bare";
   fs::create_directories(bare);
-  util::write_file_atomic(bare / "package.json", R"({"name":"bare","version":"1.0.0","private":true})");
+  util::write_file_atomic(bare / "package.json",
+                          R"({"name":"bare","version":"1.0.0","private":true})");
   auto omit = npm({"npm", "install", "--omit=optional", "previewdb"}, bare);
   ASSERT_TRUE(omit.ok()) << omit.out << omit.err;
   EXPECT_FALSE(fs::exists(bare / "node_modules/@previewdb/linux-x64"));
