@@ -18,7 +18,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-action_path=${ACTION_PATH:-$here}
+action_path=$(cd "${ACTION_PATH:-$here}" && pwd)
+# github.action_ref/action_repository are not promised inside composite actions (and are empty
+# on some runners): the runner checks an action out to .../_actions/<owner>/<repo>/<ref>.
+if [[ "$action_path" =~ /_actions/([^/]+)/([^/]+)/([^/]+)$ ]]; then
+  ACTION_REF=${ACTION_REF:-${BASH_REMATCH[3]}}
+  ACTION_REPOSITORY=${ACTION_REPOSITORY:-${BASH_REMATCH[1]}/${BASH_REMATCH[2]}}
+fi
 root=${PREVIEWDB_INSTALL_ROOT:-${RUNNER_TOOL_CACHE:-$HOME/.cache}/previewdb}
 arch=linux-x64
 

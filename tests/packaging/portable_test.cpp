@@ -314,6 +314,16 @@ TEST_F(ActionInstall, TheVersionInputWinsOverABranchRef) {
   EXPECT_THAT(r.err, Not(HasSubstr("slow path")));
 }
 
+TEST_F(ActionInstall, TheRefComesFromTheActionsCheckoutWhenGitHubLeavesItEmpty) {
+  // Where the runner checks out `uses: acme/previewdb@v<version>`.
+  fs::path checkout = tmp.path() / "_actions/acme/previewdb" / ("v" + k_version);
+  fs::create_directories(checkout.parent_path());
+  fs::create_directory_symlink(PREVIEWDB_SOURCE_DIR, checkout);
+  auto r = install("install", {{"ACTION_REF", ""}, {"ACTION_PATH", checkout.string()}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "previewdb"));
+}
+
 TEST_F(ActionInstall, AWrongChecksumFailsAndInstallsNothing) {
   util::write_file_atomic(release / "SHA256SUMS",
                           std::string(64, '0') + "  " + k_name + ".tar.gz\n");
