@@ -32,7 +32,7 @@ build_pkgs=(
   curl ca-certificates
   # The portable tarball (scripts/build-portable.sh): libcurl is regenerated from its Debian
   # source (autoreconf), and its test runs the binary in a debootstrap'd minimal root.
-  autoconf automake libtool dpkg-dev debootstrap file
+  autoconf automake libtool dpkg-dev debootstrap file libhttp-parser-dev
 )
 
 case "$mode" in

@@ -324,6 +324,20 @@ TEST_F(ActionInstall, TheRefComesFromTheActionsCheckoutWhenGitHubLeavesItEmpty) 
   EXPECT_TRUE(fs::exists(dir / "previewdb"));
 }
 
+TEST_F(ActionInstall, ABranchWithoutVersionSaysItIsTheSlowPath) {
+  // A checkout without the build scripts stops right after the notice (a real one builds from
+  // source, which scripts/test.sh already does).
+  fs::create_directories(tmp.path() / "empty");
+  auto r = install("install",
+                   {{"ACTION_REF", "main"}, {"ACTION_PATH", (tmp.path() / "empty").string()}});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err,
+              HasSubstr("::notice title=previewdb::the action's ref 'main' is not a release tag"));
+  EXPECT_THAT(r.err, HasSubstr("slow path"));
+  EXPECT_THAT(r.err, HasSubstr("set the version input"));
+  EXPECT_EQ(file("path"), "");
+}
+
 TEST_F(ActionInstall, AWrongChecksumFailsAndInstallsNothing) {
   util::write_file_atomic(release / "SHA256SUMS",
                           std::string(64, '0') + "  " + k_name + ".tar.gz\n");
