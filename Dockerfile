@@ -1,5 +1,5 @@
-# previewdb in a container: the image behind action.yml (GitHub builds it from this file for the
-# Docker action) and usable on its own:
+# previewdb in a container, for self-hosted runners and other CI that want one (the GitHub action
+# installs the portable binary on the runner instead; see docs/PACKAGING.md):
 #   docker build -t previewdb .
 #   docker run --rm -e DATABASE_URL -v "$PWD:/repo" -w /repo previewdb ci --dry-run --pr 12
 # Both stages install their packages with scripts/install-deps.sh, the same list .ci/run uses.

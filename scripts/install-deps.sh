@@ -31,6 +31,9 @@ build_pkgs=(
   python3 python3-yaml  # the workflow/action.yml test parses YAML
   zstd  # bench/restore_bench.sh decompresses a backup's archive for its pg_restore baseline
   curl ca-certificates
+  # The portable tarball (scripts/build-portable.sh): libcurl is regenerated from its Debian
+  # source (autoreconf), and its test runs the binary in a debootstrap'd minimal root.
+  autoconf automake libtool dpkg-dev debootstrap file libhttp-parser-dev
 )
 
 case "$mode" in
@@ -75,6 +78,21 @@ if [ "$mode" = "--peers" ] || [ "$mode" = "--bench" ]; then
   if [ ! -d "$peers/node_modules/drizzle-orm" ] || [ ! -d "$peers/node_modules/pg" ]; then
     mkdir -p "$peers"
     npm install --prefix "$peers" --silent --no-audit --no-fund drizzle-orm@0.45 pg@8 >/dev/null
+  fi
+  # verdaccio, the local npm registry the packaging test publishes previewdb's npm packages to
+  # (tests/packaging/npm_test.cpp). 6.8 with node-fetch 2.7 (later 6.x want Node 22), hence a
+  # folder of its own with that override.
+  if [ ! -x "$peers/verdaccio/node_modules/.bin/verdaccio" ]; then
+    mkdir -p "$peers/verdaccio"
+    cat > "$peers/verdaccio/package.json" <<'JSON'
+{
+  "name": "previewdb-test-registry",
+  "private": true,
+  "dependencies": { "verdaccio": "6.8.0" },
+  "overrides": { "node-fetch": "2.7.0" }
+}
+JSON
+    npm install --prefix "$peers/verdaccio" --silent --no-audit --no-fund >/dev/null
   fi
   # squawk (npm squawk-cli ships its binary), the linter bench/lint_bench.sh compares against.
   if [ ! -x "$peers/node_modules/.bin/squawk" ]; then

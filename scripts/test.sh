@@ -7,7 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --peers  # dbmate (npm) is a real peer in the interop tests
 build=${PREVIEWDB_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREVIEWDB_WERROR=ON >/dev/null
+# The portable tarball is built and tested too (tests/packaging): its static libpq, libcurl and
+# libgit2 are built once from Debian sources into $build/portable-deps; the tarball links the
+# objects of this build (one more link, no second compile).
+PREVIEWDB_PORTABLE_BUILD_DIR="$build" bash scripts/build-portable.sh --deps-only
+deps_prefix="$(cd "$build" && pwd)/portable-deps/prefix"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPREVIEWDB_WERROR=ON \
+  -DPREVIEWDB_PORTABLE=ON -DPREVIEWDB_DEPS_PREFIX="$deps_prefix" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 # The peers were just installed: a test that skips for a missing peer now fails (tests/run_gtest.py
 # also fails a [shared] skip when ../shared is present and a [root] skip when running as root).

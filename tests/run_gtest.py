@@ -13,6 +13,7 @@ skip message starts with a reason tag (tests/harness/harness.hpp), checked again
     [peer:drizzle] expected only when drizzle-orm is not installed and PREVIEWDB_REQUIRE_PEERS is
                    unset (scripts/test.sh sets it: it installs the peers itself)
     [root]         expected only when not running as root (or without a 'nobody' user)
+    [peer:verdaccio] (the npm registry of the packaging test) like the other peers
 
 Exit status: the binary's when a test failed; 1 when a test skipped that should have run here
 (or skipped without a tag); 77 (ctest's SKIP_RETURN_CODE: the test shows as "Skipped") when
@@ -35,6 +36,8 @@ PEERS = {
     "dbmate": lambda: shutil.which("dbmate") is not None,
     "drizzle": lambda: shutil.which("node") is not None
     and os.path.isdir("/opt/previewdb-peers/node_modules/drizzle-orm"),
+    "verdaccio": lambda: shutil.which("npm") is not None
+    and os.path.exists("/opt/previewdb-peers/verdaccio/node_modules/.bin/verdaccio"),
 }
 
 

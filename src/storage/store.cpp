@@ -351,8 +351,36 @@ void check(const util::ProcessResult& r, const std::string& what) {
       "cannot " + what + ": " + (err.empty() ? "exit code " + std::to_string(r.exit_code) : err));
 }
 
+// The portable binary carries no PostgreSQL client programs: when one is missing, say which
+// major version it must be (the server's, or newer) before anything is started.
+void require_client_program(const std::string& conninfo, const std::string& dbname,
+                            const std::string& program) {
+  if (util::find_program(program)) return;
+  std::string version = "the server's major version";
+  std::string package = "postgresql-client-<major>";
+  try {
+    db::ConnectOptions options;
+    options.conninfo = conninfo;
+    options.dbname = dbname;
+    options.busy_retry = std::chrono::milliseconds(0);
+    int major = db::Connection::open(options).server_version() / 10000;
+    version = "PostgreSQL " + std::to_string(major) + " or newer (the server's version)";
+    package = "postgresql-client-" + std::to_string(major);
+  } catch (const Error&) {
+    // The message below still names the program; the connection error comes with the run.
+  }
+  throw Error(ExitCode::failure,
+              "cannot run " + util::quoted(program) + ": it is not installed (not on PATH); " +
+                  "snapshot archives and online copies need " + program + " of " + version,
+              {"install " + package +
+               " (Debian/Ubuntu; or the PostgreSQL client of that version "
+               "or newer) or add its bin directory to PATH; everything else in previewdb works "
+               "without it"});
+}
+
 util::ProcessSpec pg_tool(const std::string& conninfo, const std::string& dbname,
                           std::vector<std::string> argv) {
+  require_client_program(conninfo, dbname, argv.front());
   util::ProcessSpec spec;
   spec.argv = std::move(argv);
   spec.env = db::libpq_environment(conninfo, dbname);

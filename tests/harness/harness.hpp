@@ -81,10 +81,12 @@ std::optional<std::filesystem::path> shared_dir();
 //                  installs: expected only when it is not installed and PREVIEWDB_REQUIRE_PEERS
 //                  is unset (scripts/test.sh sets it)
 //   [root]         needs root and a 'nobody' user: expected only when not running as root
+//   [peer:verdaccio] the local npm registry of tests/packaging/npm_test.cpp (--peers installs it)
 inline constexpr const char* k_skip_shared = "[shared] ";
 inline constexpr const char* k_skip_peer_dbmate = "[peer:dbmate] ";
 inline constexpr const char* k_skip_peer_drizzle = "[peer:drizzle] ";
 inline constexpr const char* k_skip_root = "[root] ";
+inline constexpr const char* k_skip_peer_verdaccio = "[peer:verdaccio] ";
 
 // A free TCP port on 127.0.0.1.
 int free_port();

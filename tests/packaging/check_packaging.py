@@ -3,12 +3,15 @@
 netlify.toml, the Dockerfile and the runtime package list.
 
 - action.yml and every workflow parse as YAML, netlify.toml as TOML;
-- every previewdb command line in them (run: steps, netlify.toml commands, the action's args with
-  its inputs empty and set) is accepted by the real CLI: PREVIEWDB_CHECK_ARGS=1 makes previewdb
-  parse its options and exit before reading configuration or touching a database;
-- every action input is used by runs (args or env), every env name is one previewdb reads, and
-  the declared outputs are exactly the keys a real `previewdb ci --dry-run` writes to
-  $GITHUB_OUTPUT;
+- every previewdb command line in them (run: steps, netlify.toml commands, `npx previewdb`) is
+  accepted by the real CLI: PREVIEWDB_CHECK_ARGS=1 makes previewdb parse its options and exit
+  before reading configuration or touching a database;
+- action.yml is a composite action: install/action.yml's steps (resolve, actions/cache, install)
+  then a run step whose one env block maps every input; scripts/action-run.sh is run with that
+  env (inputs empty and set) through the real CLI; every env name is one previewdb reads or a
+  flag of action-run.sh's table; no expression inside a run: script; the declared outputs are
+  the run step's and exactly the keys a real `previewdb ci --dry-run` writes to $GITHUB_OUTPUT;
+- no workflow uses docker build/run;
 - workflows use only the action's declared inputs and outputs;
 - the Dockerfile builds with scripts/install-deps.sh and its runtime stage installs the
   --runtime list, which provides every library the built binary links.
@@ -129,6 +132,8 @@ class Checker:
                     current.append(tok)
                     continue
                 words = [w for w in current if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w)]
+                if words[:2] == ["npx", "previewdb"]:  # the npm package's launcher
+                    words = words[1:]
                 # `previewdb() { ...; }` defines a function (punctuation groups "()").
                 is_definition = tok == "()" or (tok == "(" and tokens[i + 1:i + 2] == [")"])
                 if words and os.path.basename(words[0]) == "previewdb" and not is_definition:
@@ -149,52 +154,123 @@ class Checker:
         inputs = action.get("inputs") or {}
         outputs = action.get("outputs") or {}
         runs = action.get("runs") or {}
-        self.check(runs.get("using") == "docker" and runs.get("image") == "Dockerfile",
-                   "action.yml is a Docker action built from the repository's Dockerfile",
-                   f"runs.using={runs.get('using')!r} runs.image={runs.get('image')!r}")
-        args = [str(a) for a in runs.get("args") or []]
-        env = {str(k): str(v) for k, v in (runs.get("env") or {}).items()}
-        self.check(args[:1] == ["ci"], "the action runs 'previewdb ci'", f"args: {args}")
+        steps = runs.get("steps") or []
+        self.check(runs.get("using") == "composite",
+                   "action.yml is a composite action (it runs on the runner, no Docker image)",
+                   f"runs.using={runs.get('using')!r}")
+        run_step = next((s for s in steps if s.get("id") == "run"), {})
+        self.check(bool(run_step), "action.yml has the step id 'run' that runs previewdb")
+        env = {str(k): str(v) for k, v in (run_step.get("env") or {}).items()}
+        self.check(str(run_step.get("run", "")).strip() ==
+                   'bash "$ACTION_PATH/scripts/action-run.sh"',
+                   "the run step runs scripts/action-run.sh", str(run_step.get("run")))
+        self.check_install_steps(steps, self.root / "install/action.yml")
 
-        used_text = "\n".join(args + list(env.values()))
-        referenced = set(re.findall(r"inputs\.([A-Za-z0-9_-]+)", used_text))
+        step_text = json.dumps(steps)
+        referenced = set(re.findall(r"inputs\.([A-Za-z0-9_-]+)", step_text))
         for name in inputs:
-            self.check(name in referenced, f"action input '{name}' is used by runs.args or runs.env")
+            self.check(name in referenced, f"action input '{name}' is used by a step")
         for name in sorted(referenced - set(inputs)):
             self.check(False, f"runs refers to inputs.{name}, which action.yml does not declare")
 
-        # Secrets never travel as arguments: the runner logs the docker command line.
-        for arg in args:
-            for secret in ("database-url", "github-token"):
-                self.check(f"inputs.{secret}" not in arg, f"inputs.{secret} is not in runs.args",
-                           arg)
-        # Every env name must be one previewdb reads (a typo would silently do nothing).
+        # Inputs reach scripts only through env: an expression inside run: text would be pasted
+        # into the script (logged, and injectable).
+        for step in steps:
+            if "run" in step:
+                self.check("${{" not in str(step["run"]), "no expression inside a run: script",
+                           str(step["run"]))
+        # Flag inputs (INPUT_*) are exactly action-run.sh's table; the rest are variables
+        # previewdb reads (a typo would silently do nothing).
+        run_script = (self.root / "scripts/action-run.sh").read_text()
+        table = set()
+        for arr in ("value_flags", "switches"):
+            m = re.search(arr + r"=\((.*?)\)", run_script)
+            table |= set(m.group(1).split()) if m else set()
+        flag_vars = {"INPUT_" + n.upper().replace("-", "_") for n in table}
         sources = "\n".join(p.read_text(errors="replace") for p in (self.root / "src").rglob("*.cpp"))
         for name in env:
-            self.check(f'"{name}"' in sources, f"runs.env {name} is a variable previewdb reads")
+            if name.startswith("INPUT_"):
+                self.check(name in flag_vars, f"run step env {name} is a flag in action-run.sh")
+            elif name not in ("PREVIEWDB_BIN", "ACTION_PATH"):
+                self.check(f'"{name}"' in sources, f"run step env {name} is a variable previewdb reads")
+        for var in sorted(flag_vars - set(env)):
+            self.check(False, f"action-run.sh's flag {var} is set by the run step's env")
 
         self.check(set(outputs) == EXPECTED_OUTPUTS | FAILURE_OUTPUTS,
                    "action outputs are exactly the ci outputs",
                    f"declared {sorted(outputs)}, expected "
                    f"{sorted(EXPECTED_OUTPUTS | FAILURE_OUTPUTS)}")
+        for name, out in outputs.items():
+            self.check(str((out or {}).get("value", "")).replace(" ", "") ==
+                       "${{steps.run.outputs.%s}}" % name,
+                       f"action output {name} is the run step's output of that name")
         db_url = str((outputs.get("database-url") or {}).get("description", "")).lower()
         self.check("password" in db_url, "the database-url output says it carries no password")
 
-        # The args as the runner evaluates them: every input empty (defaults), then every input set.
+        # The run step as the runner evaluates it: every input empty (defaults), then every input
+        # set; its command line goes through a wrapper that records the arguments.
         defaults = {k: str((v or {}).get("default", "")) for k, v in inputs.items()}
         set_values = {k: ("true" if defaults[k] in ("true", "false") else INPUT_VALUES.get(k, "x"))
                       for k in inputs}
         for label, values in (("inputs at their defaults", defaults), ("every input set", set_values)):
+            context = {"inputs": values, "github": {"action_path": str(self.root)},
+                       "steps": {"install": {"outputs": {"path": ""}}}}
             try:
-                argv = ["previewdb"] + [evaluate(a, {"inputs": values}) for a in args]
+                step_env = {k: evaluate(v, context) for k, v in env.items()}
             except ExpressionError as e:
-                self.check(False, f"action args evaluate ({label})", str(e))
+                self.check(False, f"action run step env evaluates ({label})", str(e))
                 continue
-            self.accepted(argv, f"action.yml args, {label}")
-            if label == "every input set":
+            argv = self.run_action_step(step_env, label)
+            if argv is not None and label == "every input set":
                 self.check("" not in argv, "with every input set, no argument is empty",
                            shlex.join(argv))
+                for flag in sorted(table):
+                    self.check(any(a == f"--{flag}" or a.startswith(f"--{flag}=") for a in argv),
+                               f"input {flag} becomes --{flag}", shlex.join(argv))
         return action
+
+    def run_action_step(self, step_env: dict, label: str):
+        """Runs scripts/action-run.sh with the step's env through the real CLI (parse-only);
+        returns the argv it ran, or None when it failed."""
+        record = self.work / "argv"
+        wrapper = self.work / "previewdb-wrapper"
+        wrapper.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > '{record}'\n"
+                           f"exec '{self.previewdb}' \"$@\"\n")
+        wrapper.chmod(0o755)
+        env = self.cli_env(True)
+        env.update({k: v for k, v in step_env.items() if v != ""})
+        env["PREVIEWDB_BIN"] = str(wrapper)
+        r = subprocess.run(["bash", str(self.root / "scripts/action-run.sh")], cwd=self.work,
+                           capture_output=True, text=True, timeout=30, env=env)
+        argv = ["previewdb"] + record.read_text().splitlines() if record.exists() else []
+        record.unlink(missing_ok=True)
+        ok = self.check(r.returncode == 0 and argv[1:2] == ["ci"],
+                        f"action.yml run step, {label}: {shlex.join(argv)} is accepted",
+                        f"exit {r.returncode}: {r.stderr.strip()}")
+        return argv if ok else None
+
+    def check_install_steps(self, steps: list, install_action: Path):
+        """action.yml's install steps and install/action.yml's are the same steps."""
+        try:
+            sub = yaml.safe_load(install_action.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            self.check(False, f"{install_action.name} parses as YAML", str(e))
+            return
+        sub_steps = (sub.get("runs") or {}).get("steps") or []
+        self.check((sub.get("runs") or {}).get("using") == "composite",
+                   "install/action.yml is a composite action")
+
+        def norm(step_list):
+            return json.dumps(step_list).replace("${{ github.action_path }}/..",
+                                                 "${{ github.action_path }}")
+        self.check(norm(sub_steps) == norm(steps[:len(sub_steps)]) and len(sub_steps) == 3,
+                   "action.yml starts with install/action.yml's three steps (resolve, cache, "
+                   "install)")
+        uses = [s.get("uses", "") for s in steps]
+        self.check(any(str(u).startswith("actions/cache@") for u in uses),
+                   "the action caches the installed binary with actions/cache")
+        self.check(all("docker" not in json.dumps(s) for s in steps),
+                   "the action's steps use no Docker")
 
     def check_outputs_written(self):
         """The keys a real `previewdb ci --dry-run` writes to $GITHUB_OUTPUT (closed event)."""
@@ -274,6 +350,9 @@ class Checker:
                                        f"{name}: no run step of an untrusted run gets the "
                                        "database URL")
                 self.check("runs-on" in job, f"{name}: job {job_name} has runs-on")
+                self.check(not re.search(r"docker (build|run)", json.dumps(job)),
+                           f"{name}: job {job_name} uses no docker build/run (the install step "
+                           "installs previewdb)")
                 for step in job.get("steps") or []:
                     self.check(("uses" in step) != ("run" in step),
                                f"{name}: every step has exactly one of uses/run", str(step))
@@ -372,7 +451,10 @@ class Checker:
         self.check(bool(needed), "readelf lists the binary's libraries", dyn.stderr.strip())
         ldd = subprocess.run(["ldd", self.previewdb], capture_output=True, text=True).stdout
         for lib in needed:
-            m = re.search(rf"^\s*{re.escape(lib)} => (\S+)", ldd, flags=re.M)
+            # The dynamic loader (named by a binary that links only glibc, like the portable one)
+            # is listed by its path alone.
+            m = re.search(rf"^\s*{re.escape(lib)} => (\S+)", ldd, flags=re.M) or \
+                re.search(rf"^\s*(/\S*/{re.escape(lib)}) \(", ldd, flags=re.M)
             if not self.check(m is not None, f"{lib} resolves"):
                 continue
             real = os.path.realpath(m.group(1))
