@@ -40,6 +40,9 @@ const Command k_commands[] = {
     {"backup", "verified, compressed backup of a database; 'backup list', 'backup verify'",
      commands::run_backup},
     {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
+    {"diff", "compare two schemas (databases or migrations folders) object by object",
+     commands::run_diff},
+    {"drift", "compare a database with the migrations it has applied", commands::run_drift},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

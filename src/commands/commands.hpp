@@ -20,5 +20,7 @@ int run_history(const Args& args);
 int run_ci(const Args& args);
 int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
 int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
+int run_diff(const Args& args);    // diff FROM TO
+int run_drift(const Args& args);   // drift [DB]
 
 }  // namespace previewdb::commands
