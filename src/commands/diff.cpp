@@ -1,6 +1,7 @@
 // previewdb diff FROM TO: compare two schemas (databases, or migrations folders applied to a
 // scratch database); previewdb drift [DB]: a database against the migrations it has applied.
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -268,8 +269,17 @@ int run_diff(const Args& args) {
     }
     return read_database(server().conninfo, s.dbname, read, "database " + util::quoted(s.dbname));
   };
-  auto a = catalog(from);
-  auto b = catalog(to);
+  schema::Catalog a, b;
+  if (!from.folder && !to.folder) {
+    // Two servers (or two sessions) work at once: half the time for big schemas.
+    server();
+    auto later = std::async(std::launch::async, [&] { return catalog(to); });
+    a = catalog(from);
+    b = later.get();
+  } else {
+    a = catalog(from);
+    b = catalog(to);
+  }
   auto diff = schema::compare(a, b);
   print_diff(diff, *parsed);
   return diff.equal() ? 0 : static_cast<int>(ExitCode::pending);
@@ -321,8 +331,9 @@ int run_drift(const Args& args) {
     if (m.state == migrate::State::applied || m.state == migrate::State::changed)
       applied.insert(m.id);
   }
-  std::string name = db.dbname.empty() ? status.database : db.dbname;
-  auto actual = read_database(db.conninfo, db.dbname, read, "database " + util::quoted(name));
+  auto conn = db::Connection::open({.conninfo = db.conninfo, .dbname = db.dbname});
+  std::string name = conn.database();
+  auto actual = schema::read_catalog(conn, read);
   FolderBuilder builder(cfg, *parsed, server);
   auto expected = builder.build(dir, applied, read);
   expected.source = "migrations " + util::quoted(dir.string()) + " (" +

@@ -1,6 +1,7 @@
 // Comparing two catalogs: by kind and name, attribute by attribute; nothing about how either was
 // built (oids, creation order, column positions) takes part.
 #include <algorithm>
+#include <future>
 #include <map>
 #include <set>
 #include <tuple>
@@ -119,9 +120,10 @@ Diff compare(const Catalog& from, const Catalog& to) {
 }
 
 Diff compare_databases(db::Connection& from, db::Connection& to, const ReadOptions& options) {
+  // Both at once, each on its own connection.
+  auto later = std::async(std::launch::async, [&] { return read_catalog(to, options); });
   auto a = read_catalog(from, options);
-  auto b = read_catalog(to, options);
-  return compare(a, b);
+  return compare(a, later.get());
 }
 
 }  // namespace previewdb::schema

@@ -1,10 +1,12 @@
 // Reading a schema from pg_catalog: one query per kind of object (never one per object), names
 // only (quote_ident'ed as SQL needs them), so that two databases compare by name whatever their
 // oids. Privileges are normalised (aclexplode; the owner is "(owner)", NULL is the default ACL).
+#include <chrono>
 #include <string>
 #include <vector>
 
 #include "schema/schema.hpp"
+#include "util/log.hpp"
 #include "util/strings.hpp"
 
 namespace previewdb::schema {
@@ -85,7 +87,8 @@ const char* fk_action(const std::string& code) {
 void read_schemas(db::Connection& conn, const db::Params& p, Catalog& out) {
   auto r = conn.exec(std::string("WITH ") + k_user_namespaces + " SELECT quote_ident(n.nspname), " +
                          acl("n.nspacl", "n.nspowner", "'n'") +
-                         ", coalesce(obj_description(n.oid, 'pg_namespace'), '') FROM ns n",
+                         ", coalesce((SELECT description FROM pg_description WHERE objoid = n.oid "
+                         "AND classoid = 'pg_namespace'::regclass AND objsubid = 0), '') FROM ns n",
                      p);
   for (int i = 0; i < r.rows(); ++i) {
     Object o{.kind = "schema", .name = r.get(i, 0)};
@@ -131,7 +134,7 @@ SELECT c.relkind, )" +
   )" +
       acl("c.relacl", "c.relowner", "(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END)::\"char\"") +
       R"(,
-  coalesce(obj_description(c.oid, 'pg_class'), ''),
+  coalesce((SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = 0), ''),
   format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache,
   s.seqcycle, owner.tbl, owner.col, owner.deptype
 FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
@@ -209,8 +212,9 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND )" +
 }
 
 void read_columns(db::Connection& conn, const db::Params& p, Catalog& out) {
-  std::string sql = std::string("WITH ") + k_user_namespaces + "\nSELECT " +
-                    qualified("ns.nspname", "c.relname") + R"(, quote_ident(a.attname),
+  std::string sql =
+      std::string("WITH ") + k_user_namespaces + "\nSELECT " +
+      qualified("ns.nspname", "c.relname") + R"(, quote_ident(a.attname),
   format_type(a.atttypid, a.atttypmod), a.attnotnull,
   CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
   a.attidentity, CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
@@ -219,12 +223,12 @@ void read_columns(db::Connection& conn, const db::Params& p, Catalog& out) {
     FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
     WHERE co.oid = a.attcollation) END,
   )" + acl("a.attacl", "c.relowner", "") +
-                    R"(, coalesce(col_description(c.oid, a.attnum), '')
+      R"(, coalesce((SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = a.attnum), '')
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND )" +
-                    not_extension_member("pg_class", "c.oid") + " ORDER BY c.oid, a.attnum";
+      not_extension_member("pg_class", "c.oid") + " ORDER BY c.oid, a.attnum";
   auto r = conn.exec(sql, p);
   for (int i = 0; i < r.rows(); ++i) {
     Object o{.kind = "column", .parent = r.get(i, 0), .parent_kind = "table"};
@@ -255,7 +259,7 @@ void read_constraints(db::Connection& conn, const db::Params& p, Catalog& out) {
   std::string sql = std::string("WITH ") + k_user_namespaces + "\nSELECT " +
                     qualified("ns.nspname", "c.relname") + R"(, quote_ident(co.conname),
   co.contype, pg_get_constraintdef(co.oid), co.confupdtype, co.confdeltype, co.condeferrable,
-  co.condeferred, co.convalidated, coalesce(obj_description(co.oid, 'pg_constraint'), '')
+  co.condeferred, co.convalidated, coalesce((SELECT description FROM pg_description WHERE objoid = co.oid AND classoid = 'pg_constraint'::regclass AND objsubid = 0), '')
 FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN ns ON ns.oid = c.relnamespace
 WHERE co.contype IN ('p', 'u', 'c', 'x', 'f') AND c.relkind IN ('r', 'p') AND )" +
                     not_extension_member("pg_class", "c.oid");
@@ -293,7 +297,7 @@ void read_indexes(db::Connection& conn, const db::Params& p, Catalog& out) {
                     qualified("ns.nspname", "ic.relname") + ", " +
                     qualified("tn.nspname", "tc.relname") + R"(, tc.relkind, am.amname,
   i.indisunique, pg_get_indexdef(i.indexrelid), pg_get_expr(i.indpred, i.indrelid), i.indisvalid,
-  coalesce(obj_description(ic.oid, 'pg_class'), '')
+  coalesce((SELECT description FROM pg_description WHERE objoid = ic.oid AND classoid = 'pg_class'::regclass AND objsubid = 0), '')
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN ns ON ns.oid = ic.relnamespace
 JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
 JOIN pg_am am ON am.oid = ic.relam
@@ -323,7 +327,7 @@ WHERE tc.relkind IN ('r', 'p', 'm') AND NOT EXISTS (SELECT 1 FROM pg_constraint 
 void read_triggers(db::Connection& conn, const db::Params& p, Catalog& out) {
   std::string sql = std::string("WITH ") + k_user_namespaces + "\nSELECT " +
                     qualified("ns.nspname", "c.relname") + R"(, c.relkind, quote_ident(t.tgname),
-  pg_get_triggerdef(t.oid), t.tgenabled, coalesce(obj_description(t.oid, 'pg_trigger'), '')
+  pg_get_triggerdef(t.oid), t.tgenabled, coalesce((SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_trigger'::regclass AND objsubid = 0), '')
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN ns ON ns.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND )" +
                     not_extension_member("pg_class", "c.oid");
@@ -352,7 +356,7 @@ void read_policies(db::Connection& conn, const db::Params& p, Catalog& out) {
   (SELECT string_agg(g, ', ' ORDER BY g) FROM (SELECT CASE WHEN r = 0 THEN 'PUBLIC'
      ELSE quote_ident(pg_get_userbyid(r)) END AS g FROM unnest(po.polroles) r) x),
   pg_get_expr(po.polqual, po.polrelid), pg_get_expr(po.polwithcheck, po.polrelid),
-  coalesce(obj_description(po.oid, 'pg_policy'), '')
+  coalesce((SELECT description FROM pg_description WHERE objoid = po.oid AND classoid = 'pg_policy'::regclass AND objsubid = 0), '')
 FROM pg_policy po JOIN pg_class c ON c.oid = po.polrelid JOIN ns ON ns.oid = c.relnamespace
 WHERE )" + not_extension_member("pg_class", "c.oid");
   auto r = conn.exec(sql, p);
@@ -394,7 +398,7 @@ void read_functions(db::Connection& conn, const db::Params& p, Catalog& out) {
   pg_get_function_result(p.oid), l.lanname, p.provolatile, p.proisstrict, p.prosecdef,
   p.proleakproof, p.proparallel, array_to_string(p.proconfig, ', '), )" +
                     body + ", " + acl("p.proacl", "p.proowner", "'f'") + R"(,
-  coalesce(obj_description(p.oid, 'pg_proc'), ''), pg_get_functiondef(p.oid)
+  coalesce((SELECT description FROM pg_description WHERE objoid = p.oid AND classoid = 'pg_proc'::regclass AND objsubid = 0), ''), pg_get_functiondef(p.oid)
 FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
 WHERE p.prokind IN ('f', 'p') AND NOT EXISTS (SELECT 1 FROM pg_depend e
   WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype IN ('e', 'i')))";
@@ -428,8 +432,9 @@ WHERE p.prokind IN ('f', 'p') AND NOT EXISTS (SELECT 1 FROM pg_depend e
 // Enums (values in order), domains (base type, default, NOT NULL, constraints) and composite
 // types (fields in order).
 void read_types(db::Connection& conn, const db::Params& p, Catalog& out) {
-  std::string sql = std::string("WITH ") + k_user_namespaces + "\nSELECT t.typtype, " +
-                    qualified("ns.nspname", "t.typname") + R"(,
+  std::string sql =
+      std::string("WITH ") + k_user_namespaces + "\nSELECT t.typtype, " +
+      qualified("ns.nspname", "t.typname") + R"(,
   (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
      FROM pg_enum e WHERE e.enumtypid = t.oid),
   CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, t.typnotnull,
@@ -445,11 +450,11 @@ void read_types(db::Connection& conn, const db::Params& p, Catalog& out) {
      ', ' ORDER BY a.attnum) FROM pg_attribute a
      WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped),
   )" + acl("t.typacl", "t.typowner", "'T'") +
-                    R"(, coalesce(obj_description(t.oid, 'pg_type'), '')
+      R"(, coalesce((SELECT description FROM pg_description WHERE objoid = t.oid AND classoid = 'pg_type'::regclass AND objsubid = 0), '')
 FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
 WHERE (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND
   (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')) AND )" +
-                    not_extension_member("pg_type", "t.oid");
+      not_extension_member("pg_type", "t.oid");
   auto r = conn.exec(sql, p);
   for (int i = 0; i < r.rows(); ++i) {
     std::string typtype = r.get(i, 0);
@@ -556,17 +561,26 @@ Catalog read_catalog(db::Connection& conn, const ReadOptions& options) {
   // One snapshot for all the queries: a concurrent migration shows up whole or not at all.
   conn.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   try {
-    read_schemas(conn, p, out);
-    read_extensions(conn, out);
-    read_relations(conn, p, out);
-    read_columns(conn, p, out);
-    read_constraints(conn, p, out);
-    read_indexes(conn, p, out);
-    read_triggers(conn, p, out);
-    read_policies(conn, p, out);
-    read_functions(conn, p, out);
-    read_types(conn, p, out);
-    read_unmodelled(conn, p, out);
+    auto timed = [&](const char* what, auto&& read) {
+      auto started = std::chrono::steady_clock::now();
+      read();
+      util::log::debug(std::string("read ") + what + " in " +
+                       std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - started)
+                                          .count()) +
+                       " ms");
+    };
+    timed("schemas", [&] { read_schemas(conn, p, out); });
+    timed("extensions", [&] { read_extensions(conn, out); });
+    timed("relations", [&] { read_relations(conn, p, out); });
+    timed("columns", [&] { read_columns(conn, p, out); });
+    timed("constraints", [&] { read_constraints(conn, p, out); });
+    timed("indexes", [&] { read_indexes(conn, p, out); });
+    timed("triggers", [&] { read_triggers(conn, p, out); });
+    timed("policies", [&] { read_policies(conn, p, out); });
+    timed("functions", [&] { read_functions(conn, p, out); });
+    timed("types", [&] { read_types(conn, p, out); });
+    timed("other objects", [&] { read_unmodelled(conn, p, out); });
     conn.exec("COMMIT");
   } catch (...) {
     try {
