@@ -1,5 +1,7 @@
 // previewdb diff FROM TO: compare two schemas (databases, or migrations folders applied to a
 // scratch database); previewdb drift [DB]: a database against the migrations it has applied.
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -271,8 +273,9 @@ int run_diff(const Args& args) {
   };
   schema::Catalog a, b;
   if (!from.folder && !to.folder) {
-    // Two servers (or two sessions) work at once: half the time for big schemas.
-    server();
+    // Two servers (or two sessions) work at once: half the time for big schemas. The configured
+    // server is resolved (the local one started) here, once, and only when a name needs it.
+    if (!from.url || !to.url) server();
     auto later = std::async(std::launch::async, [&] { return catalog(to); });
     a = catalog(from);
     b = later.get();

@@ -78,8 +78,8 @@ Diff compare(const Catalog& from, const Catalog& to) {
     const Object& any = x ? *x : *y;
     Difference d{
         .kind = any.kind, .name = any.name, .parent = any.parent, .parent_kind = any.parent_kind};
-    if (x) d.from_attributes = x->attributes, d.from_sql = x->create_sql;
-    if (y) d.to_attributes = y->attributes, d.to_sql = y->create_sql;
+    if (x) d.from_attributes = x->attributes, d.from_sql = x->create_sql, d.position = x->position;
+    if (y) d.to_attributes = y->attributes, d.to_sql = y->create_sql, d.position = y->position;
     if (!x) {
       d.change = Change::added;
     } else if (!y) {

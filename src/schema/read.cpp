@@ -223,7 +223,7 @@ void read_columns(db::Connection& conn, const db::Params& p, Catalog& out) {
     FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
     WHERE co.oid = a.attcollation) END,
   )" + acl("a.attacl", "c.relowner", "") +
-      R"(, coalesce((SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = a.attnum), '')
+      R"(, coalesce((SELECT description FROM pg_description WHERE objoid = c.oid AND classoid = 'pg_class'::regclass AND objsubid = a.attnum), ''), a.attnum
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN ns ON ns.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
@@ -251,6 +251,7 @@ WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND )" +
     if (!o.attributes["default"].empty()) def += " DEFAULT " + o.attributes["default"];
     if (o.attributes["not_null"] == "yes") def += " NOT NULL";
     o.create_sql = def;
+    o.position = static_cast<int>(r.get_int(i, 10));
     out.objects.push_back(std::move(o));
   }
 }

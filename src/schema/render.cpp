@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "schema/schema.hpp"
@@ -270,6 +271,90 @@ bool enum_additions(Patch& patch, const Difference& d, const AttributeChange& c)
   return true;
 }
 
+// Privileges as read ("grantee: PRIV PRIV*; ..."), one entry per grantee and privilege.
+struct Grant {
+  std::string grantee, privilege;
+  bool grantable = false;
+  bool operator<(const Grant& o) const {
+    return std::tie(grantee, privilege, grantable) < std::tie(o.grantee, o.privilege, o.grantable);
+  }
+};
+
+std::set<Grant> parse_grants(const std::string& text) {
+  std::set<Grant> out;
+  for (const auto& entry : util::split(text, ';')) {
+    auto colon = entry.find(": ");
+    if (colon == std::string::npos) continue;
+    std::string grantee = util::trim(entry.substr(0, colon));
+    for (auto p : util::split(entry.substr(colon + 2), ' ')) {
+      if (p.empty()) continue;
+      bool grantable = p.back() == '*';
+      if (grantable) p.pop_back();
+      out.insert({grantee, p, grantable});
+    }
+  }
+  return out;
+}
+
+// GRANT/REVOKE from one set of privileges to another; the owner's own are left to a person.
+void grant_sql(Patch& patch, const Difference& d, const std::set<Grant>& from,
+               const std::set<Grant>& to) {
+  int p = phase(d) + 1;  // after the object exists
+  std::string on;
+  std::string column;  // a column's privileges: PRIV (col) ON TABLE t
+  if (d.kind == "column") {
+    column = " (" + local_name(d) + ")";
+    on = "TABLE " + d.parent;
+  } else if (d.kind == "table" || d.kind == "view" || d.kind == "materialized view") {
+    on = "TABLE " + d.name;
+  } else if (d.kind == "enum" || d.kind == "composite type") {
+    on = "TYPE " + d.name;
+  } else {
+    on = sql_object(d);
+  }
+  auto has = [](const std::set<Grant>& set, const Grant& g) { return set.count(g) > 0; };
+  for (const auto& g : from) {
+    if (has(to, g)) continue;
+    if (g.grantee == "(owner)") {
+      patch.review(p, "the owner's privilege " + g.privilege + " on " + on + " is gone in TO");
+      continue;
+    }
+    Grant other = g;
+    other.grantable = !g.grantable;
+    if (g.grantable && has(to, other)) {
+      patch.create(p, "REVOKE GRANT OPTION FOR " + g.privilege + column + " ON " + on + " FROM " +
+                          g.grantee + ";");
+    } else if (!has(to, other)) {
+      patch.create(p, "REVOKE " + g.privilege + column + " ON " + on + " FROM " + g.grantee + ";");
+    }
+  }
+  for (const auto& g : to) {
+    if (has(from, g)) continue;
+    if (g.grantee == "(owner)") {
+      patch.review(p, "the owner has privilege " + g.privilege + " on " + on + " in TO only");
+      continue;
+    }
+    Grant other = g;
+    other.grantable = !g.grantable;
+    if (!g.grantable && has(from, other)) continue;  // its grant option was revoked above
+    patch.create(p, "GRANT " + g.privilege + column + " ON " + on + " TO " + g.grantee +
+                        (g.grantable ? " WITH GRANT OPTION;" : ";"));
+  }
+}
+
+// What a new object's privileges start as: the owner's (as TO has them), and PUBLIC's EXECUTE
+// on functions and USAGE on types.
+std::set<Grant> default_grants(const Difference& d, const std::set<Grant>& to) {
+  std::set<Grant> out;
+  for (const auto& g : to) {
+    if (g.grantee == "(owner)") out.insert(g);
+  }
+  if (d.kind == "function" || d.kind == "procedure") out.insert({"PUBLIC", "EXECUTE", false});
+  if (d.kind == "enum" || d.kind == "domain" || d.kind == "composite type")
+    out.insert({"PUBLIC", "USAGE", false});
+  return out;
+}
+
 void changed_sql(Patch& patch, const Difference& d) {
   int p = phase(d);
   bool replaced = false;  // dropped and created again: nothing else to do
@@ -284,8 +369,7 @@ void changed_sql(Patch& patch, const Difference& d) {
     if (k == "comment") {
       change_comment(patch, d, c);
     } else if (k == "grants") {
-      patch.review(
-          p, "privileges on " + sql_object(d) + " differ: " + shown(c.from) + " -> " + shown(c.to));
+      grant_sql(patch, d, parse_grants(c.from), parse_grants(c.to));
     } else if (d.kind == "column") {
       std::string alter = "ALTER TABLE " + d.parent + " ALTER COLUMN " + local_name(d);
       if (k == "type" || k == "collation") {
@@ -396,11 +480,14 @@ std::string render_sql(const Diff& diff) {
         if (!attr(d.to_attributes, "partition_of").empty()) {
           sql = "CREATE TABLE " + d.name + " PARTITION OF " + attr(d.to_attributes, "partition_of");
         } else {
-          std::vector<std::string> columns;
+          std::vector<std::pair<int, std::string>> by_position;
           for (const auto& c : diff.differences) {
             if (c.kind == "column" && c.parent == d.name && c.change == Change::added)
-              columns.push_back("  " + c.to_sql);
+              by_position.emplace_back(c.position, "  " + c.to_sql);
           }
+          std::sort(by_position.begin(), by_position.end());
+          std::vector<std::string> columns;
+          for (auto& entry : by_position) columns.push_back(std::move(entry.second));
           sql = "CREATE " +
                 std::string(attr(d.to_attributes, "persistence") == "unlogged" ? "UNLOGGED " : "") +
                 "TABLE " + d.name + " (\n" + util::join(columns, ",\n") + "\n)";
@@ -426,6 +513,10 @@ std::string render_sql(const Diff& diff) {
       }
     } else {
       changed_sql(patch, d);
+    }
+    if (d.change == Change::added) {
+      auto to = parse_grants(attr(d.to_attributes, "grants"));
+      grant_sql(patch, d, default_grants(d, to), to);
     }
   }
   auto by_phase = [](const auto& l, const auto& r) { return l.first < r.first; };

@@ -31,6 +31,8 @@ struct Object {
   std::map<std::string, std::string> attributes;
   // The statement that creates it (for the --sql patch only; never compared).
   std::string create_sql;
+  // A column's position in its table (attnum), for the patch's CREATE TABLE; never compared.
+  int position = 0;
 };
 
 // An object of a kind previewdb does not model, found in the catalog (extended statistics,
@@ -81,6 +83,7 @@ struct Difference {
   // The whole object on each side (added: `to` only; removed: `from` only).
   std::map<std::string, std::string> from_attributes, to_attributes;
   std::string from_sql, to_sql;  // create statements, for the patch
+  int position = 0;              // Object::position on the TO side (else FROM's)
 };
 
 struct UnmodelledEntry {

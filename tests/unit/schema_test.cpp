@@ -262,3 +262,31 @@ TEST(SchemaRender, MarkdownSummarisesAndEscapes) {
   auto same = schema::render_markdown(schema::compare(a, a));
   EXPECT_TRUE(contains(same, "no differences (every object compared)")) << same;
 }
+
+TEST(SchemaRender, SqlPatchGrantsAndRevokesPrivileges) {
+  auto a = catalog({table("public.t", {{"grants",
+                                        "(owner): SELECT UPDATE; PUBLIC: SELECT; "
+                                        "reader: SELECT* UPDATE"}})});
+  auto b = catalog({table("public.t", {{"grants",
+                                        "(owner): SELECT UPDATE; reader: SELECT; "
+                                        "writer: INSERT*"}})});
+  auto sql = schema::render_sql(schema::compare(a, b));
+  EXPECT_TRUE(contains(sql, "REVOKE SELECT ON TABLE public.t FROM PUBLIC;")) << sql;
+  EXPECT_TRUE(contains(sql, "REVOKE GRANT OPTION FOR SELECT ON TABLE public.t FROM reader;"))
+      << sql;
+  EXPECT_TRUE(contains(sql, "REVOKE UPDATE ON TABLE public.t FROM reader;")) << sql;
+  EXPECT_TRUE(contains(sql, "GRANT INSERT ON TABLE public.t TO writer WITH GRANT OPTION;")) << sql;
+  EXPECT_FALSE(contains(sql, "GRANT SELECT ON TABLE public.t TO reader")) << sql;
+  EXPECT_FALSE(contains(sql, "(owner)")) << sql;
+}
+
+TEST(SchemaRender, SqlPatchCreatesATableWithItsColumnsInTheirOrder) {
+  auto z = column("public.u", "zeta", "text");
+  z.position = 1;
+  auto a = column("public.u", "alpha", "bigint");
+  a.position = 2;
+  auto u = table("public.u", {{"grants", "(owner): SELECT; PUBLIC: SELECT"}});
+  auto sql = schema::render_sql(schema::compare(catalog({}), catalog({u, a, z})));
+  EXPECT_TRUE(contains(sql, "CREATE TABLE public.u (\n  zeta text,\n  alpha bigint\n);")) << sql;
+  EXPECT_TRUE(contains(sql, "GRANT SELECT ON TABLE public.u TO PUBLIC;")) << sql;
+}

@@ -252,3 +252,13 @@ TEST(Diff, FiveHundredTablesTakeWellUnderASecond) {
   // Generous: the suite runs on loaded machines. One query per object would take far longer.
   EXPECT_LT(ms, 5000);
 }
+
+TEST(Diff, SqlPatchFromAnEmptyDatabaseRebuildsTheSchema) {
+  auto empty = fresh_db("patch_empty");
+  auto full = fresh_db("patch_full", history_sql());
+  auto sql = diff_cli({empty, full, "--sql"});
+  ASSERT_EQ(sql.code, 9) << sql.all();
+  server().exec(empty, sql.out);
+  auto r = diff_cli({empty, full});
+  EXPECT_EQ(r.code, 0) << r.all() << "\n" << sql.out;
+}
