@@ -492,7 +492,7 @@ WHERE (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND
 
 // Everything else that depends on a user schema (or on a table, type or function in one), as
 // pg_depend records it, and the per-database objects that depend on no schema (publications,
-// event triggers, foreign-data wrappers and servers): named by pg_identify_object.
+// subscriptions, event triggers, foreign-data wrappers and servers): named by pg_identify_object.
 void read_unmodelled(db::Connection& conn, const db::Params& p, Catalog& out) {
   std::string sql = std::string("WITH ") + k_user_namespaces + R"(,
 refs AS (
@@ -508,7 +508,9 @@ refs AS (
   UNION SELECT 'pg_publication'::regclass, oid FROM pg_publication
   UNION SELECT 'pg_event_trigger'::regclass, oid FROM pg_event_trigger
   UNION SELECT 'pg_foreign_data_wrapper'::regclass, oid FROM pg_foreign_data_wrapper
-  UNION SELECT 'pg_foreign_server'::regclass, oid FROM pg_foreign_server)
+  UNION SELECT 'pg_foreign_server'::regclass, oid FROM pg_foreign_server
+  UNION SELECT 'pg_subscription'::regclass, oid FROM pg_subscription
+    WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))
 SELECT o.type, o.identity FROM refs r CROSS JOIN LATERAL pg_identify_object(r.classid, r.objid, 0) o
 WHERE NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = r.classid AND e.objid = r.objid
                   AND e.deptype IN ('e', 'i'))
