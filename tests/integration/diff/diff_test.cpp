@@ -27,6 +27,21 @@ std::string history_sql() {
   return all;
 }
 
+// Waits (up to 30 s) until a scratch database's migration sits in its pg_sleep(60).
+bool scratch_migration_running() {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (server()
+            .connect()
+            .exec("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' "
+                  "AND pid <> pg_backend_pid() AND datname LIKE 'previewdb\\_tmp\\_%'")
+            .get_int(0, 0) > 0)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST(Diff, EqualWhenBuiltByCreateOrByAlter) {
@@ -205,18 +220,7 @@ TEST(Diff, InterruptedWhileApplyingAFolderLeavesNoScratchDatabase) {
   int pid = start_cli({"diff", "--database-url", server().url_without_password("postgres"),
                        slow.path(), "postgres"},
                       {{"PGPASSWORD", server().password()}});
-  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  bool sleeping = false;
-  while (!sleeping && std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    sleeping = server()
-                   .connect()
-                   .exec(
-                       "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' "
-                       "AND pid <> pg_backend_pid() AND datname LIKE 'previewdb\\_tmp\\_%'")
-                   .get_int(0, 0) > 0;
-  }
-  ASSERT_TRUE(sleeping) << "the scratch migration never started";
+  ASSERT_TRUE(scratch_migration_running()) << "the scratch migration never started";
   ASSERT_EQ(temporaries().size(), 1u);
   ::kill(pid, SIGINT);
   int status = 0;
@@ -261,4 +265,22 @@ TEST(Diff, SqlPatchFromAnEmptyDatabaseRebuildsTheSchema) {
   server().exec(empty, sql.out);
   auto r = diff_cli({empty, full});
   EXPECT_EQ(r.code, 0) << r.all() << "\n" << sql.out;
+}
+
+TEST(Diff, AScratchDatabaseOfAKilledRunIsDroppedByTheNextRun) {
+  Folder slow;
+  slow.file("0001_slow.sql", "CREATE TABLE t (a int);\nSELECT pg_sleep(60);\n");
+  int pid = start_cli({"diff", "--database-url", server().url_without_password("postgres"),
+                       slow.path(), "postgres"},
+                      {{"PGPASSWORD", server().password()}});
+  ASSERT_TRUE(scratch_migration_running()) << "the scratch migration never started";
+  ASSERT_EQ(temporaries().size(), 1u);
+  ::kill(pid, SIGKILL);  // nothing runs: the leftover is the next run's to remove
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(temporaries().size(), 1u);
+  auto r = diff_cli({history().string(), "dir:" + history().string()});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.err, "left behind by an interrupted previewdb")) << r.err;
+  EXPECT_TRUE(temporaries().empty());
 }
