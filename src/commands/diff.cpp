@@ -138,35 +138,40 @@ class FolderBuilder {
       core::require_createdb(*m_maintenance);
       core::remove_stale_temporaries(*m_maintenance);
     }
-    core::ScratchDatabase scratch(*m_maintenance, "previewdb diff");
-    {
-      std::lock_guard lock(m_scratches->mutex);
-      m_scratches->names.insert(scratch.name());
-    }
-    util::log::info("applying " + dir.string() + " to a scratch database (" + scratch.name() + ")");
-    migrate::MigrateOptions o;
-    o.target = {m_target.conninfo, scratch.name(), m_lock_timeout};
-    o.dir = dir;
-    o.format = m_format;
-    o.placeholders = m_placeholders;
-    o.lock_timeout = m_lock_timeout;
-    o.only = only;
-    o.applied_by = "previewdb diff";
+    schema::Catalog catalog;
+    std::string name;
     try {
-      migrate::migrate(o);
-    } catch (Error& e) {
-      e.with_hint("the migrations of " + util::quoted(dir.string()) +
-                  " must apply to an empty database for diff and drift to compare them");
-      forget(scratch.name());
+      core::ScratchDatabase scratch(*m_maintenance, "previewdb diff");
+      name = scratch.name();
+      {
+        std::lock_guard lock(m_scratches->mutex);
+        m_scratches->names.insert(name);
+      }
+      util::log::info("applying " + dir.string() + " to a scratch database (" + name + ")");
+      migrate::MigrateOptions o;
+      o.target = {m_target.conninfo, name, m_lock_timeout};
+      o.dir = dir;
+      o.format = m_format;
+      o.placeholders = m_placeholders;
+      o.lock_timeout = m_lock_timeout;
+      o.only = only;
+      o.applied_by = "previewdb diff";
+      try {
+        migrate::migrate(o);
+      } catch (Error& e) {
+        e.with_hint("the migrations of " + util::quoted(dir.string()) +
+                    " must apply to an empty database for diff and drift to compare them");
+        throw;
+      }
+      auto conn = db::Connection::open({.conninfo = m_target.conninfo, .dbname = name});
+      catalog = schema::read_catalog(conn, read);
+    } catch (...) {
+      // The scratch database is gone by now (its destructor ran): the handler may forget it.
+      forget(name);
       throw;
     }
-    schema::Catalog catalog;
-    {
-      auto conn = db::Connection::open({.conninfo = m_target.conninfo, .dbname = scratch.name()});
-      catalog = schema::read_catalog(conn, read);
-    }
+    forget(name);
     catalog.source = "folder " + util::quoted(dir.string());
-    forget(scratch.name());
     return catalog;
   }
 

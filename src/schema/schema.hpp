@@ -104,7 +104,8 @@ struct Diff {
 // top-level object they concern (its kind's order, then its name), the object itself first.
 Diff compare(const Catalog& from, const Catalog& to);
 
-// Reads both catalogs and compares them (the one call `ci --report diff` needs).
+// Reads both catalogs (at once, one on each connection) and compares them: the one call
+// `ci --report diff` needs.
 Diff compare_databases(db::Connection& from, db::Connection& to, const ReadOptions& options = {});
 
 // Renderers. Text: grouped by object, "+" only in TO, "-" only in FROM, "~" changed.
