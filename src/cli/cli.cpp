@@ -44,6 +44,9 @@ const Command k_commands[] = {
     {"rollback", "restore the newest backup taken before DB's last migration run",
      commands::run_rollback},
     {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
+    {"diff", "compare two schemas (databases or migrations folders) object by object",
+     commands::run_diff},
+    {"drift", "compare a database with the migrations it has applied", commands::run_drift},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

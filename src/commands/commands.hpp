@@ -23,5 +23,7 @@ int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
 // restore [BACKUP] [--into DB] | rollback [DB] (commands/restore.cpp)
 int run_restore(const Args& args);
 int run_rollback(const Args& args);
+int run_diff(const Args& args);    // diff FROM TO
+int run_drift(const Args& args);   // drift [DB]
 
 }  // namespace previewdb::commands

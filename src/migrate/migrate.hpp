@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,9 @@ struct MigrateOptions {
   std::string command;
   bool github_annotations = false;  // ::group:: and ::error file=..,line=..:: on stderr
   std::string applied_by;           // recorded in the history (empty: the database user)
+  // Apply only these migrations (ids); the folder's others stay pending (drift rebuilds what a
+  // database has applied). Unset: every pending migration.
+  std::optional<std::set<std::string>> only;
 };
 
 // One migration in a dry-run plan or a run's result.

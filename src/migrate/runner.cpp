@@ -566,6 +566,7 @@ MigrateReport migrate(const MigrateOptions& o) {
       ++report.skipped;
       continue;
     }
+    if (o.only && !o.only->count(s.id)) continue;
     if (s.state == State::failed) {
       std::string w = "retrying " + s.id + ", which failed before" +
                       (s.error.empty() ? "" : " (" + s.error + ")");
