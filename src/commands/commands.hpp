@@ -20,5 +20,8 @@ int run_history(const Args& args);
 int run_ci(const Args& args);
 int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
 int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
+// migrate down (dispatched from run_migrate) and resolve: src/commands/migrate_down.cpp.
+int run_migrate_down(const Args& args);
+int run_resolve(const Args& args);
 
 }  // namespace previewdb::commands

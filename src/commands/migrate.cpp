@@ -20,6 +20,11 @@ std::optional<std::chrono::milliseconds> duration_setting(const config::Config& 
 }  // namespace
 
 int run_migrate(const Args& args) {
+  if (args.size() > 1 && args[1] == "down") {
+    Args rest = {args[0] + " down"};
+    rest.insert(rest.end(), args.begin() + 2, args.end());
+    return run_migrate_down(rest);
+  }
   cxxopts::Options options(args[0], "Apply pending migrations, one transaction each, under a lock");
   add_common_options(options);
   add_folder_options(options);
