@@ -25,7 +25,9 @@ int run_migrate(const Args& args) {
     rest.insert(rest.end(), args.begin() + 2, args.end());
     return run_migrate_down(rest);
   }
-  cxxopts::Options options(args[0], "Apply pending migrations, one transaction each, under a lock");
+  cxxopts::Options options(args[0],
+                           "Apply pending migrations, one transaction each, under a lock "
+                           "('previewdb migrate down --help': undo them)");
   add_common_options(options);
   add_folder_options(options);
   options.add_options("Migrate")("lock-timeout",
