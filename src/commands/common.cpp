@@ -107,9 +107,7 @@ std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args&
       more += (more.empty() ? "" : ", ") + util::quoted(extra[i]);
     Error e(ExitCode::usage, "unexpected argument " + util::quoted(extra[0]) + " for '" + args[0] +
                                  "'" + (more.empty() ? "" : " (then " + more + ")"));
-    if (args[0] == "previewdb migrate" && extra[0] == "down") {
-      e.with_hint("'down' comes right after 'migrate': previewdb migrate down --steps N [options]");
-    } else if (args[0] == "previewdb ci") {
+    if (args[0] == "previewdb ci") {
       e.with_hint("put the build command after '--': previewdb ci [options] -- " + extra[0] +
                   " ...");
     }

@@ -229,12 +229,31 @@ TEST(MigrateDown, UsageErrors) {
   auto too_many = down_cli(db, {"--dir", dir, "--steps", "5"});
   EXPECT_EQ(too_many.code, 2);
   EXPECT_THAT(too_many.err, HasSubstr("only 4 migration(s) are applied"));
-  auto misplaced = migrate_cli(db, {"--dir", dir, "down"});
-  EXPECT_EQ(misplaced.code, 2);
-  EXPECT_THAT(misplaced.err, HasSubstr("'down' comes right after 'migrate'"));
+  // 'down' after flags is 'migrate down' too (never "up").
+  auto after_flags = migrate_cli(db, {"--dir", dir, "down"});
+  EXPECT_EQ(after_flags.code, 2);
+  EXPECT_THAT(after_flags.err, HasSubstr("'migrate down' needs --steps N or --to VERSION"));
   // Nothing changed.
   EXPECT_EQ(own_rows(db), 4);
   EXPECT_EQ(count(db, "SELECT version FROM schema_migrations"), 10);
+}
+
+TEST(MigrateDown, DownAfterFlagsAndAFolderNamedDown) {
+  auto db = fresh_db("down_words");
+  util::TempDir work("previewdb-down-words-");
+  fs::copy(fixture("golang-migrate"), work.path() / "down");
+  // '--dir down' is a folder: migrate applies it.
+  std::vector<std::string> args = {"migrate", "--database-url", server().url_without_password(db),
+                                   "--dir", "down"};
+  auto r = run_cli(args, {{"PGPASSWORD", server().password()}}, work.path().string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("applied 4 migrations"));
+  // 'migrate --dir down down --steps 1': the second one is the command.
+  args.insert(args.end(), {"down", "--steps", "1"});
+  auto d = run_cli(args, {{"PGPASSWORD", server().password()}}, work.path().string());
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_THAT(d.out, HasSubstr("undid 1 migration"));
+  EXPECT_EQ(count(db, "SELECT version FROM schema_migrations"), 3);
 }
 
 TEST(MigrateDown, DryRunListsAndChangesNothing) {
