@@ -25,5 +25,8 @@ int run_restore(const Args& args);
 int run_rollback(const Args& args);
 int run_diff(const Args& args);    // diff FROM TO
 int run_drift(const Args& args);   // drift [DB]
+// migrate down (dispatched from run_migrate) and resolve: src/commands/migrate_down.cpp.
+int run_migrate_down(const Args& args);
+int run_resolve(const Args& args);
 
 }  // namespace previewdb::commands

@@ -95,7 +95,7 @@ std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args&
     std::cout << options.help() << std::flush;
     return std::nullopt;
   }
-  // Words a command does not take are refused, never ignored (`migrate down` once migrated up).
+  // Words a command does not take are refused, never ignored (`migrate dwon` must not migrate up).
   // Empty words are what the GitHub action passes for inputs left unset.
   std::vector<std::string> extra;
   for (const auto& u : parsed.unmatched()) {
@@ -107,12 +107,7 @@ std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args&
       more += (more.empty() ? "" : ", ") + util::quoted(extra[i]);
     Error e(ExitCode::usage, "unexpected argument " + util::quoted(extra[0]) + " for '" + args[0] +
                                  "'" + (more.empty() ? "" : " (then " + more + ")"));
-    if (args[0] == "previewdb migrate" && extra[0] == "down") {
-      e = Error(ExitCode::usage,
-                "'previewdb migrate down' is not supported yet: previewdb only applies "
-                "migrations (up); nothing was changed",
-                {"to undo a migration, write a new one that reverses it"});
-    } else if (args[0] == "previewdb ci") {
+    if (args[0] == "previewdb ci") {
       e.with_hint("put the build command after '--': previewdb ci [options] -- " + extra[0] +
                   " ...");
     }

@@ -1,5 +1,6 @@
 // previewdb migrate: apply pending migrations under a lock (or run the team's migrator under it).
 #include <iostream>
+#include <set>
 
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
@@ -17,10 +18,32 @@ std::optional<std::chrono::milliseconds> duration_setting(const config::Config& 
   return cfg.find_duration(key);
 }
 
+// Where 'down' is a word of its own ('migrate down ...', also 'migrate --dir D down ...'), never a
+// flag's value ('--dir down'): the flags of `options` that take a value, and migrate down's own.
+std::optional<size_t> down_word(const cxxopts::Options& options, const Args& args) {
+  std::set<std::string> takes_value = {"steps", "to"};
+  for (const auto& group : options.groups()) {
+    for (const auto& o : options.group_help(group).options) {
+      if (o.is_boolean) continue;
+      for (const auto& l : o.l) takes_value.insert(l);
+    }
+  }
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--") break;
+    if (a == "down") return i;
+    if (a.rfind("--", 0) == 0 && a.find('=') == std::string::npos && takes_value.count(a.substr(2)))
+      ++i;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int run_migrate(const Args& args) {
-  cxxopts::Options options(args[0], "Apply pending migrations, one transaction each, under a lock");
+  cxxopts::Options options(args[0],
+                           "Apply pending migrations, one transaction each, under a lock "
+                           "('previewdb migrate down --help': undo them)");
   add_common_options(options);
   add_folder_options(options);
   options.add_options("Migrate")("lock-timeout",
@@ -42,6 +65,13 @@ int run_migrate(const Args& args) {
       cxxopts::value<std::string>(),
       "CMD")("dry-run", "show what would be applied, in order, changing nothing")(
       "json", "print the result as JSON on stdout");
+  if (auto at = down_word(options, args)) {
+    Args rest = {args[0] + " down"};
+    for (size_t i = 1; i < args.size(); ++i) {
+      if (i != *at) rest.push_back(args[i]);
+    }
+    return run_migrate_down(rest);
+  }
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);

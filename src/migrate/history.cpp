@@ -374,6 +374,15 @@ class FlywayHistory : public ToolHistory {
         auto it = by_version.find(canonical_version(r.get(i, 0)));
         if (it != by_version.end()) m = it->second;
       }
+      // Flyway Teams' undo (type UNDO_SQL): the version is pending again; a failed undo leaves
+      // it failed.
+      bool undo = type.rfind("UNDO", 0) == 0;
+      if (undo && !a.failed) {
+        if (m) found.erase(m->id);
+        std::erase_if(applied.missing, [&](const auto& e) { return e.first == key; });
+        continue;
+      }
+      if (undo) a.error = "its undo failed (" + r.get(i, 2) + ")";
       if (!m) {
         applied.missing.emplace_back(key, a);
         continue;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,14 @@ struct Migration {
   std::int32_t flyway_checksum = 0;  // Flyway's CRC32 of the file's lines
   std::string script;                // Flyway "script" column: the file name
   std::vector<std::filesystem::path> down_files;  // companions that previewdb never applies
+  // The down part ('previewdb migrate down'): golang-migrate's .down.sql, dbmate's
+  // "-- migrate:down" section, Flyway's U<version>__ undo file, Prisma's rollback.sql (or
+  // down.sql), plain's <id>.down.sql / <id>.rollback.sql. Its id and version are the up's; path,
+  // display_path, checksum, statements and mode are the down's own (Flyway: flyway_checksum and
+  // script of the U file). Null when the migration has none; down_error says why when a down
+  // exists but cannot be read (never an error for 'migrate' itself).
+  std::shared_ptr<const Migration> down;
+  std::string down_error;
 };
 
 struct MigrationSet {

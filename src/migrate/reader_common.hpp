@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,21 @@ std::string read_sql_file(const std::filesystem::path& path, const std::string& 
 // mode and syntax_error. `bytes` is the whole file (the checksum covers it all).
 void load_statements(Migration& m, const std::string& bytes, std::string_view body,
                      int first_line = 1, const std::string& forced_no_tx_reason = {});
+
+// Sets up.down from a down part whose text is `body` (inside `bytes`, the whole file, whose first
+// line is `first_line`): id, version and name are the up's, the rest the down's own.
+void attach_down(Migration& up, const std::filesystem::path& path, const std::string& display_path,
+                 const std::string& bytes, std::string_view body, int first_line = 1,
+                 const std::string& forced_no_tx_reason = {});
+
+// Sets up.down from a file of its own. `load` fills statements and checksums from the file's
+// bytes (default: load_statements over the whole file). A down is only needed by 'migrate down',
+// so a file that cannot be read never fails a reader: up.down stays null and up.down_error says
+// why.
+void attach_down_file(
+    Migration& up, const std::filesystem::path& path, const std::string& display_path,
+    const std::filesystem::path& root,
+    const std::function<void(Migration& down, const std::string& bytes)>& load = {});
 
 // Drizzle's "--> statement-breakpoint" chunks, each split on its own.
 void load_statements_with_breakpoints(Migration& m, const std::string& bytes);

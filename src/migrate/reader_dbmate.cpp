@@ -17,6 +17,39 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
+// The "-- migrate:down" section: from that line to the "-- migrate:up" line after it, or the end.
+// "-- migrate:down transaction:false" runs it outside a transaction, as dbmate does.
+void attach_dbmate_down(Migration& m, const std::string& bytes) {
+  size_t begin = std::string::npos, end = bytes.size();
+  int first_line = 0, line = 1;
+  std::string down_options;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    size_t nl = bytes.find('\n', pos);
+    size_t stop = nl == std::string::npos ? bytes.size() : nl;
+    std::string text = util::trim(std::string_view(bytes).substr(pos, stop - pos));
+    if (begin == std::string::npos && starts_with(text, "-- migrate:down")) {
+      begin = nl == std::string::npos ? bytes.size() : nl + 1;
+      first_line = line + 1;
+      down_options = text.substr(std::string("-- migrate:down").size());
+    } else if (begin != std::string::npos && starts_with(text, "-- migrate:up")) {
+      end = pos;
+      break;
+    }
+    pos = nl == std::string::npos ? bytes.size() : nl + 1;
+    ++line;
+  }
+  if (begin == std::string::npos) return;  // no down section: 'migrate down' says so
+  std::string forced;
+  for (const auto& opt : util::split(util::trim(down_options), ' ')) {
+    if (util::to_lower(util::trim(opt)) == "transaction:false") {
+      forced = "dbmate option transaction:false";
+    }
+  }
+  attach_down(m, m.path, m.display_path, bytes, std::string_view(bytes).substr(begin, end - begin),
+              first_line, forced);
+}
+
 }  // namespace
 
 void read_dbmate(const ReadOptions& options, MigrationSet& set) {
@@ -80,6 +113,7 @@ void read_dbmate(const ReadOptions& options, MigrationSet& set) {
     }
     load_statements(m, bytes, std::string_view(bytes).substr(up_begin, up_end - up_begin), up_line,
                     forced);
+    attach_dbmate_down(m, bytes);
     set.migrations.push_back(std::move(m));
   }
 }

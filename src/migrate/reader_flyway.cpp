@@ -86,16 +86,31 @@ std::string substitute(const std::string& text, const ReadOptions& options,
   return out;
 }
 
+// "U3__order_total.sql" -> "order total" (Flyway's description of the undo row).
+std::string undo_description(const std::string& file) {
+  auto sep = file.find("__");
+  std::string d = file.substr(sep + 2, file.size() - sep - 2 - 4);
+  std::replace(d.begin(), d.end(), '_', ' ');
+  return d;
+}
+
 }  // namespace
 
 void read_flyway(const ReadOptions& options, MigrationSet& set) {
   static const std::regex versioned(R"(V([0-9][0-9._]*?)__(.+)\.sql)");
   static const std::regex repeatable(R"(R__(.+)\.sql)");
-  static const std::regex undo(R"(U[0-9][0-9._]*__.+\.sql)");
+  static const std::regex undo(R"(U([0-9][0-9._]*?)__(.+)\.sql)");
   std::vector<Migration> versions, repeatables;
+  std::vector<std::pair<std::string, std::string>> undos;  // version -> U file (Flyway Teams)
   for (const auto& name : list_names(options.dir, false)) {
     std::smatch match;
     Migration m;
+    if (std::regex_match(name, match, undo)) {
+      std::string v = match[1];
+      std::replace(v.begin(), v.end(), '_', '.');
+      undos.emplace_back(v, name);
+      continue;
+    }
     if (std::regex_match(name, match, versioned)) {
       std::string v = match[1];
       std::replace(v.begin(), v.end(), '_', '.');
@@ -105,8 +120,7 @@ void read_flyway(const ReadOptions& options, MigrationSet& set) {
       m.repeatable = true;
       m.name = match[1];
     } else {
-      if (!std::regex_match(name, undo) && name.size() > 4 &&
-          name.compare(name.size() - 4, 4, ".sql") == 0) {
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".sql") == 0) {
         set.warnings.push_back(display(options, name) +
                                " is not V<version>__<description>.sql or R__<description>.sql: "
                                "not a migration");
@@ -134,6 +148,32 @@ void read_flyway(const ReadOptions& options, MigrationSet& set) {
                             util::quoted(versions[i].display_path),
                         "give one of them a new version number");
     }
+  }
+  for (const auto& [version, name] : undos) {
+    auto it = std::find_if(versions.begin(), versions.end(), [&](const Migration& m) {
+      return compare_versions(m.version, version) == 0;
+    });
+    if (it == versions.end()) {
+      set.warnings.push_back(display(options, name) + " undoes version " + version +
+                             ", which has no V" + version + "__ file: never run");
+      continue;
+    }
+    if (it->down || !it->down_error.empty()) {
+      // Only 'migrate down' needs it: not an error for applying.
+      it->down_error = "two undo files for version " + version + ": " +
+                       util::quoted(it->down ? it->down->display_path : "") + " and " +
+                       util::quoted(display(options, name)) + "; keep one of them";
+      it->down = nullptr;
+      continue;
+    }
+    std::string file = name;
+    attach_down_file(*it, options.dir / name, display(options, name), options.dir,
+                     [&](Migration& d, const std::string& bytes) {
+                       d.flyway_checksum = flyway_crc32(bytes);
+                       d.script = file;
+                       d.name = undo_description(file);
+                       load_statements(d, bytes, substitute(bytes, options, d.display_path, file));
+                     });
   }
   std::stable_sort(repeatables.begin(), repeatables.end(),
                    [](const Migration& a, const Migration& b) { return a.name < b.name; });

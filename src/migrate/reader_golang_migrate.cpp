@@ -53,7 +53,10 @@ void read_golang_migrate(const ReadOptions& options, MigrationSet& set) {
     m.name = m.id.substr(m.id.find('_') + 1);
     m.path = options.dir / e.up;
     m.display_path = display(options, e.up);
-    if (!e.down.empty()) m.down_files.push_back(options.dir / e.down);
+    if (!e.down.empty()) {
+      m.down_files.push_back(options.dir / e.down);
+      attach_down_file(m, options.dir / e.down, display(options, e.down), options.dir);
+    }
     std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     load_statements(m, bytes, bytes);
     set.migrations.push_back(std::move(m));

@@ -67,6 +67,11 @@ void read_plain(const ReadOptions& options, MigrationSet& set) {
       fs::path companion = options.dir / (m.id + suffix);
       if (fs::exists(companion)) m.down_files.push_back(companion);
     }
+    // <id>.down.sql first, then <id>.rollback.sql.
+    if (!m.down_files.empty()) {
+      attach_down_file(m, m.down_files[0], display(options, m.down_files[0].filename()),
+                       options.dir);
+    }
     std::string bytes = read_sql_file(m.path, m.display_path, options.dir);
     load_statements(m, bytes, bytes);
     set.migrations.push_back(std::move(m));

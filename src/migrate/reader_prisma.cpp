@@ -29,6 +29,15 @@ void read_prisma(const ReadOptions& options, MigrationSet& set) {
     m.display_path = display(options, fs::path(name) / "migration.sql");
     std::string bytes = read_sql_file(file, m.display_path, options.dir);
     load_statements(m, bytes, bytes);
+    // Prisma writes no downs; the common convention ('prisma migrate diff ... --script') keeps
+    // one next to migration.sql: rollback.sql, else down.sql.
+    for (const char* down : {"rollback.sql", "down.sql"}) {
+      if (fs::exists(options.dir / name / down)) {
+        attach_down_file(m, options.dir / name / down, display(options, fs::path(name) / down),
+                         options.dir);
+        break;
+      }
+    }
     set.migrations.push_back(std::move(m));
   }
 }

@@ -221,6 +221,47 @@ void load_statements(Migration& m, const std::string& bytes, std::string_view bo
   choose_mode(m, reason);
 }
 
+namespace {
+
+Migration down_of(const Migration& up, const fs::path& path, const std::string& display_path) {
+  Migration d;
+  d.id = up.id;
+  d.name = up.name;
+  d.version = up.version;
+  d.path = path;
+  d.display_path = display_path;
+  d.repeatable = up.repeatable;
+  d.created_millis = up.created_millis;
+  return d;
+}
+
+}  // namespace
+
+void attach_down(Migration& up, const fs::path& path, const std::string& display_path,
+                 const std::string& bytes, std::string_view body, int first_line,
+                 const std::string& forced_no_tx_reason) {
+  Migration d = down_of(up, path, display_path);
+  load_statements(d, bytes, body, first_line, forced_no_tx_reason);
+  up.down = std::make_shared<const Migration>(std::move(d));
+}
+
+void attach_down_file(Migration& up, const fs::path& path, const std::string& display_path,
+                      const fs::path& root,
+                      const std::function<void(Migration&, const std::string&)>& load) {
+  try {
+    std::string bytes = read_sql_file(path, display_path, root);
+    Migration d = down_of(up, path, display_path);
+    if (load)
+      load(d, bytes);
+    else
+      load_statements(d, bytes, bytes);
+    up.down = std::make_shared<const Migration>(std::move(d));
+  } catch (const Error& e) {
+    up.down = nullptr;
+    up.down_error = e.what();
+  }
+}
+
 void load_statements_with_breakpoints(Migration& m, const std::string& bytes) {
   static const std::string_view k_breakpoint = "--> statement-breakpoint";
   m.checksum = crypto::sha256_hex(bytes);

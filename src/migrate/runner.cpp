@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "migrate/down.hpp"
 #include "migrate/migrate.hpp"
 #include "migrate/readers.hpp"
 #include "migrate/splitter.hpp"
@@ -127,10 +128,24 @@ class Runner {
         m_watchdog(watchdog),
         m_report(report) {}
 
+  // Runs up.down (migrate down): previous is the newest migration that stays applied.
+  void undo(const Migration& up, const Migration* previous, const std::string& schema) {
+    Undo ctx{&up, previous, schema};
+    m_undo = &ctx;
+    try {
+      apply(*up.down);
+    } catch (...) {
+      m_undo = nullptr;
+      throw;
+    }
+    m_undo = nullptr;
+  }
+
   void apply(const Migration& m) {
     auto start = Clock::now();
-    util::log::debug("applying " + m.id + " (" + std::to_string(m.statements.size()) +
-                     " statements" + (m.mode_reason.empty() ? "" : "; " + m.mode_reason) + ")");
+    util::log::debug(std::string(m_undo ? "undoing " : "applying ") + m.id + " (" +
+                     std::to_string(m.statements.size()) + " statements" +
+                     (m.mode_reason.empty() ? "" : "; " + m.mode_reason) + ")");
     if (m_watchdog.fired()) fail(m, -1, ServerError{"", "cancelled", "", "", 0}, false);
     if (m.mode == Mode::autocommit)
       apply_autocommit(m);
@@ -138,7 +153,8 @@ class Runner {
       apply_transaction(m);
     MigrationRun run{m.id,          m.display_path, m.statements.size(), mode_label(m.mode),
                      m.mode_reason, ms_since(start)};
-    util::log::info("applied " + m.id + " (" + std::to_string(run.statements) + " statement" +
+    util::log::info(std::string(m_undo ? "undid " : "applied ") + m.id + " (" +
+                    std::to_string(run.statements) + " statement" +
                     (run.statements == 1 ? "" : "s") + ", " + std::to_string(run.duration_ms) +
                     " ms)");
     m_report.applied.push_back(m.id);
@@ -158,7 +174,27 @@ class Runner {
   }
 
  private:
+  // What migrate down is undoing.
+  struct Undo {
+    const Migration* up;
+    const Migration* previous;
+    std::string schema;
+  };
+
+  // previewdb's row describes the up migration, also while its down runs.
+  const Migration& own_subject(const Migration& m) const { return m_undo ? *m_undo->up : m; }
+
   std::vector<std::string> record_sql(const Migration& m, const RecordInfo& info) {
+    if (m_undo) {
+      std::vector<std::string> sql = {info.success
+                                          ? unrecord_own(m_conn, *m_undo->up)
+                                          : record_own(m_conn, *m_undo->up, m_set.format, info)};
+      for (auto& s : tool_undo_sql(m_conn, m_set.format, m_undo->schema, *m_undo->up,
+                                   m_undo->previous, info)) {
+        sql.push_back(std::move(s));
+      }
+      return sql;
+    }
     std::vector<std::string> sql = {record_own(m_conn, m, m_set.format, info)};
     if (m_tool) {
       for (auto& s : m_tool->record(m_conn, m, info)) sql.push_back(std::move(s));
@@ -252,10 +288,16 @@ class Runner {
     RecordInfo pending{.success = false,
                        .duration_ms = 0,
                        .started_at = started_at,
-                       .error = "interrupted: previewdb stopped while applying it",
+                       .error = m_undo ? "interrupted: previewdb stopped while undoing it"
+                                       : "interrupted: previewdb stopped while applying it",
                        .applied_by = m_options.applied_by};
-    m_conn.exec(record_own(m_conn, m, m_set.format, pending));
-    if (m_tool) {
+    m_conn.exec(record_own(m_conn, own_subject(m), m_set.format, pending));
+    if (m_undo) {
+      for (const auto& s :
+           tool_undo_before_autocommit(m_conn, m_set.format, m_undo->schema, m_undo->previous)) {
+        m_conn.exec(s);
+      }
+    } else if (m_tool) {
       for (const auto& s : m_tool->before_autocommit(m_conn, m)) m_conn.exec(s);
     }
     for (size_t i = 0; i < m.statements.size(); ++i) {
@@ -331,14 +373,16 @@ class Runner {
       line = st.line + (char_in_statement > 0 ? line_of_offset(st.sql, byte) - 1 : 0);
       where += ":" + std::to_string(line);
     }
-    std::string message =
-        "migration " + util::quoted(m.id) + " failed at " + where + ": " + err.primary;
+    std::string message = std::string(m_undo ? "down migration of " : "migration ") +
+                          util::quoted(m.id) + " failed at " + where + ": " + err.primary;
     if (!err.sqlstate.empty()) message += " (SQLSTATE " + err.sqlstate + ")";
     if (statement < 0 && !err.sqlstate.empty()) message += " while recording it in the history";
     if (!err.detail.empty()) message += "\n  detail: " + err.detail;
     if (!err.hint.empty()) message += "\n  hint from PostgreSQL: " + err.hint;
     Error e(ExitCode::migration_failed, message);
-    if (partial) {
+    if (m_undo) {
+      undo_hints(e, m, line, partial);
+    } else if (partial) {
       e.with_hint("it ran outside a transaction (" + m.mode_reason +
                   "): the statements before line " + std::to_string(line) +
                   " were applied and it is recorded as failed; 'previewdb status' shows it");
@@ -347,7 +391,7 @@ class Runner {
       e.with_hint("its transaction was rolled back: nothing of " + m.id +
                   " was applied or recorded; fix the file and run 'previewdb migrate' again");
     }
-    if (!m_report.applied.empty()) {
+    if (!m_undo && !m_report.applied.empty()) {
       e.with_hint(std::to_string(m_report.applied.size()) +
                   " migration(s) before it were applied and recorded");
     }
@@ -357,10 +401,29 @@ class Runner {
           err.primary + (err.sqlstate.empty() ? "" : " (SQLSTATE " + err.sqlstate + ")");
       if (!err.detail.empty()) body += "\ndetail: " + err.detail;
       if (!err.hint.empty()) body += "\nhint: " + err.hint;
-      emit_command(util::workflow::error_command(m.display_path, line,
-                                                 "migration " + m.id + " failed", body));
+      emit_command(util::workflow::error_command(
+          m.display_path, line, (m_undo ? "down migration of " : "migration ") + m.id + " failed",
+          body));
     }
     throw e;
+  }
+
+  void undo_hints(Error& e, const Migration& m, int line, bool partial) const {
+    if (partial) {
+      e.with_hint("it ran outside a transaction (" + m.mode_reason +
+                  "): the statements before line " + std::to_string(line) + " were run and " +
+                  m.id + " is recorded as failed; 'previewdb status' shows it");
+      e.with_hint("make the database consistent by hand, then 'previewdb resolve --rolled-back " +
+                  m.id + "' or '--applied " + m.id + "'");
+    } else {
+      e.with_hint("its transaction was rolled back: " + m.id +
+                  " is still applied and recorded; fix " + m.display_path +
+                  " and run 'previewdb migrate down' again");
+    }
+    if (!m_report.applied.empty()) {
+      e.with_hint(std::to_string(m_report.applied.size()) +
+                  " migration(s) after it were undone and their history updated");
+    }
   }
 
  public:
@@ -383,6 +446,7 @@ class Runner {
   Watchdog& m_watchdog;
   MigrateReport& m_report;
   bool m_group_open = false;
+  const Undo* m_undo = nullptr;
 };
 
 void configure_session(db::Connection& conn, const MigrateOptions& o) {
@@ -664,6 +728,149 @@ MigrateReport migrate(const MigrateOptions& o) {
     }
   }
   runner.end_group();
+  return report;
+}
+
+}  // namespace previewdb::migrate
+
+// ---- migrate down ----
+
+namespace previewdb::migrate {
+
+namespace {
+
+// A down that cannot run as written is refused before anything is undone, as 'migrate' does for
+// ups: a syntax error (on PostgreSQL 15 or older), COPY FROM STDIN / TO STDOUT.
+void refuse_unrunnable_downs(const std::vector<const Migration*>& plan, db::Connection& conn,
+                             bool annotations) {
+  for (const Migration* up : plan) {
+    const Migration& d = *up->down;
+    if (d.syntax_error && conn.server_version() / 10000 <= 15) {
+      std::string where = d.display_path + ":" + std::to_string(d.syntax_error->line);
+      Error e(ExitCode::migration_failed, "down migration of " + util::quoted(up->id) +
+                                              " has a syntax error at " + where + ": " +
+                                              d.syntax_error->message);
+      e.with_hint("nothing was undone; fix the file and run 'previewdb migrate down' again");
+      if (annotations) {
+        emit_command(util::workflow::error_command(d.display_path, d.syntax_error->line,
+                                                   "syntax error", d.syntax_error->message));
+      }
+      throw e;
+    }
+    for (const auto& stmt : d.statements) {
+      if (!stmt.copy_stdio) continue;
+      Error e(ExitCode::migration_failed, "down migration of " + util::quoted(up->id) +
+                                              " uses COPY with STDIN/STDOUT at " + d.display_path +
+                                              ":" + std::to_string(stmt.line) +
+                                              ": previewdb does not send or receive COPY data");
+      e.with_hint("nothing was undone; use INSERT ... VALUES or COPY ... FROM a server file");
+      throw e;
+    }
+  }
+}
+
+}  // namespace
+
+DownReport migrate_down(const DownOptions& d) {
+  const MigrateOptions& o = d.base;
+  if (!d.steps && !d.to) {
+    throw usage_error("'migrate down' needs --steps N or --to VERSION: nothing was undone",
+                      "--steps 1 undoes the newest applied migration; --to 0 undoes all of them");
+  }
+  DownReport report;
+  report.dry_run = o.dry_run;
+  MigrationSet set = read_migrations({o.dir, o.format, o.placeholders});
+  report.format = std::string(format_name(set.format));
+  if (set.format == Format::drizzle || set.format == Format::drizzle1) {
+    throw usage_error(
+        "Drizzle migrations have no down parts (drizzle-kit writes none): nothing "
+        "was undone",
+        "write a new migration that reverses the change, or restore a backup "
+        "('previewdb rollback')");
+  }
+  for (const auto& w : set.warnings) {
+    util::log::warn(w);
+    report.warnings.push_back(w);
+  }
+  auto conn = db::Connection::open({.conninfo = o.target.conninfo,
+                                    .dbname = o.target.dbname,
+                                    .busy_retry = o.target.busy_retry});
+  report.database = conn.description();
+  Watchdog watchdog(conn, o.timeout);
+  configure_session(conn, o);
+  std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
+  auto tool = make_tool_history(set.format, schema);
+  MigrateReport inner;  // the runner's report: `applied` holds what was undone
+  inner.database = report.database;
+  std::unique_ptr<MigrationLock> lock;
+  if (!o.dry_run) {
+    LockOptions lo{
+        .mode = resolve_lock_mode(o, inner),
+        .timeout = watchdog.left() ? std::min(o.lock_timeout, *watchdog.left()) : o.lock_timeout,
+        .conninfo = o.target.conninfo,
+        .dbname = o.target.dbname,
+        .database_label = "database " + util::quoted(conn.database())};
+    lock = acquire_lock(conn, lo);
+    report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
+    create_own_table(conn);
+    if (tool) tool->create(conn);
+  }
+  for (auto& w : inner.warnings) report.warnings.push_back(w);
+  auto applied = load_applied(conn, set, tool.get());
+  for (const auto& w : applied.warnings) {
+    util::log::warn(w);
+    report.warnings.push_back(w);
+  }
+  StatusReport st = compare(set, applied);
+  std::vector<std::string> plan_warnings;
+  auto plan = plan_down(set, st, d.steps, d.to, plan_warnings);
+  for (const auto& w : plan_warnings) {
+    util::log::warn(w);
+    report.warnings.push_back(w);
+  }
+  refuse_unrunnable_downs(plan, conn, o.github_annotations);
+  size_t applied_count = 0;
+  for (const auto& s : st.migrations) {
+    if ((s.state == State::applied || s.state == State::changed) && !s.repeatable) ++applied_count;
+  }
+  report.remaining = applied_count - plan.size();
+  if (o.dry_run || plan.empty()) {
+    for (const Migration* m : plan) {
+      report.undone.push_back(m->id);
+      report.runs.push_back({m->id, m->down->display_path, m->down->statements.size(),
+                             Runner::mode_label(m->down->mode), m->down->mode_reason, 0});
+    }
+    if (plan.empty()) util::log::info("nothing to undo on " + report.database);
+    return report;
+  }
+  // The newest migration that stays applied below each one undone (golang-migrate's version).
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < set.migrations.size(); ++i) index[set.migrations[i].id] = i;
+  auto previous_of = [&](const Migration& m) -> const Migration* {
+    for (size_t i = index[m.id]; i-- > 0;) {
+      const auto& s = st.migrations[i];
+      if ((s.state == State::applied || s.state == State::changed) && !s.repeatable) {
+        return &set.migrations[i];
+      }
+    }
+    return nullptr;
+  };
+  Runner runner(o, conn, set, tool.get(), watchdog, inner);
+  runner.begin_group("previewdb migrate down: " + std::to_string(plan.size()) +
+                     " migration(s) on " + report.database);
+  for (const Migration* m : plan) {
+    try {
+      runner.undo(*m, previous_of(*m), schema);
+    } catch (const db::QueryError& e) {
+      if (connection_lost(conn.raw(), e.sqlstate())) {
+        throw lost_connection_error(*m->down, report.database, e.primary());
+      }
+      throw;
+    }
+  }
+  runner.end_group();
+  report.undone = inner.applied;
+  report.runs = inner.runs;
   return report;
 }
 

@@ -30,13 +30,15 @@ void expect_no_injected_command(const std::string& text) {
 
 }  // namespace
 
-TEST(MigrateInput, MigrateDownIsRefusedAndNothingIsApplied) {
+TEST(MigrateInput, MigrateDownWithoutStepsIsRefusedAndNothingIsApplied) {
+  // migrate_cli puts --database-url first: 'down' after flags is still 'migrate down', which
+  // needs --steps or --to. (`previewdb migrate down` itself: tests/integration/down.)
   auto db = fresh_db("input_down");
   Folder f;
   f.file("0001_a.sql", "CREATE TABLE a (id int);");
   auto r = migrate_cli(db, {"down", "--dir", f.path()});
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("'previewdb migrate down' is not supported yet"));
+  EXPECT_THAT(r.err, HasSubstr("'migrate down' needs --steps N or --to VERSION"));
   EXPECT_EQ(tables_named(db, "a"), 0) << "down must never migrate up";
   auto other = migrate_cli(db, {"sideways", "--dir", f.path()});
   EXPECT_EQ(other.code, 2);
