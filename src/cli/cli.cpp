@@ -40,6 +40,8 @@ const Command k_commands[] = {
     {"backup", "verified, compressed backup of a database; 'backup list', 'backup verify'",
      commands::run_backup},
     {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
+    {"reset", "drop and re-create a preview or personal database (local server: dev itself)",
+     commands::run_reset},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

@@ -20,5 +20,6 @@ int run_history(const Args& args);
 int run_ci(const Args& args);
 int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
 int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
+int run_reset(const Args& args);   // reset [DB]: re-create it (the local server: dev itself)
 
 }  // namespace previewdb::commands
