@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "ci/outputs.hpp"
 #include "ci/report.hpp"
 #include "util/error.hpp"
 
@@ -197,4 +198,22 @@ TEST(CiReport, CommentPlan) {
   p = ci::plan_comment(ours, empty, "pr_13");
   EXPECT_EQ(p.action, ci::CommentAction::none);
   EXPECT_EQ(ci::to_string(ci::CommentAction::remove), "deleted");
+}
+
+TEST(CiReport, StepSummaryAndJsonCarryTheReport) {
+  ci::Facts facts;
+  facts.preview = true;
+  facts.reason = ci::Reason::migrations_changed;
+  facts.database_name = "pr_12";
+  auto report = ci::compose_report(lint_input({finding("error", "truncate")}));
+  facts.report = report.summary;
+  facts.report_findings = 1;
+  facts.report_comment = "created";
+  std::string md = ci::step_summary_markdown(facts);
+  EXPECT_LT(md.find("| database | pr_12 |"), md.find("#### Lint: 1 finding"));
+  EXPECT_EQ(md.find("<!--"), std::string::npos) << "the marker is for the comment only";
+  auto j = ci::to_json(facts);
+  EXPECT_EQ(j["report"]["findings"], 1);
+  EXPECT_EQ(j["report"]["comment"], "created");
+  EXPECT_FALSE(ci::to_json(ci::Facts{}).contains("report"));
 }
