@@ -132,6 +132,13 @@ void remove_stale_temporaries(db::Connection& conn) {
     std::string key = build_lock_key(d.name);
     // The builder holds this lock while it works; if we get it, the builder is gone.
     if (!db::AdvisoryLock::try_lock(conn, key)) continue;
+    // The list is older than the lock: a builder that finished meanwhile renamed it (same oid)
+    // and released the lock. Forgetting that oid would unregister the finished database.
+    auto now = find_database(conn, d.name);
+    if (!now || now->oid != d.oid || !now->meta || now->meta->kind != Kind::build) {
+      db::AdvisoryLock::unlock(conn, key);
+      continue;
+    }
     util::log::info("removing " + d.name +
                     ", left behind by an interrupted previewdb (a build of " +
                     d.build_target.value_or("?") + ")");
