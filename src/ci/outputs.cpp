@@ -209,7 +209,7 @@ nlohmann::json to_json(const Facts& f) {
     j["error"] = *f.error;
     j["exit_code"] = f.exit_code;
   }
-  if (f.report) {
+  if (f.report || !f.report_comment.empty()) {  // the no-op path may still remove a comment
     j["report"] = {{"findings", f.report_findings},
                    {"comment", f.report_comment.empty() ? nlohmann::json(nullptr)
                                                         : nlohmann::json(f.report_comment)}};

@@ -147,8 +147,9 @@ TEST_F(CiReport, NoOpPathCallsTheApiOnlyToRemoveAnEarlierComment) {
   git(repos.work(), {"checkout", "-q", "docs"});
   test::ReplayServer stale(
       test::ReplayServer::load(test::github_fixture("issue-comments-existing.json")));
-  g = github(pr_event(12), {"--report", "lint", "--pr-comment"}, api_env(stale));
+  g = github(pr_event(12), {"--report", "lint", "--pr-comment", "--json"}, api_env(stale));
   ASSERT_EQ(g.r.code, 0) << g.r.all();
+  EXPECT_EQ(nlohmann::json::parse(g.r.out)["report"]["comment"], "deleted");
   EXPECT_EQ(g.outputs()["reason"], "no-changes");
   auto w = writes(stale);
   ASSERT_EQ(w.size(), 1u) << g.r.all();
