@@ -42,7 +42,7 @@ std::string heredoc_entries(const std::vector<std::pair<std::string, std::string
   return out;
 }
 
-std::string escape_cell(std::string_view s) {
+std::string escape_cell_text(std::string_view s) {
   std::string out;
   for (char c : s) {
     if (c == '|')
@@ -64,6 +64,10 @@ std::string escape_cell(std::string_view s) {
 }
 
 }  // namespace
+
+std::string markdown_cell(std::string_view s) {
+  return escape_cell_text(s);
+}
 
 std::string to_string(Reason r) {
   switch (r) {
@@ -124,7 +128,7 @@ std::string step_summary_markdown(const Facts& f) {
   std::string title = f.dry_run ? "### previewdb (plan, nothing changed)\n\n" : "### previewdb\n\n";
   std::string out = title + "| | |\n|---|---|\n";
   auto row = [&](std::string_view k, std::string_view v) {
-    out += "| " + escape_cell(k) + " | " + escape_cell(v) + " |\n";
+    out += "| " + markdown_cell(k) + " | " + markdown_cell(v) + " |\n";
   };
   row("preview", bool_text(f.preview));
   row("reason", to_string(f.reason));
@@ -145,7 +149,7 @@ std::string step_summary_markdown(const Facts& f) {
     row("failed", *f.error);
     row("exit code", std::to_string(f.exit_code));
   }
-  if (!f.message.empty()) out += "\n" + escape_cell(f.message) + "\n";
+  if (!f.message.empty()) out += "\n" + markdown_cell(f.message) + "\n";
   if (!f.behind.empty()) {
     out += "\nThe preview carries " + std::to_string(f.behind.size()) +
            " migration(s) merged to the base branch after this branch was created; merge the base "
@@ -153,8 +157,9 @@ std::string step_summary_markdown(const Facts& f) {
   }
   if (f.error) {
     out += "\n**The run failed** (exit code " + std::to_string(f.exit_code) +
-           "): " + escape_cell(*f.error) + "\n";
+           "): " + markdown_cell(*f.error) + "\n";
   }
+  if (f.report) out += "\n" + *f.report;
   return out;
 }
 
@@ -203,6 +208,11 @@ nlohmann::json to_json(const Facts& f) {
   if (f.error) {
     j["error"] = *f.error;
     j["exit_code"] = f.exit_code;
+  }
+  if (f.report || !f.report_comment.empty()) {  // the no-op path may still remove a comment
+    j["report"] = {{"findings", f.report_findings},
+                   {"comment", f.report_comment.empty() ? nlohmann::json(nullptr)
+                                                        : nlohmann::json(f.report_comment)}};
   }
   return j;
 }

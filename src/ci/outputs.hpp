@@ -42,6 +42,12 @@ struct Facts {
   // A run that failed after the decision: the scrubbed message and the exit code.
   std::optional<std::string> error;
   int exit_code = 0;
+  // --report: the report's Markdown (ci/report.hpp), appended to the step summary; and what was
+  // done with the PR comment ("created", "updated", "unchanged", "deleted", "none", "failed"; ""
+  // when no comment was asked for) and how many findings it has, for --json.
+  std::optional<std::string> report;
+  std::string report_comment;
+  size_t report_findings = 0;
 };
 
 // The output keys, in this order: preview, reason, database-name, database-url, created, reset,
@@ -59,8 +65,13 @@ using util::workflow::add_mask_command;
 using util::workflow::endgroup_command;
 using util::workflow::group_command;
 
-// A short Markdown table for $GITHUB_STEP_SUMMARY; `|` and newlines in values are escaped.
+// A short Markdown table for $GITHUB_STEP_SUMMARY; `|` and newlines in values are escaped. The
+// report, when there is one, follows the table.
 std::string step_summary_markdown(const Facts& facts);
+
+// Text from data made safe for a Markdown table cell or line: `|`, backticks and `<`/`>` escaped
+// (no HTML, no hidden comment), newlines as <br>.
+std::string markdown_cell(std::string_view s);
 
 // `KEY=value` lines for a dotenv file / $GITHUB_ENV. Values with newlines use the heredoc form
 // for $GITHUB_ENV (github=true); for dotenv they are double-quoted with escapes.
@@ -70,7 +81,7 @@ std::string github_env_text(const std::vector<std::pair<std::string, std::string
 
 // The facts as one JSON object (the same keys as the outputs, with typed values; the newer ones
 // spelled behind, behind_migrations (an array), snapshots_pruned, error, exit_code), plus
-// "dropped", "dry_run" and "message".
+// "dropped", "dry_run" and "message"; with --report, "report": {"findings", "comment"}.
 nlohmann::json to_json(const Facts& facts);
 
 }  // namespace previewdb::ci

@@ -50,6 +50,8 @@ const Command k_commands[] = {
     {"diff", "compare two schemas (databases or migrations folders) object by object",
      commands::run_diff},
     {"drift", "compare a database with the migrations it has applied", commands::run_drift},
+    {"reset", "drop and re-create a preview or personal database (local server: dev itself)",
+     commands::run_reset},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 

@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -15,8 +18,11 @@
 #include "ci/outputs.hpp"
 #include "ci/preview_policy.hpp"
 #include "ci/preview_state.hpp"
+#include "ci/report.hpp"
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
+#include "commands/lint_sources.hpp"
+#include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
 #include "core/migration_role.hpp"
 #include "core/naming.hpp"
@@ -25,7 +31,9 @@
 #include "git/changes.hpp"
 #include "git/head.hpp"
 #include "git/tree.hpp"
+#include "lint/lint.hpp"
 #include "migrate/migrate.hpp"
+#include "migrate/readers.hpp"
 #include "net/github.hpp"
 #include "snapshot/snapshot.hpp"
 #include "util/dotenv.hpp"
@@ -98,6 +106,9 @@ struct Settings {
   std::vector<std::string> protect_configured;
   std::string name_template;                 // --name-template; empty: pr_<N>
   std::optional<config::Value> migrate_url;  // --migrate-url: the PR's SQL runs as this login
+  ci::ReportKinds report;                    // --report diff,lint
+  bool pr_comment = false;                   // --pr-comment: the report as one PR comment
+  std::optional<ci::FailLevel> fail_on;      // --fail-on: exit 9 for findings at this level
 };
 
 // The preview's name for this run's pull request (name template, repository).
@@ -690,6 +701,174 @@ void act_plan(const Settings& s, const ci::Decision& decision, ci::Facts& facts)
   }
 }
 
+// lead: connect schema diff here
+// The schema diff between the snapshot the preview came from and the preview, as a Markdown
+// section ("#### Schema diff ..."); nullopt when there is nothing to show. Not connected yet: the
+// diff module lives on another branch, so `--report diff` is accepted and shows no section.
+std::optional<std::string> render_diff_section(const Target& /*target*/,
+                                               const std::string& /*snapshot*/,
+                                               const std::string& /*preview*/) {
+  return std::nullopt;
+}
+
+// "public.users: ~12 rows, 16 KiB" (and the grading) for a finding the preview's data graded.
+std::string size_text(const lint::Finding& f) {
+  if (!f.size) return {};
+  std::string rows = f.size->rows < 0 ? std::string("rows unknown")
+                                      : "~" + std::to_string(std::llround(f.size->rows)) + " rows";
+  std::string out =
+      f.table + ": " + rows + ", " + util::human_bytes(static_cast<double>(f.size->bytes));
+  if (f.ungraded) {
+    out += ", " + std::string(lint::severity_name(*f.ungraded)) + " graded " +
+           std::string(lint::severity_name(f.severity));
+  }
+  return out;
+}
+
+// The lint findings for the PR's migrations (the files it adds or changes under the folder),
+// linted as one run (they are applied together) and graded by the preview's table sizes.
+std::vector<ci::ReportFinding> report_lint(const Settings& s, const Target& target,
+                                           const std::string& preview,
+                                           const std::vector<std::string>& changed,
+                                           size_t& linted) {
+  std::set<std::string> changed_files(changed.begin(), changed.end());
+  auto set = migrate::read_migrations({s.dir, s.format, {}});
+  std::set<std::string> ids;
+  std::map<std::string, std::string> shown;  // display path -> path in the repository
+  std::error_code ec;
+  auto root = fs::weakly_canonical(s.root, ec);
+  for (const auto& m : set.migrations) {
+    auto rel = fs::weakly_canonical(m.path, ec).lexically_relative(root).generic_string();
+    if (!changed_files.count(rel)) continue;
+    ids.insert(m.id);
+    shown[m.display_path] = rel;
+  }
+  auto sources = lint_sources(set, &ids);
+  // Findings name files as the pull request shows them: relative to the repository root.
+  for (auto& source : sources) {
+    if (auto it = shown.find(source.file); it != shown.end()) source.file = it->second;
+  }
+  linted = sources.size();
+  lint::Context context;
+  context.runner_sets_lock_timeout = s.lock_wait_timeout && s.lock_wait_timeout->count() > 0;
+  std::vector<lint::Finding> findings;
+  for (const auto& source : sources) {
+    auto f = lint::lint(source, context);
+    findings.insert(findings.end(), std::make_move_iterator(f.begin()),
+                    std::make_move_iterator(f.end()));
+  }
+  if (!findings.empty()) {
+    // Read as previewdb's own role: pg_class is readable by any role that can connect.
+    auto conn = db::Connection::open({.conninfo = target.conninfo, .dbname = preview});
+    lint::grade(findings, lint::table_sizes(conn, lint::tables_to_measure(findings)));
+  }
+  std::vector<ci::ReportFinding> out;
+  for (const auto& f : findings) {
+    out.push_back({.severity = std::string(lint::severity_name(f.severity)),
+                   .rule = f.rule,
+                   .file = f.file,
+                   .line = f.line,
+                   .message = f.message,
+                   .hint = f.hint,
+                   .size = size_text(f)});
+  }
+  return out;
+}
+
+// Brings the PR comment in line with the report: one comment, found by its marker, updated in
+// place, created when absent, deleted when there is nothing to say. A failure is a warning: the
+// comment never fails the build. Returns what was done (for --json).
+std::string sync_pr_comment(const Settings& s, const ci::Report& report,
+                            const std::string& identity) {
+  auto client = github_client(s);
+  if (!client) {
+    util::log::warn(
+        "--pr-comment needs GITHUB_TOKEN and the repository (GITHUB_REPOSITORY): no comment "
+        "written");
+    return "none";
+  }
+  long long pr = *s.event.pr_number;
+  try {
+    auto plan = ci::plan_comment(client->pr_comments(pr), report, identity);
+    for (long long id : plan.extra) client->delete_comment(id, pr);
+    switch (plan.action) {
+      case ci::CommentAction::create: {
+        auto made = client->create_comment(pr, report.comment);
+        util::log::info("commented on pull request #" + std::to_string(pr) + " (comment " +
+                        std::to_string(made.id) + ")");
+        break;
+      }
+      case ci::CommentAction::update:
+        if (plan.unchanged) {
+          util::log::info("the pull request comment is up to date");
+          return "unchanged";
+        }
+        client->update_comment(plan.id, report.comment, pr);
+        util::log::info("updated the pull request comment " + std::to_string(plan.id));
+        break;
+      case ci::CommentAction::remove:
+        client->delete_comment(plan.id, pr);
+        util::log::info("nothing to review: deleted the pull request comment " +
+                        std::to_string(plan.id));
+        break;
+      case ci::CommentAction::none:
+        break;
+    }
+    return ci::to_string(plan.action);
+  } catch (const Error& e) {
+    std::string text = e.what();
+    for (const auto& h : e.hints()) text += "; hint: " + h;
+    util::log::warn("could not update the pull request comment: " + text);
+    return "failed";
+  }
+}
+
+// --report after the preview was migrated: the findings (for --fail-on), the step summary's
+// section, the PR comment.
+std::vector<ci::ReportFinding> act_report(Settings& s, const config::Config& cfg,
+                                          const std::vector<std::string>& changed,
+                                          ci::Facts& facts) {
+  const Target& target = started_target(s, cfg);
+  ci::ReportInput in;
+  in.identity = facts.database_name;
+  in.lint = s.report.lint;
+  in.diff = s.report.diff;
+  if (s.report.lint) {
+    in.findings = report_lint(s, target, facts.database_name, changed, in.migrations_linted);
+  }
+  if (s.report.diff)
+    in.diff_section = render_diff_section(target, facts.snapshot, facts.database_name);
+  auto report = ci::compose_report(in);
+  facts.report = report.summary;
+  facts.report_findings = in.findings.size();
+  if (s.pr_comment) facts.report_comment = sync_pr_comment(s, report, in.identity);
+  return in.findings;
+}
+
+// The no-op path (no migration changed) with --pr-comment: a comment from an earlier run can
+// only exist when this pull request has a preview, because a report is written only after its
+// preview was migrated, and the preview stays until the pull request closes. So the registry is
+// asked first (one query, no API call); only when the preview exists are the PR's comments
+// listed, and previewdb's deleted. The embedded local server is not started for this.
+void remove_stale_comment(Settings& s, ci::Facts& facts) {
+  if (!s.pr_comment || s.target.embedded) return;
+  std::string name = preview_name(s);
+  try {
+    auto maintenance = connect_maintenance(s.target, s.lock_timeout);
+    auto info = core::find_database(maintenance, name);
+    if (!info || !info->meta || info->meta->pr_number != s.event.pr_number) {
+      facts.report_comment = "none";
+      return;
+    }
+  } catch (const Error& e) {
+    util::log::warn("could not check for an earlier report comment: " + std::string(e.what()));
+    facts.report_comment = "failed";
+    return;
+  }
+  util::log::info(name + " exists: removing the report comment of an earlier run, if any");
+  facts.report_comment = sync_pr_comment(s, ci::Report{}, name);
+}
+
 void write_outputs(const Settings& s, const ci::Facts& facts, const std::string& full_url) {
   // A plan writes the same outputs (the summary says it is a plan), so later steps can branch.
   if (s.provider == ci::Provider::github) {
@@ -887,6 +1066,26 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
     if (s.event.pr_number) preview_name(s);  // a bad template is a usage error before any SQL
   }
 
+  // The report: what to compose, whether to comment, when to fail (never by default).
+  if (auto v = cfg.get("report")) {
+    s.report = ci::parse_report_kinds(cfg.get_list("report"), v->origin);
+  } else {
+    s.report = ci::parse_report_kinds(cfg.get_list("report"), "previewdb.json");
+  }
+  s.pr_comment = cfg.get_bool("pr_comment");
+  auto fail_on = cfg.get("report_fail_on");
+  s.fail_on = ci::parse_fail_level(fail_on->value, fail_on->origin);
+  if (s.pr_comment && !s.report.any()) {
+    throw usage_error(
+        "--pr-comment needs a report to post (from " + cfg.get("pr_comment")->origin + ")",
+        "add --report lint (or diff,lint; action input report)");
+  }
+  if (s.fail_on && !s.report.lint) {
+    throw usage_error("--fail-on " + fail_on->value + " (from " + fail_on->origin +
+                          ") grades the report's lint findings, and no lint report is asked for",
+                      "add --report lint (action input report), or leave --fail-on out");
+  }
+
   // Output files first: nothing is created or migrated when the result cannot be reported.
   if (s.provider == ci::Provider::github) {
     check_writable(env_or(s.env, "GITHUB_OUTPUT"), "GITHUB_OUTPUT");
@@ -962,7 +1161,14 @@ int run_ci(const Args& all_args) {
       ("name-template", "name previews with {pr}, {repo}, {owner} (default pr_{pr})",
        cxxopts::value<std::string>(), "TEMPLATE")
       ("migrate-url", "run the PR's migrations as this separate login (no password here: "
-       "PREVIEWDB_MIGRATE_URL or PGPASSWORD/.pgpass)", cxxopts::value<std::string>(), "URL");
+       "PREVIEWDB_MIGRATE_URL or PGPASSWORD/.pgpass)", cxxopts::value<std::string>(), "URL")
+      ("report", "after migrating the preview, report the PR's lint findings and/or the schema "
+       "diff in the step summary: lint, diff or diff,lint", cxxopts::value<std::string>(), "KINDS")
+      ("pr-comment", "with --report and GITHUB_TOKEN: keep the report in one PR comment (updated "
+       "in place, deleted when there is nothing to say)",
+       cxxopts::value<std::string>()->implicit_value("true"), "BOOL")
+      ("fail-on", "exit 9 when the report has a lint finding at this level: error, warning or "
+       "never (default never)", cxxopts::value<std::string>(), "LEVEL");
   // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
@@ -1050,8 +1256,33 @@ int run_ci(const Args& all_args) {
     throw;
   }
 
+  // 3b. The report, after the preview was migrated: it never fails the run (--fail-on decides).
+  std::vector<ci::ReportFinding> findings;
+  if (s.report.any() && !s.dry_run && s.event.pr_number && !in.closed) {
+    if (decision.action == ci::Action::preview) {
+      try {
+        // A forced run did not detect changes; a label run found none (then nothing is linted).
+        auto changed = in.forced ? changed_migrations(s) : in.changed_migrations;
+        findings = act_report(s, cfg, changed, facts);
+      } catch (const Error& e) {
+        std::string text = e.what();
+        for (const auto& h : e.hints()) text += "; hint: " + h;
+        util::log::warn("could not compose the report: " + text);
+        facts.report = "#### previewdb report: could not be composed\n\n" +
+                       ci::markdown_cell(util::scrub(e.what())) + "\n";
+      }
+    } else if (decision.action == ci::Action::none) {
+      remove_stale_comment(s, facts);
+    }
+  }
+  bool review = ci::report_fails(findings, s.fail_on);
+
   // 4. Outputs.
   write_outputs(s, facts, full_url);
+  if (review) {
+    util::log::warn("the report has findings at the --fail-on level: exit " +
+                    std::to_string(static_cast<int>(ExitCode::pending)));
+  }
 
   // 5. The build command.
   if (!s.command.empty()) {
@@ -1068,9 +1299,10 @@ int run_ci(const Args& all_args) {
     spec.env["PREVIEWDB_PREVIEW"] = facts.preview ? "true" : "false";
     auto r = util::run_process(spec);
     if (r.signal) return 128 + r.signal;
-    return r.exit_code;
+    // The build's own failure comes first; a clean build still reports the review.
+    if (r.exit_code != 0) return r.exit_code;
   }
-  return 0;
+  return review ? static_cast<int>(ExitCode::pending) : 0;
 }
 
 }  // namespace previewdb::commands

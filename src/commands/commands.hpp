@@ -28,5 +28,6 @@ int run_drift(const Args& args);   // drift [DB]
 // migrate down (dispatched from run_migrate) and resolve: src/commands/migrate_down.cpp.
 int run_migrate_down(const Args& args);
 int run_resolve(const Args& args);
+int run_reset(const Args& args);   // reset [DB]: re-create it (the local server: dev itself)
 
 }  // namespace previewdb::commands

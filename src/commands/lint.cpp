@@ -5,6 +5,7 @@
 
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
+#include "commands/lint_sources.hpp"
 #include "commands/migrate_options.hpp"
 #include "db/connection.hpp"
 #include "git/changes.hpp"
@@ -52,25 +53,6 @@ std::vector<lint::Source> read_files(const std::vector<std::string>& files) {
     auto split = migrate::split_statements(s.text);
     s.statements = std::move(split.statements);
     s.syntax_error = std::move(split.error);
-    out.push_back(std::move(s));
-  }
-  return out;
-}
-
-// A migrations folder through migrate's readers: the up part only, lines as in each file.
-std::vector<lint::Source> read_folder(const migrate::MigrationSet& set,
-                                      const std::set<std::string>* only_ids) {
-  std::vector<lint::Source> out;
-  for (const auto& m : set.migrations) {
-    if (only_ids && !only_ids->count(m.id)) continue;
-    lint::Source s;
-    s.file = m.display_path;
-    s.text = util::read_file(m.path);
-    s.statements = m.statements;
-    s.syntax_error = m.syntax_error;
-    // dbmate wraps each migration in a transaction unless told otherwise.
-    s.runs_in_transaction =
-        set.format == migrate::Format::dbmate && m.mode_reason != "dbmate option transaction:false";
     out.push_back(std::move(s));
   }
   return out;
@@ -177,9 +159,9 @@ int run_lint(const Args& args) {
       for (const auto& m : report.migrations) {
         if (m.state == migrate::State::pending) ids.insert(m.id);
       }
-      sources = read_folder(set, &ids);
+      sources = lint_sources(set, &ids);
     } else {
-      sources = read_folder(set, nullptr);
+      sources = lint_sources(set, nullptr);
     }
   }
 
@@ -216,6 +198,25 @@ int run_lint(const Args& args) {
     }
   }
   return lint::fails(findings, level) ? static_cast<int>(ExitCode::pending) : 0;
+}
+
+// A migrations folder through migrate's readers: the up part only, lines as in each file.
+std::vector<lint::Source> lint_sources(const migrate::MigrationSet& set,
+                                       const std::set<std::string>* only_ids) {
+  std::vector<lint::Source> out;
+  for (const auto& m : set.migrations) {
+    if (only_ids && !only_ids->count(m.id)) continue;
+    lint::Source s;
+    s.file = m.display_path;
+    s.text = util::read_file(m.path);
+    s.statements = m.statements;
+    s.syntax_error = m.syntax_error;
+    // dbmate wraps each migration in a transaction unless told otherwise.
+    s.runs_in_transaction =
+        set.format == migrate::Format::dbmate && m.mode_reason != "dbmate option transaction:false";
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace previewdb::commands

@@ -50,6 +50,11 @@ const std::vector<Key>& keys() {
       {"backup_keep_days", "keep-days", {"PREVIEWDB_BACKUP_KEEP_DAYS"}, nullptr, Type::integer},
       {"lint_fail_on", "fail-on", {"PREVIEWDB_LINT_FAIL_ON"}, "error"},
       {"schema_source", "schema-source", {"PREVIEWDB_SCHEMA_SOURCE"}, nullptr, Type::path},
+      // ci --report / --pr-comment / --fail-on (the lane "report"; ci's --fail-on is its own
+      // setting: lint's default is error, the report never fails a build unless asked).
+      {"report", "report", {"PREVIEWDB_REPORT"}, nullptr, Type::list},
+      {"pr_comment", "pr-comment", {"PREVIEWDB_PR_COMMENT"}, "false", Type::boolean},
+      {"report_fail_on", "fail-on", {"PREVIEWDB_REPORT_FAIL_ON"}, "never"},
   };
   return table;
 }

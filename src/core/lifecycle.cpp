@@ -132,6 +132,13 @@ void remove_stale_temporaries(db::Connection& conn) {
     std::string key = build_lock_key(d.name);
     // The builder holds this lock while it works; if we get it, the builder is gone.
     if (!db::AdvisoryLock::try_lock(conn, key)) continue;
+    // The list is older than the lock: a builder that finished meanwhile renamed it (same oid)
+    // and released the lock. Forgetting that oid would unregister the finished database.
+    auto now = find_database(conn, d.name);
+    if (!now || now->oid != d.oid || !now->meta || now->meta->kind != Kind::build) {
+      db::AdvisoryLock::unlock(conn, key);
+      continue;
+    }
     util::log::info("removing " + d.name +
                     ", left behind by an interrupted previewdb (a build of " +
                     d.build_target.value_or("?") + ")");
@@ -266,7 +273,9 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   require_createdb(conn);
   // Which snapshot.
   std::string snapshot_id;
-  if (req.snapshot) {
+  if (req.empty) {
+    // No snapshot: an empty database that `prepare` fills.
+  } else if (req.snapshot) {
     snapshot_id = *req.snapshot;
     if (is_file_snapshot(snapshot_id)) {
       storage::open_store(snapshot_id);  // an unsupported scheme is refused before any change
@@ -290,7 +299,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   // Held while cloning: a prune (drop_database takes the same lock) never drops the snapshot
   // under a running clone. Re-checked once held: it may have been dropped just before.
   std::optional<db::AdvisoryLock> snapshot_lock;
-  if (!is_file_snapshot(snapshot_id)) {
+  if (!req.empty && !is_file_snapshot(snapshot_id)) {
     snapshot_lock.emplace(conn, spawn_lock_key(snapshot_id), std::chrono::minutes(10),
                           "snapshot " + util::quoted(snapshot_id));
     if (!find_database(conn, snapshot_id)) {
@@ -308,10 +317,17 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   db::AdvisoryLock build_lock(conn, build_lock_key(temp), std::chrono::seconds(5), temp);
   Metadata meta = req.meta;
   meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
-  meta.snapshot = snapshot_id;
+  if (req.empty)
+    meta.snapshot.reset();
+  else
+    meta.snapshot = snapshot_id;
   long long row = reg.begin_build(temp, req.name, meta);
   try {
-    if (is_file_snapshot(snapshot_id)) {
+    if (req.empty) {
+      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+      reg.built(row, temp);
+      result.strategy = "empty";
+    } else if (is_file_snapshot(snapshot_id)) {
       auto store = storage::open_store(snapshot_id);
       util::TempDir scratch;
       std::string object = storage::store_object_id(snapshot_id);
@@ -340,6 +356,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       reg.built(row, temp);
       result.strategy = chosen;
     }
+    if (req.prepare) req.prepare(temp);
     conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
               conn.quote_literal(to_comment(meta)));
     if (existing) {
@@ -361,6 +378,53 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   }
   result.created = true;
   return result;
+}
+
+void rebuild_local_database(db::Connection& conn, const std::string& name,
+                            const std::function<void(const std::string& temp)>& prepare) {
+  validate_name(name);
+  remove_stale_temporaries(conn);
+  db::AdvisoryLock name_lock(conn, spawn_lock_key(name), name_lock_timeout(conn),
+                             "database " + util::quoted(name), /*free_slot_while_waiting=*/true);
+  auto existing = find_database(conn, name);
+  if (!existing) {
+    throw Error(ExitCode::not_found, "database " + util::quoted(name) + " does not exist",
+                {"'previewdb local start' creates it"});
+  }
+  ExclusiveUse exclusive_use(conn, use_lock_key(name));
+  if (!exclusive_use.held()) {
+    throw Error(ExitCode::refused,
+                "refusing to reset database " + util::quoted(name) + ": it is " +
+                    describe_use_holder(conn, name),
+                {"run again when that build has finished (its hold ends with it)"});
+  }
+  require_createdb(conn);
+  auto reg = Registry::open(conn);
+  std::string temp = temp_database_name();
+  db::AdvisoryLock build_lock(conn, build_lock_key(temp), std::chrono::seconds(5), temp);
+  Metadata meta;  // a "building" row: Kind::build to everyone until it is removed below
+  meta.kind = Kind::personal;
+  meta.created_by = "previewdb reset";
+  meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
+  long long row = reg.begin_build(temp, name, meta);
+  try {
+    conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+    reg.built(row, temp);
+    if (prepare) prepare(temp);
+    conn.exec("DROP DATABASE " + conn.quote_ident(name) + " WITH (FORCE)");
+    if (existing->managed()) reg.forget_oid(existing->oid);
+    conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " + conn.quote_ident(name));
+    // Unregistered, as `local start` made it: dev is the source, not something previewdb drops.
+    reg.remove_row(row);
+  } catch (...) {
+    drop_temporary(conn, temp);
+    try {
+      reg.remove_row(row);
+    } catch (const std::exception& e) {
+      util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
+    }
+    throw;
+  }
 }
 
 std::string use_lock_key(const std::string& name) {

@@ -30,6 +30,11 @@ struct SpawnRequest {
   std::string conninfo;                 // server (for pg_restore when restoring a file:// archive)
   IfExists if_exists = IfExists::fail;
   CloneStrategy strategy = CloneStrategy::automatic;
+  // Build an empty database (from template0) instead of cloning a snapshot (`reset` without one).
+  bool empty = false;
+  // Run on the finished temporary database before it takes the name (`reset` migrates it): a
+  // failure there leaves the existing database as it was and nothing half-made.
+  std::function<void(const std::string& temp)> prepare;
 };
 
 struct SpawnResult {
@@ -45,6 +50,14 @@ struct SpawnResult {
 // Error(already_exists). Throws Error(not_found) with a hint when there is no snapshot.
 SpawnResult spawn(db::Connection& maintenance, const SpawnRequest& request,
                   const Protection& protection);
+
+// The embedded local server's own database (`reset` of dev): a new empty database is built under
+// a temporary name (registered as a build, dropped on failure), `prepare` runs on it (the
+// migrations), and only then does it replace `name`, under the name lock and refused while a
+// build holds it. Protection is the caller's business (it asks for confirmation); the result is
+// unregistered, like the database `local start` made.
+void rebuild_local_database(db::Connection& maintenance, const std::string& name,
+                            const std::function<void(const std::string& temp)>& prepare);
 
 enum class DropOutcome {
   dropped,

@@ -62,6 +62,12 @@ GitHubClient::GitHubClient(GitHubOptions options) : m_options(std::move(options)
 
 HttpResponse GitHubClient::get(const std::string& url, const std::string& what, long long pr,
                                bool allow_not_found) {
+  return send("GET", url, "", what, pr, allow_not_found);
+}
+
+HttpResponse GitHubClient::send(const std::string& method, const std::string& url,
+                                const std::string& body, const std::string& what, long long pr,
+                                bool allow_not_found) {
   // Never send the token to another origin, whatever a Link header says.
   if (origin_of(url) != m_origin) {
     throw Error(ExitCode::failure, "the GitHub API pointed " + what + " at " +
@@ -69,21 +75,26 @@ HttpResponse GitHubClient::get(const std::string& url, const std::string& what, 
                                        m_origin + "; refusing to follow it");
   }
   HttpRequest req;
+  req.method = method;
   req.url = url;
+  req.body = body;
   req.headers = {{"Accept", "application/vnd.github+json"}, {"X-GitHub-Api-Version", "2022-11-28"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
   if (!m_options.token.empty())
     req.headers.emplace_back("Authorization", "Bearer " + m_options.token);
   ++m_requests;
-  HttpResponse r = http_get(req, m_options.retry);
+  HttpResponse r = http_request(req, m_options.retry);
   if (r.status >= 200 && r.status < 300) return r;
   if (r.status == 404 && allow_not_found) return r;
 
+  bool write = method != "GET";
   std::string subject = "pull request #" + std::to_string(pr) + " of " + m_options.repository;
   std::string reason = "HTTP " + std::to_string(r.status);
   if (auto m = api_message(r.body); !m.empty()) reason += " " + util::scrub(m);
+  std::string doing = write ? "writing " : "reading ";
   if (r.status == 401) {
     throw Error(ExitCode::failure,
-                "the GitHub API rejected the token while reading " + what + " of " + subject +
+                "the GitHub API rejected the token while " + doing + what + " of " + subject +
                     " (" + reason + ")",
                 {"check GITHUB_TOKEN: it must be a valid, unexpired token; in a workflow pass "
                  "'github-token: ${{ secrets.GITHUB_TOKEN }}'"});
@@ -91,18 +102,22 @@ HttpResponse GitHubClient::get(const std::string& url, const std::string& what, 
   if (r.status == 403) {
     throw Error(
         ExitCode::failure,
-        "the GitHub API refused to show " + what + " of " + subject + " (" + reason + ")",
-        {"the token needs read access to pull requests ('permissions: pull-requests: read'); "
-         "if the rate limit is exhausted, retry later or pass a token"});
+        "the GitHub API refused " + std::string(write ? "to write " : "to show ") + what + " of " +
+            subject + " (" + reason + ")",
+        {write ? "the token needs write access to pull requests ('permissions: pull-requests: "
+                 "write'); a pull request from a fork gets a read-only token"
+               : "the token needs read access to pull requests ('permissions: pull-requests: "
+                 "read'); if the rate limit is exhausted, retry later or pass a token"});
   }
   if (r.status == 404) {
     throw Error(ExitCode::failure, "the GitHub API does not know " + subject + " (" + reason + ")",
                 {"check the repository (GITHUB_REPOSITORY, or REPOSITORY_URL on Netlify) and the "
                  "PR number; for a private repository the token needs read access to it"});
   }
-  throw Error(ExitCode::failure, "the GitHub API failed to return " + what + " of " + subject +
-                                     " (" + reason + ", after " + std::to_string(r.attempts) +
-                                     (r.attempts == 1 ? " try)" : " tries)"));
+  throw Error(ExitCode::failure,
+              "the GitHub API failed to " + std::string(write ? "write " : "return ") + what +
+                  " of " + subject + " (" + reason + ", after " + std::to_string(r.attempts) +
+                  (r.attempts == 1 ? " try)" : " tries)"));
 }
 
 std::vector<std::string> GitHubClient::get_pages(const std::string& path, const std::string& what,
@@ -212,6 +227,84 @@ std::optional<std::vector<std::string>> GitHubClient::folder_entries(const std::
                 "the GitHub API returned invalid JSON for " + what + ": " + e.what());
   }
   return out;
+}
+
+namespace {
+
+IssueComment comment_from(const json& item) {
+  IssueComment c;
+  if (item.contains("id") && item["id"].is_number_integer()) c.id = item["id"].get<long long>();
+  if (item.contains("body") && item["body"].is_string()) c.body = item["body"].get<std::string>();
+  if (item.contains("user") && item["user"].is_object() && item["user"].contains("login") &&
+      item["user"]["login"].is_string()) {
+    c.user = item["user"]["login"].get<std::string>();
+  }
+  return c;
+}
+
+json parse_body(const HttpResponse& r, const std::string& what, long long pr) {
+  try {
+    return json::parse(r.body);
+  } catch (const json::exception& e) {
+    throw Error(ExitCode::failure, "the GitHub API returned invalid JSON for " + what +
+                                       " of pull request #" + std::to_string(pr) + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<IssueComment> GitHubClient::pr_comments(long long pr) {
+  const std::string what = "the comments";
+  std::vector<IssueComment> out;
+  std::string url = m_options.api_url + "/repos/" + m_options.repository + "/issues/" +
+                    std::to_string(pr) + "/comments?per_page=" + std::to_string(m_options.per_page);
+  for (int page = 1;; ++page) {
+    if (page > m_options.max_pages) {
+      throw Error(ExitCode::failure, "the GitHub API returned more than " +
+                                         std::to_string(m_options.max_pages) + " pages of " + what +
+                                         " for pull request #" + std::to_string(pr));
+    }
+    HttpResponse r = get(url, what, pr);
+    json doc = parse_body(r, what, pr);
+    if (!doc.is_array()) {
+      throw Error(ExitCode::failure, "the GitHub API returned " + what + " of pull request #" +
+                                         std::to_string(pr) + " that is not a JSON array");
+    }
+    for (const auto& item : doc) {
+      if (item.is_object()) out.push_back(comment_from(item));
+    }
+    auto link = r.header("link");
+    auto next = link ? next_link(*link) : std::nullopt;
+    if (!next) break;
+    url = *next;
+  }
+  return out;
+}
+
+IssueComment GitHubClient::create_comment(long long pr, const std::string& body) {
+  HttpResponse r = send("POST",
+                        m_options.api_url + "/repos/" + m_options.repository + "/issues/" +
+                            std::to_string(pr) + "/comments",
+                        json{{"body", body}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                        "a comment", pr);
+  return comment_from(parse_body(r, "the new comment", pr));
+}
+
+IssueComment GitHubClient::update_comment(long long id, const std::string& body, long long pr) {
+  HttpResponse r = send("PATCH",
+                        m_options.api_url + "/repos/" + m_options.repository + "/issues/comments/" +
+                            std::to_string(id),
+                        json{{"body", body}}.dump(-1, ' ', false, json::error_handler_t::replace),
+                        "comment " + std::to_string(id), pr);
+  return comment_from(parse_body(r, "the updated comment", pr));
+}
+
+bool GitHubClient::delete_comment(long long id, long long pr) {
+  HttpResponse r = send("DELETE",
+                        m_options.api_url + "/repos/" + m_options.repository + "/issues/comments/" +
+                            std::to_string(id),
+                        "", "comment " + std::to_string(id), pr, /*allow_not_found=*/true);
+  return r.status != 404;
 }
 
 }  // namespace previewdb::net

@@ -1,5 +1,7 @@
 // The few GitHub REST calls previewdb needs: a PR's labels, its changed files (paginated), its
-// state. The token is registered as a secret and only ever sent to the API's own origin.
+// state, and its issue comments (listed with pagination, created, updated, deleted: previewdb's
+// one report comment). The token is registered as a secret and only ever sent to the API's own
+// origin.
 #pragma once
 
 #include <optional>
@@ -28,6 +30,13 @@ struct PullState {
   bool open() const { return state == "open"; }
 };
 
+// An issue comment as GitHub returns it (the fields previewdb reads).
+struct IssueComment {
+  long long id = 0;
+  std::string body;
+  std::string user;  // user.login
+};
+
 class GitHubClient {
  public:
   // Throws Error(usage) when the repository is not "owner/name" or the API URL is not http(s).
@@ -42,9 +51,22 @@ class GitHubClient {
   std::optional<std::vector<std::string>> folder_entries(const std::string& folder,
                                                          const std::string& ref, long long pr);
 
+  // GET /repos/{r}/issues/{n}/comments, every page (oldest first, as GitHub lists them).
+  std::vector<IssueComment> pr_comments(long long pr);
+  // POST /repos/{r}/issues/{n}/comments with {"body": body}: the new comment.
+  IssueComment create_comment(long long pr, const std::string& body);
+  // PATCH /repos/{r}/issues/comments/{id} with {"body": body}. `pr` only names it in messages.
+  IssueComment update_comment(long long id, const std::string& body, long long pr);
+  // DELETE /repos/{r}/issues/comments/{id}; false when it was already gone (404).
+  bool delete_comment(long long id, long long pr);
+
   int requests_made() const { return m_requests; }
 
  private:
+  // Sends one request to the API (GET/POST/PATCH/DELETE, JSON body when not empty) and throws a
+  // clear Error for a failed answer; a 404 is returned (not thrown) when allow_not_found.
+  HttpResponse send(const std::string& method, const std::string& url, const std::string& body,
+                    const std::string& what, long long pr, bool allow_not_found = false);
   // GETs path (or an absolute next-page URL) and returns every page's JSON array concatenated.
   std::vector<std::string> get_pages(const std::string& path, const std::string& what, long long pr,
                                      const char* field);

@@ -67,8 +67,12 @@ Attempt attempt_once(const HttpRequest& req) {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) throw Error(ExitCode::failure, "cannot initialise libcurl");
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> list(nullptr, &curl_slist_free_all);
-  for (const auto& [name, value] : req.headers) {
-    curl_slist* next = curl_slist_append(list.get(), (name + ": " + value).c_str());
+  auto headers = req.headers;
+  // No "Expect: 100-continue" round trip for a body: the API answers the whole request at once.
+  if (!req.body.empty()) headers.emplace_back("Expect", "");
+  for (const auto& [name, value] : headers) {
+    curl_slist* next =
+        curl_slist_append(list.get(), (value.empty() ? name + ":" : name + ": " + value).c_str());
     if (!next) throw Error(ExitCode::failure, "cannot build HTTP headers");
     list.release();
     list.reset(next);
@@ -76,6 +80,16 @@ Attempt attempt_once(const HttpRequest& req) {
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* h = curl.get();
   set_option(h, CURLOPT_URL, "CURLOPT_URL", req.url.c_str());
+  if (req.method != "GET") {
+    set_option(h, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", req.method.c_str());
+  }
+  if (!req.body.empty() || req.method == "POST" || req.method == "PATCH") {
+    set_option(h, CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", req.body.c_str());
+    set_option(h, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE",
+               static_cast<curl_off_t>(req.body.size()));
+    // A redirect must not turn the write into a GET, nor repeat it elsewhere.
+    set_option(h, CURLOPT_POSTREDIR, "CURLOPT_POSTREDIR", static_cast<long>(CURL_REDIR_POST_ALL));
+  }
   set_option(h, CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER", list.get());
   set_option(h, CURLOPT_USERAGENT, "CURLOPT_USERAGENT", "previewdb/" PREVIEWDB_VERSION);
   set_option(h, CURLOPT_NOSIGNAL, "CURLOPT_NOSIGNAL", 1L);
@@ -116,9 +130,15 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 }
 
 HttpResponse http_get(const HttpRequest& request, const RetryPolicy& retry) {
+  HttpRequest get = request;
+  get.method = "GET";
+  return http_request(get, retry);
+}
+
+HttpResponse http_request(const HttpRequest& request, const RetryPolicy& retry) {
   ensure_init();
   auto backoff = retry.initial_backoff;
-  int attempts = std::max(1, retry.attempts);
+  int attempts = request.method == "POST" ? 1 : std::max(1, retry.attempts);
   for (int i = 1;; ++i) {
     Attempt a = attempt_once(request);
     bool network_error = a.code != CURLE_OK;
@@ -138,7 +158,7 @@ HttpResponse http_get(const HttpRequest& request, const RetryPolicy& retry) {
       a.response.attempts = i;
       return a.response;
     }
-    util::log::debug("GET " + util::redact_url(request.url) + " failed (" + why +
+    util::log::debug(request.method + " " + util::redact_url(request.url) + " failed (" + why +
                      "); retrying in " + std::to_string(backoff.count()) + " ms");
     std::this_thread::sleep_for(backoff);
     backoff = std::chrono::milliseconds(static_cast<long long>(backoff.count() * retry.factor));

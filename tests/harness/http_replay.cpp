@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "util/files.hpp"
@@ -22,6 +24,10 @@ std::string reason_phrase(int status) {
   switch (status) {
     case 200:
       return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
     case 401:
       return "Unauthorized";
     case 403:
@@ -146,17 +152,34 @@ void ReplayServer::handle(int fd) {
     if (n <= 0) return;
     req.append(buf, static_cast<size_t>(n));
   }
-  auto lines = util::split(req.substr(0, req.find("\r\n\r\n")), '\n');
+  size_t head_end = req.find("\r\n\r\n");
+  if (head_end == std::string::npos) return;
+  auto lines = util::split(req.substr(0, head_end), '\n');
   if (lines.empty()) return;
   auto first = util::split(util::trim(lines[0]), ' ');
   if (first.size() < 2) return;
-  RecordedRequest r{first[0], first[1], {}};
+  RecordedRequest r{first[0], first[1], {}, {}};
   for (size_t i = 1; i < lines.size(); ++i) {
     auto colon = lines[i].find(':');
     if (colon == std::string::npos) continue;
     r.headers[util::to_lower(util::trim(lines[i].substr(0, colon)))] =
         util::trim(lines[i].substr(colon + 1));
   }
+
+  // The body: Content-Length bytes after the head (bounded like the head).
+  size_t length = 0;
+  if (auto it = r.headers.find("content-length"); it != r.headers.end()) {
+    length = std::min(static_cast<size_t>(std::stoul(it->second)), k_max_request);
+  }
+  std::string body = req.substr(head_end + 4);
+  while (body.size() < length) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, k_io_timeout_ms) <= 0) return;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return;
+    body.append(buf, static_cast<size_t>(n));
+  }
+  r.body = body.substr(0, length);
 
   Exchange answer{r.method, r.path, 599, {}, "{\"message\":\"no recorded response\"}", 1};
   {

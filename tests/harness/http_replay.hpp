@@ -1,4 +1,5 @@
-// A small HTTP/1.1 server on 127.0.0.1 that replays recorded responses, for the GitHub REST
+// A small HTTP/1.1 server on 127.0.0.1 that replays recorded responses (any method; request
+// bodies are recorded so that tests can assert what was written), for the GitHub REST
 // client: GitHub cannot be reached from tests, so it answers with real recorded GitHub responses
 // (tests/fixtures/github-api/). Loopback only, bounded (request size, connections, timeouts).
 #pragma once
@@ -25,6 +26,7 @@ struct RecordedRequest {
   std::string method;
   std::string path;
   std::map<std::string, std::string> headers;  // lowercase names
+  std::string body;                            // as sent (Content-Length bytes)
 };
 
 class ReplayServer {
