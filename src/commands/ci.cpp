@@ -35,6 +35,7 @@
 #include "migrate/migrate.hpp"
 #include "migrate/readers.hpp"
 #include "net/github.hpp"
+#include "schema/schema.hpp"
 #include "snapshot/snapshot.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
@@ -701,14 +702,35 @@ void act_plan(const Settings& s, const ci::Decision& decision, ci::Facts& facts)
   }
 }
 
-// lead: connect schema diff here
-// The schema diff between the snapshot the preview came from and the preview, as a Markdown
-// section ("#### Schema diff ..."); nullopt when there is nothing to show. Not connected yet: the
-// diff module lives on another branch, so `--report diff` is accepted and shows no section.
-std::optional<std::string> render_diff_section(const Target& /*target*/,
-                                               const std::string& /*snapshot*/,
-                                               const std::string& /*preview*/) {
-  return std::nullopt;
+// The schema diff between the snapshot the preview came from and the preview, as Markdown
+// (schema::render_markdown); nullopt when there is no snapshot database to compare with. The
+// snapshot is read in place (snapshot::SnapshotReader), never copied.
+std::optional<std::string> render_diff_section(const Target& target, const std::string& snapshot,
+                                               const std::string& preview,
+                                               std::chrono::seconds lock_timeout) {
+  if (snapshot.empty() || snapshot.find('/') != std::string::npos) {
+    // Made empty, or from an archive: there is no snapshot database to compare with.
+    return std::nullopt;
+  }
+  try {
+    auto maintenance = connect_maintenance(target, lock_timeout);
+    snapshot::SnapshotReader reader(maintenance, target.conninfo, snapshot, lock_timeout);
+    auto preview_conn = db::Connection::open({.conninfo = target.conninfo, .dbname = preview});
+    auto diff = schema::compare_databases(reader.connection(), preview_conn);
+    // Kinds it does not compare are listed with the differences, but alone they are not
+    // something this pull request changed.
+    if (diff.differences.empty()) return std::nullopt;
+    diff.from = snapshot;
+    diff.to = preview;
+    auto text = schema::render_markdown(diff);
+    if (text.rfind("### ", 0) == 0) text.insert(0, "#");  // a section of the report
+    return text;
+  } catch (const Error& e) {
+    // The report never fails the build: say what is missing and why.
+    util::log::warn("schema diff for the report: " + std::string(e.what()));
+    return "The schema diff between `" + snapshot + "` and `" + preview +
+           "` could not be computed: " + util::printable(e.what());
+  }
 }
 
 // "public.users: ~12 rows, 16 KiB" (and the grading) for a finding the preview's data graded.
@@ -837,7 +859,8 @@ std::vector<ci::ReportFinding> act_report(Settings& s, const config::Config& cfg
     in.findings = report_lint(s, target, facts.database_name, changed, in.migrations_linted);
   }
   if (s.report.diff)
-    in.diff_section = render_diff_section(target, facts.snapshot, facts.database_name);
+    in.diff_section = render_diff_section(target, facts.snapshot, facts.database_name,
+                                          whole_seconds(s.lock_timeout));
   auto report = ci::compose_report(in);
   facts.report = report.summary;
   facts.report_findings = in.findings.size();

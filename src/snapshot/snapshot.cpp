@@ -246,4 +246,42 @@ std::optional<SnapshotResult> ensure_first_snapshot(db::Connection& maintenance,
   return create_snapshot(maintenance, request);
 }
 
+SnapshotReader::SnapshotReader(db::Connection& maintenance, const std::string& conninfo,
+                               const std::string& snapshot_id, std::chrono::seconds lock_timeout)
+    : m_maintenance(maintenance), m_id(snapshot_id) {
+  m_lock.emplace(maintenance, core::spawn_lock_key(snapshot_id), lock_timeout,
+                 "snapshot " + util::quoted(snapshot_id));
+  auto info = core::find_database(maintenance, snapshot_id);
+  if (!info) {
+    throw Error(ExitCode::not_found,
+                "the snapshot " + util::quoted(snapshot_id) + " does not exist");
+  }
+  if (!info->managed() || info->meta->kind != core::Kind::snapshot) {
+    throw Error(ExitCode::refused,
+                util::quoted(snapshot_id) + " is not a snapshot previewdb made; not opening it");
+  }
+  maintenance.exec("ALTER DATABASE " + maintenance.quote_ident(snapshot_id) +
+                   " ALLOW_CONNECTIONS true");
+  try {
+    m_conn.emplace(db::Connection::open({.conninfo = conninfo, .dbname = snapshot_id}));
+    m_conn->exec("SET default_transaction_read_only = on");
+  } catch (...) {
+    maintenance.exec("ALTER DATABASE " + maintenance.quote_ident(snapshot_id) +
+                     " ALLOW_CONNECTIONS false");
+    throw;
+  }
+}
+
+SnapshotReader::~SnapshotReader() {
+  m_conn.reset();
+  try {
+    m_maintenance.exec("ALTER DATABASE " + m_maintenance.quote_ident(m_id) +
+                       " ALLOW_CONNECTIONS false");
+  } catch (const std::exception& e) {
+    util::log::warn("could not disallow connections to the snapshot " + util::quoted(m_id) +
+                    " again: " + e.what() + "; run ALTER DATABASE " + util::quoted(m_id) +
+                    " ALLOW_CONNECTIONS false");
+  }
+}
+
 }  // namespace previewdb::snapshot

@@ -9,6 +9,7 @@
 
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
+#include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
 
 namespace previewdb::snapshot {
@@ -52,5 +53,26 @@ struct PrunePlan {
 // For every source (or only `source`), keeps the newest `keep` snapshots.
 PrunePlan plan_prune(const std::vector<core::DatabaseInfo>& all, size_t keep,
                      const std::optional<std::string>& source);
+
+// Reads a snapshot's schema without copying it: a snapshot is a template that takes no
+// connections, so this holds the snapshot's name lock (previewdb:spawn:<id>, the lock every
+// clone from it and every drop of it takes, so none runs meanwhile), allows connections, opens
+// one, and on destruction closes it and disallows connections again. Only for a snapshot the
+// registry says previewdb made (Error(refused) otherwise, Error(not_found) when it is gone).
+class SnapshotReader {
+ public:
+  SnapshotReader(db::Connection& maintenance, const std::string& conninfo,
+                 const std::string& snapshot_id, std::chrono::seconds lock_timeout);
+  ~SnapshotReader();
+  SnapshotReader(const SnapshotReader&) = delete;
+  SnapshotReader& operator=(const SnapshotReader&) = delete;
+  db::Connection& connection() { return *m_conn; }
+
+ private:
+  db::Connection& m_maintenance;
+  std::string m_id;
+  std::optional<db::AdvisoryLock> m_lock;
+  std::optional<db::Connection> m_conn;
+};
 
 }  // namespace previewdb::snapshot

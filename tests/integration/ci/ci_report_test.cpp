@@ -207,13 +207,21 @@ TEST_F(CiReport, BadReportSettingsAreUsageErrors) {
   EXPECT_FALSE(server().database_exists("pr_12")) << "refused before anything was made";
 }
 
-TEST_F(CiReport, DiffIsAcceptedAndSaysNothingUntilConnected) {
+TEST_F(CiReport, DiffShowsWhatThePreviewChangedAgainstItsSnapshot) {
   prepare_dev();
   test::ReplayServer silent({});
   auto g = github(pr_event(12), {"--report", "diff"}, api_env(silent));
   ASSERT_EQ(g.r.code, 0) << g.r.all();
-  EXPECT_THAT(g.summary, HasSubstr("nothing to review (no schema difference to show)"));
-  EXPECT_TRUE(silent.requests().empty());
+  // The feature branch adds users.email: the diff between the snapshot and pr_12 shows it.
+  EXPECT_THAT(g.summary, HasSubstr("#### Schema diff"));
+  EXPECT_THAT(g.summary, HasSubstr("email"));
+  EXPECT_THAT(g.summary, Not(HasSubstr("nothing to review")));
+  EXPECT_TRUE(silent.requests().empty()) << "no --pr-comment: no API call";
+  // The snapshot was read in place and is closed to connections again.
+  EXPECT_EQ(scalar("postgres",
+                   "SELECT count(*) FROM pg_database WHERE datname LIKE 'snap\\_dev\\_%' "
+                   "AND datallowconn"),
+            "0");
 }
 
 }  // namespace
