@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 
+#include <algorithm>
 #include <cxxopts.hpp>
 
 #include <cstdio>
@@ -40,6 +41,10 @@ const Command k_commands[] = {
     {"backup", "verified, compressed backup of a database; 'backup list', 'backup verify'",
      commands::run_backup},
     {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
+    {"dry-run", "apply pending migrations to a throwaway clone; report data loss, locks, rewrites",
+     commands::run_dry_run},
+    {"safe-migrate", "backup, dry run on a clone, migrate; restore the backup when it fails",
+     commands::run_safe_migrate},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 
@@ -49,7 +54,8 @@ void print_help() {
                     "usage: previewdb <command> [options]\n\ncommands:\n";
   for (const auto& c : k_commands) {
     std::string name = c.name;
-    out += "  " + name + std::string(12 - name.size(), ' ') + c.summary + "\n";
+    out += "  " + name + std::string(std::max<size_t>(12, name.size() + 1) - name.size(), ' ') +
+           c.summary + "\n";
   }
   out +=
       "  help        show this help; 'previewdb <command> --help' for a command's options\n"

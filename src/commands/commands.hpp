@@ -18,7 +18,9 @@ int run_migrate(const Args& args);
 int run_status(const Args& args);
 int run_history(const Args& args);
 int run_ci(const Args& args);
-int run_backup(const Args& args);  // backup [DB] | backup list | backup verify
-int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
+int run_backup(const Args& args);        // backup [DB] | backup list | backup verify
+int run_lint(const Args& args);          // lint [FILES...] | lint --dir DIR
+int run_dry_run(const Args& args);       // dry-run [DB]
+int run_safe_migrate(const Args& args);  // safe-migrate [DB]
 
 }  // namespace previewdb::commands

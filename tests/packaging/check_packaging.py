@@ -35,6 +35,8 @@ EXPECTED_OUTPUTS = {"preview", "reason", "database-name", "database-url", "creat
                     "snapshots-pruned"}
 # Written only when a run fails after its decision.
 FAILURE_OUTPUTS = {"error", "exit-code"}
+# Written by `command: safe-migrate` (workflows/deploy-migrate.yml).
+SAFE_MIGRATE_OUTPUTS = {"backup", "restored"}
 # Libraries every debian:12-slim image already has (Essential or apt's own dependencies).
 BASE_IMAGE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g"}
 # Plausible values for ${{ ... }} expressions in run: steps, by what they mention.
@@ -43,7 +45,7 @@ EXPRESSION_VALUES = [("number", "12"), ("sha", "0123456789abcdef0123456789abcdef
 # Plausible values for action inputs when "set"; anything else gets a word.
 INPUT_VALUES = {"pr": "12", "migrations-path": "migrations/schema/,db/extra/",
                 "dir": "migrations/schema", "config": "previewdb.json",
-                "database-url": "postgresql://app:secret@db.example:5432/app"}
+                "database-url": "postgresql://app:secret@db.example:5432/app", "command": "ci"}
 SHELL_SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", "()", "{", "}", ";;", "then", "do", "else",
                     "elif", "if", "while", "until", "!"}
 
@@ -154,7 +156,15 @@ class Checker:
                    f"runs.using={runs.get('using')!r} runs.image={runs.get('image')!r}")
         args = [str(a) for a in runs.get("args") or []]
         env = {str(k): str(v) for k, v in (runs.get("env") or {}).items()}
-        self.check(args[:1] == ["ci"], "the action runs 'previewdb ci'", f"args: {args}")
+        defaults0 = {k: str((v or {}).get("default", "")) for k, v in inputs.items()}
+        try:
+            first = evaluate(args[0], {"inputs": defaults0}) if args else ""
+            safe = evaluate(args[0], {"inputs": dict(defaults0, command="safe-migrate")}) if args else ""
+        except ExpressionError as e:
+            first, safe = str(e), ""
+        self.check(first == "ci", "the action runs 'previewdb ci' by default", f"args: {args}")
+        self.check(safe == "safe-migrate", "command: safe-migrate runs 'previewdb safe-migrate'",
+                   f"args: {args}")
 
         used_text = "\n".join(args + list(env.values()))
         referenced = set(re.findall(r"inputs\.([A-Za-z0-9_-]+)", used_text))
@@ -173,10 +183,10 @@ class Checker:
         for name in env:
             self.check(f'"{name}"' in sources, f"runs.env {name} is a variable previewdb reads")
 
-        self.check(set(outputs) == EXPECTED_OUTPUTS | FAILURE_OUTPUTS,
+        self.check(set(outputs) == EXPECTED_OUTPUTS | FAILURE_OUTPUTS | SAFE_MIGRATE_OUTPUTS,
                    "action outputs are exactly the ci outputs",
                    f"declared {sorted(outputs)}, expected "
-                   f"{sorted(EXPECTED_OUTPUTS | FAILURE_OUTPUTS)}")
+                   f"{sorted(EXPECTED_OUTPUTS | FAILURE_OUTPUTS | SAFE_MIGRATE_OUTPUTS)}")
         db_url = str((outputs.get("database-url") or {}).get("description", "")).lower()
         self.check("password" in db_url, "the database-url output says it carries no password")
 

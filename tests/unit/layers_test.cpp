@@ -36,9 +36,10 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"backup", {"util", "crypto", "db", "storage", "core"}},
     {"ci", {"util", "crypto", "db", "git", "net"}},
     {"lint", {"util", "db", "migrate"}},
+    {"dryrun", {"util", "crypto", "db", "storage", "core", "migrate", "snapshot", "backup"}},
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "backup", "ci", "lint"}},
+      "snapshot", "backup", "ci", "lint", "dryrun"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
