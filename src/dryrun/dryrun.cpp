@@ -231,9 +231,11 @@ std::string qualified(db::Connection& c, const std::string& schema, const std::s
   return (schema.empty() ? "" : c.quote_ident(schema) + ".") + c.quote_ident(table);
 }
 
-// How many existing rows a failed CHECK or NOT NULL rejects: the statement runs again on an
-// emptied copy of the table (inside a savepoint, rolled back) so that the constraint exists in
-// the catalog; its definition from pg_get_constraintdef is then counted against the real rows.
+// How many existing rows a failed constraint rejects. NOT NULL: the column's NULLs. CHECK,
+// FOREIGN KEY, UNIQUE: the statement runs again on an emptied table (TRUNCATE ... CASCADE inside
+// a savepoint, rolled back) so that the constraint exists in the catalog; from its definition
+// there (pg_get_constraintdef, conkey/confkey, the index's columns) a count is built and run
+// against the real rows.
 void count_failing_rows(db::Connection& c, const migrate::Statement& st, const Outcome& err,
                         Failure& f) {
   if (err.table.empty()) return;
@@ -248,27 +250,61 @@ void count_failing_rows(db::Connection& c, const migrate::Statement& st, const O
                            .get_int(0, 0);
       return;
     }
-    if (err.sqlstate != "23514" || err.constraint.empty()) return;
+    bool check = err.sqlstate == "23514", fk = err.sqlstate == "23503",
+         unique = err.sqlstate == "23505";
+    if (!(check || fk || unique) || err.constraint.empty()) return;
+    std::string count_sql;
     c.exec("SAVEPOINT previewdb_probe");
-    std::string def;
     if (run_sql(c, "TRUNCATE " + table + " CASCADE").ok && run_sql(c, st.sql).ok) {
-      auto r = c.exec(
-          "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass "
-          "AND conname = $2",
+      auto con = c.exec(
+          "SELECT con.oid, pg_get_constraintdef(con.oid), "
+          "(SELECT string_agg('t.' || quote_ident(a.attname), ', ' ORDER BY k.i) FROM "
+          "unnest(con.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = "
+          "con.conrelid AND a.attnum = k.n), "
+          "(SELECT string_agg('r.' || quote_ident(a.attname), ', ' ORDER BY k.i) FROM "
+          "unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = "
+          "con.confrelid AND a.attnum = k.n), "
+          "con.confrelid::regclass::text, con.conindid "
+          "FROM pg_constraint con WHERE con.conrelid = $1::regclass AND con.conname = $2",
           {table, err.constraint});
-      if (r.rows()) def = r.get(0, 0);
+      if (con.rows()) f.constraint_definition = con.get(0, 1);
+      if (check && con.rows() && f.constraint_definition.rfind("CHECK ", 0) == 0) {
+        std::string expr = f.constraint_definition.substr(6);
+        const std::string nv = " NOT VALID";
+        if (expr.size() > nv.size() && expr.compare(expr.size() - nv.size(), nv.size(), nv) == 0) {
+          expr.resize(expr.size() - nv.size());
+        }
+        count_sql = "SELECT count(*) FROM " + table + " WHERE NOT " + expr;
+      } else if (fk && con.rows() && !con.is_null(0, 2) && !con.is_null(0, 3)) {
+        std::string mine = con.get(0, 2), theirs = con.get(0, 3);
+        count_sql = "SELECT count(*) FROM " + table + " t WHERE ROW(" + mine +
+                    ") IS NOT NULL AND NOT EXISTS (SELECT 1 FROM " + con.get(0, 4) +
+                    " r WHERE ROW(" + theirs + ") = ROW(" + mine + "))";
+      } else if (unique) {
+        // A UNIQUE/PRIMARY KEY constraint's index, or a unique index of that name.
+        auto idx = c.exec(
+            "SELECT (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.i) FROM "
+            "unnest(x.indkey::int2[]) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON "
+            "a.attrelid = x.indrelid AND a.attnum = k.n), 0 = ANY(x.indkey::int2[]) "
+            "FROM pg_index x WHERE x.indexrelid = coalesce((SELECT conindid FROM pg_constraint "
+            "WHERE conrelid = $1::regclass AND conname = $2), (SELECT i.oid FROM pg_class i "
+            "WHERE i.relname = $2 AND i.relkind = 'i' AND i.relnamespace = (SELECT relnamespace "
+            "FROM pg_class WHERE oid = $1::regclass)))",
+            {table, err.constraint});
+        if (idx.rows() && !idx.is_null(0, 0) && !idx.get_bool(0, 1)) {
+          std::string cols = idx.get(0, 0);
+          if (f.constraint_definition.empty()) f.constraint_definition = "UNIQUE (" + cols + ")";
+          count_sql = "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM " + table +
+                      " WHERE ROW(" + cols + ") IS NOT NULL GROUP BY " + cols +
+                      " HAVING count(*) > 1) d";
+        }
+      }
     }
     c.exec("ROLLBACK TO SAVEPOINT previewdb_probe");
-    if (def.rfind("CHECK ", 0) != 0) return;
-    f.constraint_definition = def;
-    std::string expr = def.substr(6);
-    const std::string nv = " NOT VALID";
-    if (expr.size() > nv.size() && expr.compare(expr.size() - nv.size(), nv.size(), nv) == 0) {
-      expr.resize(expr.size() - nv.size());
-    }
+    if (count_sql.empty()) return;
     c.exec("SAVEPOINT previewdb_probe");
     try {
-      f.failing_rows = c.exec("SELECT count(*) FROM " + table + " WHERE NOT " + expr).get_int(0, 0);
+      f.failing_rows = c.exec(count_sql).get_int(0, 0);
       c.exec("RELEASE SAVEPOINT previewdb_probe");
     } catch (const db::QueryError& e) {
       c.exec("ROLLBACK TO SAVEPOINT previewdb_probe");

@@ -179,3 +179,32 @@ TEST_F(DryRun, MigrateDryRunHelpPointsToDryRun) {
   }
   EXPECT_THAT(flat, HasSubstr("previewdb dry-run"));
 }
+
+TEST_F(DryRun, FailingConstraintsAreCountedOnTheExistingRows) {
+  struct Case {
+    std::string sql;
+    long long rows;
+  };
+  std::vector<Case> cases = {
+      // kind is 'debug' in 30 rows and 'info' in 270: every row is in a duplicate group.
+      {"CREATE UNIQUE INDEX events_kind ON events(kind);", 300},
+      // products.price runs from -9 to 50; users' ids from 1 to 100: 10 prices match no user.
+      {"ALTER TABLE products ADD CONSTRAINT price_user FOREIGN KEY (price) REFERENCES users(id);",
+       10},
+      {"UPDATE users SET legacy = NULL WHERE id <= 7;\n"
+       "ALTER TABLE users ALTER COLUMN legacy SET NOT NULL;",
+       7},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.sql);
+    util::TempDir folder;
+    write_folder(folder.path(), {{"0001_constraint.sql", c.sql}});
+    auto r = run_cli({"dry-run", "--dir", folder.path().string(), "--json"}, env_for("shop"));
+    ASSERT_EQ(r.code, 9) << r.all();
+    auto j = nlohmann::json::parse(r.out);
+    auto* f = find(j["findings"], "constraint-fails", "0001_constraint");
+    ASSERT_NE(f, nullptr) << j["findings"].dump(2);
+    EXPECT_EQ((*f)["rows"], c.rows);
+  }
+  EXPECT_TRUE(temporaries().empty());
+}

@@ -194,3 +194,45 @@ TEST_F(SafeMigrate, KilledAtEveryStepTheNextRunReportsAndFinishes) {
     EXPECT_EQ(full_dump("shop"), before);
   }
 }
+
+TEST_F(SafeMigrate, AFailedRestoreIsLoudExitsOneAndNamesTheBackup) {
+  failing_on_real();
+  int pid =
+      test::start_cli({"safe-migrate", "shop", "--dir", dir().string(), "--json"},
+                      env_for("shop", {{"PREVIEWDB_TEST_PAUSE_AT", "restore"},
+                                       {"PREVIEWDB_TEST_PAUSE_FILE", pause_file().string()}}));
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(pause_file()); }));
+  // The backup disappears before the restore can use it.
+  auto conn = server().connect();
+  auto snap = conn.exec("SELECT datname FROM pg_database WHERE datname LIKE 'snap\\_shop\\_%'");
+  ASSERT_EQ(snap.rows(), 1);
+  std::string name = snap.get(0, 0);
+  conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
+  conn.exec("DROP DATABASE " + conn.quote_ident(name));
+  std::filesystem::remove(pause_file());
+  EXPECT_EQ(wait_cli(pid), 1);
+  // The failed database is left as it was (0001 applied), not half-swapped.
+  EXPECT_TRUE(has_column("users", "nickname"));
+  EXPECT_TRUE(temporaries().empty());
+}
+
+TEST_F(SafeMigrate, RestoreOnItsOwnPutsASnapshotBackAndKeepsTheOld) {
+  good_migrations();
+  std::string before = full_dump("shop");
+  auto r = run_cli({"safe-migrate", "shop", "--dir", dir().string(), "--json"}, env_for("shop"));
+  ASSERT_EQ(r.code, 0) << r.all();
+  std::string backup = nlohmann::json::parse(r.out)["backup"];
+  server().exec("shop", "COMMENT ON DATABASE shop IS 'the shop'");
+  auto back = run_cli({"safe-migrate", "shop", "--restore", backup, "--json"}, env_for("shop"));
+  ASSERT_EQ(back.code, 0) << back.all();
+  auto j = nlohmann::json::parse(back.out);
+  EXPECT_TRUE(j["restored"].get<bool>());
+  EXPECT_EQ(full_dump("shop"), before);
+  EXPECT_TRUE(server().database_exists(j["kept_as"].get<std::string>()));
+  // What a new database would lose is carried over (here: the comment).
+  auto c = server().connect();
+  EXPECT_EQ(c.exec("SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                   "WHERE datname = 'shop'")
+                .get(0, 0),
+            "the shop");
+}
