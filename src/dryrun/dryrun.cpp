@@ -372,7 +372,8 @@ class Runner {
       if (!changes.empty()) {
         // Back to the values before the statement, count what the cast changes, run it again.
         m_c.exec("ROLLBACK TO SAVEPOINT previewdb_dry_run");
-        for (auto& ch : changes) count_lossy(ch);
+        std::vector<std::string> kept;
+        for (size_t k = 0; k < changes.size(); ++k) kept.push_back(keep_old_values(changes[k], k));
         Outcome again = run_sql(m_c, st->sql);
         if (!again.ok) {
           m_c.exec("ROLLBACK TO SAVEPOINT previewdb_dry_run");
@@ -380,7 +381,10 @@ class Runner {
           ok = false;
           break;
         }
-        for (auto& ch : changes) obs.type_changes.push_back(std::move(ch));
+        for (size_t k = 0; k < changes.size(); ++k) {
+          if (!kept[k].empty()) compare_kept(changes[k], kept[k]);
+          obs.type_changes.push_back(std::move(changes[k]));
+        }
       }
       m_c.exec("RELEASE SAVEPOINT previewdb_dry_run");
       if (!m_base.oids.empty()) {
@@ -463,6 +467,61 @@ class Runner {
     obs.locks.push_back(std::move(l));
   }
 
+  // Before the statement runs again: the old values, by primary key, in a temporary table
+  // (returns its name); the new values are compared with them afterwards (compare_kept), so a
+  // USING expression counts too. Without a primary key (or when the key is the column itself),
+  // the old values are cast there and back instead (count_lossy) and "" is returned.
+  std::string keep_old_values(TypeChange& ch, size_t index) {
+    auto pk = m_c.exec(
+        "SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.i), bool_or(a.attname = $2) "
+        "FROM pg_index x, unnest(x.indkey::int2[]) WITH ORDINALITY k(n, i) JOIN pg_attribute a "
+        "ON a.attnum = k.n WHERE x.indrelid = $1::regclass AND a.attrelid = x.indrelid "
+        "AND x.indisprimary",
+        {ch.table, ch.column});
+    if (!pk.rows() || pk.is_null(0, 0) || pk.get_bool(0, 1)) {
+      count_lossy(ch);
+      return "";
+    }
+    std::string name = "previewdb_old_" + std::to_string(++m_kept) + "_" + std::to_string(index);
+    m_c.exec("SAVEPOINT previewdb_probe");
+    try {
+      m_c.exec("CREATE TEMP TABLE " + name + " ON COMMIT DROP AS SELECT " + pk.get(0, 0) + ", " +
+               m_c.quote_ident(ch.column) + " AS previewdb_old FROM " + ch.table);
+      m_c.exec("RELEASE SAVEPOINT previewdb_probe");
+    } catch (const db::QueryError& e) {
+      m_c.exec("ROLLBACK TO SAVEPOINT previewdb_probe");
+      util::log::debug("cannot keep the old values of " + ch.table + ": " + e.primary());
+      count_lossy(ch);
+      return "";
+    }
+    m_pk[name] = pk.get(0, 0);
+    return name;
+  }
+
+  // Rows whose new value, cast back to the old type, differs from the kept old value (else, when
+  // there is no cast back, whose text differs).
+  void compare_kept(TypeChange& ch, const std::string& kept) {
+    std::string col = "n." + m_c.quote_ident(ch.column);
+    std::string from = kept + " o JOIN " + ch.table + " n USING (" + m_pk[kept] + ")";
+    for (const std::string& differs :
+         {"(" + col + ")::" + ch.from + " IS DISTINCT FROM o.previewdb_old",
+          "(" + col + ")::text IS DISTINCT FROM o.previewdb_old::text"}) {
+      m_c.exec("SAVEPOINT previewdb_probe");
+      try {
+        auto r = m_c.exec("SELECT count(*) FILTER (WHERE " + differs + "), (SELECT count(*) FROM " +
+                          kept + ") FROM " + from);
+        ch.changed_rows = r.get_int(0, 0);
+        ch.rows = r.get_int(0, 1);
+        m_c.exec("RELEASE SAVEPOINT previewdb_probe");
+        return;
+      } catch (const db::QueryError& e) {
+        m_c.exec("ROLLBACK TO SAVEPOINT previewdb_probe");
+        util::log::debug("cannot compare " + ch.table + "." + ch.column + ": " + e.primary());
+      }
+    }
+    ch.changed_rows = -1;
+  }
+
   // Rows whose value does not survive old -> new -> old: the value the column will hold differs
   // from the one it held. In a savepoint: a cast that fails leaves the count unknown (-1).
   void count_lossy(TypeChange& ch) {
@@ -495,6 +554,8 @@ class Runner {
   db::Connection& m_c;
   const Baseline& m_base;
   const DryRunOptions& m_options;
+  std::map<std::string, std::string> m_pk;  // kept old values' table -> its key columns
+  int m_kept = 0;
 };
 
 MigrationObservation observe(db::Connection& c, const Baseline& base, const Migration& m,

@@ -208,3 +208,20 @@ TEST_F(DryRun, FailingConstraintsAreCountedOnTheExistingRows) {
   }
   EXPECT_TRUE(temporaries().empty());
 }
+
+TEST_F(DryRun, ALossyTypeChangeWithUsingComparesTheKeptOldValues) {
+  // Every amount is multiplied: all 50 rows change, though a plain cast would change 38.
+  write_folder(dir(), {{"0001_cents.sql",
+                        "ALTER TABLE prices ALTER COLUMN amount TYPE integer "
+                        "USING (amount * 100)::integer;"},
+                       {"0002_widen.sql", "ALTER TABLE prices ALTER COLUMN amount TYPE bigint;"}});
+  auto r = run_cli({"dry-run", "--dir", dir().string(), "--json"}, env_for("shop"));
+  ASSERT_EQ(r.code, 9) << r.all();
+  auto j = nlohmann::json::parse(r.out);
+  auto* lossy = find(j["findings"], "lossy-type-change", "0001_cents");
+  ASSERT_NE(lossy, nullptr) << j["findings"].dump(2);
+  EXPECT_EQ((*lossy)["rows"], 50);
+  // Widening keeps every value: information, not data loss.
+  EXPECT_EQ(find(j["findings"], "lossy-type-change", "0002_widen"), nullptr);
+  ASSERT_NE(find(j["findings"], "type-change", "0002_widen"), nullptr);
+}
