@@ -241,6 +241,21 @@ void Registry::remove_row(long long id) {
   m_conn->exec("DELETE FROM registry.databases WHERE id = $1", {std::to_string(id)});
 }
 
+bool Registry::record(const std::string& name, const Metadata& meta) {
+  std::optional<std::string> created_at;
+  if (util::parse_iso8601(meta.created_at)) created_at = meta.created_at;
+  auto r = m_conn->exec(
+      "INSERT INTO registry.databases (oid, name, target, owner, state, kind, source, repository, "
+      "pr_number, created_at, created_by, branch, snapshot) "
+      "SELECT d.oid, d.datname, d.datname, d.datdba, 'ready', $3, $4, $5, $6, "
+      "coalesce($7::timestamptz, now()), $8, $9, $10 FROM pg_database d "
+      "WHERE d.datname = $1 AND d.datdba = $2 ON CONFLICT (oid) DO NOTHING RETURNING id",
+      {name, std::to_string(m_role_oid), to_string(meta.kind), meta.source, meta.repository,
+       meta.pr_number ? std::optional(std::to_string(*meta.pr_number)) : std::nullopt, created_at,
+       meta.created_by, meta.branch, meta.snapshot});
+  return r.rows() > 0;
+}
+
 void Registry::forget_oid(long long oid) {
   m_conn->exec("DELETE FROM registry.databases WHERE oid = $1", {std::to_string(oid)});
 }

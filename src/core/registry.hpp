@@ -48,6 +48,10 @@ class Registry {
   // After the rename: the row now names the finished database.
   void finished(long long id, const std::string& name);
   void remove_row(long long id);
+  // Records an existing database owned by previewdb's role as ready (a restore's kept original,
+  // which previewdb renamed and `cleanup` may drop). False when it is not owned by the role or
+  // already recorded.
+  bool record(const std::string& name, const Metadata& meta);
   // After DROP DATABASE.
   void forget_oid(long long oid);
   // Adoption of a legacy preview by the first repository that claims it.
