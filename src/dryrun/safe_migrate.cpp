@@ -9,6 +9,7 @@
 
 #include "core/naming.hpp"
 #include "core/registry.hpp"
+#include "core/swap.hpp"
 #include "db/advisory_lock.hpp"
 #include "snapshot/snapshot.hpp"
 #include "util/error.hpp"
@@ -130,99 +131,20 @@ std::map<std::string, long long> write_counters(db::Connection& maint, const std
   return out;
 }
 
-std::vector<std::string> sessions_on(db::Connection& c, const std::string& db,
-                                     std::vector<std::string>* pids = nullptr) {
-  auto r = c.exec(
-      "SELECT pid::text, coalesce(usename::text, '?'), coalesce(nullif(application_name, ''), "
-      "'?') FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() "
-      "AND backend_type = 'client backend' ORDER BY pid",
-      {db});
-  std::vector<std::string> out;
-  for (int i = 0; i < r.rows(); ++i) {
-    out.push_back("pid " + r.get(i, 0) + " (user " + r.get(i, 1) + ", application " +
-                  util::quoted(r.get(i, 2)) + ")");
-    if (pids) pids->push_back(r.get(i, 0));
-  }
-  return out;
-}
-
 bool exists(db::Connection& c, const std::string& db) {
   return c.exec("SELECT 1 FROM pg_database WHERE datname = $1", {db}).rows() > 0;
 }
 
-// What a new database would lose and the old one had: owner, database grants, ALTER DATABASE ...
-// SET settings (also per role), comment. Statements for `to`, read from `from`.
-std::vector<std::string> carry_over(db::Connection& c, const std::string& from,
-                                    const std::string& to) {
-  std::vector<std::string> sql;
-  std::string q = c.quote_ident(to);
-  auto d = c.exec(
-      "SELECT d.oid, pg_get_userbyid(d.datdba), d.datacl IS NULL, "
-      "shobj_description(d.oid, 'pg_database') FROM pg_database d WHERE d.datname = $1",
-      {from});
-  if (!d.rows()) return sql;
-  std::string oid = d.get(0, 0);
-  sql.push_back("ALTER DATABASE " + q + " OWNER TO " + c.quote_ident(d.get(0, 1)));
-  if (!d.get_bool(0, 2)) {
-    sql.push_back("REVOKE ALL ON DATABASE " + q + " FROM PUBLIC");
-    auto acl = c.exec(
-        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) "
-        "END, a.privilege_type, a.is_grantable FROM pg_database d, aclexplode(d.datacl) a "
-        "WHERE d.oid = $1::oid",
-        {oid});
-    for (int i = 0; i < acl.rows(); ++i) {
-      sql.push_back("GRANT " + acl.get(i, 1) + " ON DATABASE " + q + " TO " + acl.get(i, 0) +
-                    (acl.get_bool(i, 2) ? " WITH GRANT OPTION" : ""));
-    }
-  }
-  auto settings = c.exec(
-      "SELECT s.setrole, CASE WHEN s.setrole = 0 THEN '' ELSE quote_ident(pg_get_userbyid("
-      "s.setrole)) END, unnest(s.setconfig) FROM pg_db_role_setting s WHERE s.setdatabase = "
-      "$1::oid",
-      {oid});
-  for (int i = 0; i < settings.rows(); ++i) {
-    std::string kv = settings.get(i, 2);
-    auto eq = kv.find('=');
-    if (eq == std::string::npos) continue;
-    std::string set =
-        " SET " + c.quote_ident(kv.substr(0, eq)) + " = " + c.quote_literal(kv.substr(eq + 1));
-    sql.push_back(settings.get(i, 0) == "0"
-                      ? "ALTER DATABASE " + q + set
-                      : "ALTER ROLE " + settings.get(i, 1) + " IN DATABASE " + q + set);
-  }
-  if (!d.is_null(0, 3)) {
-    sql.push_back("COMMENT ON DATABASE " + q + " IS " + c.quote_literal(d.get(0, 3)));
-  }
-  return sql;
-}
-
 // Restore by rename: a copy of the snapshot is built under a temporary name (a registered build,
-// dropped by a janitor if this process dies), given what the database had (carry_over), then the
-// database is renamed to `kept` and the copy to its name. Killed between the two renames, the
-// name is missing; the next run sees `kept` in the state record and finishes (database absent:
-// only the second half). Returns the name the old database is kept under.
-void swap_in(db::Connection& maint, const std::string& db, const std::string& snapshot,
-             const std::string& kept, bool terminate,
-             const std::function<void(const std::string&)>& on_step) {
+// dropped by a janitor if this process dies), then core::swap_database swaps it in for the
+// database in one transaction (both renames, the owner, grants, settings, connection limit and
+// comment carried over), keeping the old one as <db>_before_restore_<timestamp>. Killed at any
+// point, the database is either the old one or the restored one. Returns the kept name.
+std::string swap_in(db::Connection& maint, const std::string& db, const std::string& snapshot,
+                    const std::string& timestamp, bool terminate,
+                    const std::function<void(const std::string&)>& on_step) {
   if (!exists(maint, snapshot)) {
     throw Error(ExitCode::not_found, "the backup snapshot " + util::quoted(snapshot) + " is gone");
-  }
-  bool have_db = exists(maint, db);
-  if (have_db) {
-    // Sessions that have just closed (ours among them) linger in pg_stat_activity while their
-    // backend exits: give them a moment.
-    auto sessions = sessions_on(maint, db);
-    for (int i = 0; i < 30 && !sessions.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      sessions = sessions_on(maint, db);
-    }
-    if (!sessions.empty() && !terminate) {
-      throw Error(
-          ExitCode::refused,
-          "database " + util::quoted(db) + " has other sessions: " + util::join(sessions, "; "),
-          {"a restore renames the database, which needs it idle: stop the application "
-           "or pass --terminate-sessions"});
-    }
   }
   auto reg = core::Registry::open(maint);
   std::string temp = core::temp_database_name();
@@ -231,7 +153,7 @@ void swap_in(db::Connection& maint, const std::string& db, const std::string& sn
   meta.kind = core::Kind::personal;
   meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
   meta.created_by = "previewdb safe-migrate (restore)";
-  long long row = reg.begin_build(temp, temp, meta);
+  long long row = reg.begin_build(temp, db, meta);
   try {
     std::string chosen;
     std::string clause =
@@ -239,17 +161,17 @@ void swap_in(db::Connection& maint, const std::string& db, const std::string& sn
     maint.exec("CREATE DATABASE " + maint.quote_ident(temp) + " TEMPLATE " +
                maint.quote_ident(snapshot) + clause);
     reg.built(row, temp);
-    for (const auto& s : carry_over(maint, have_db ? db : kept, temp)) maint.exec(s);
-    if (have_db) {
-      std::vector<std::string> pids;
-      sessions_on(maint, db, &pids);
-      for (const auto& pid : pids) maint.exec("SELECT pg_terminate_backend($1::int)", {pid});
-      maint.exec("ALTER DATABASE " + maint.quote_ident(db) + " RENAME TO " +
-                 maint.quote_ident(kept));
-    }
     if (on_step) on_step("swap");
-    maint.exec("ALTER DATABASE " + maint.quote_ident(temp) + " RENAME TO " + maint.quote_ident(db));
-    reg.remove_row(row);
+    core::SwapRequest req;
+    req.target = db;
+    req.replacement = temp;
+    req.timestamp = timestamp;
+    req.terminate_sessions = terminate;
+    req.replacement_row = row;
+    // Its own backup of its own failed run: no protection check (a production database is
+    // usually protected, and a snapshot of it makes it so anyway).
+    req.created_by = "previewdb safe-migrate";
+    return core::swap_database(maint, req).kept_as;
   } catch (...) {
     core::drop_temporary(maint, temp);
     try {
@@ -289,12 +211,12 @@ void restore_or_explain(db::Connection& maint, StateRecord& record, const State&
   auto start = Clock::now();
   record.step("restore");
   if (o.on_step) o.on_step("restore");
-  std::string kept = state.kept_as.empty()
-                         ? kept_name(db, util::compact_timestamp(std::chrono::system_clock::now()))
-                         : state.kept_as;
-  record.kept_as(kept);
+  std::string kept;
   try {
-    swap_in(maint, db, state.backup, kept, o.terminate_sessions, o.on_step);
+    kept =
+        swap_in(maint, db, state.backup, util::compact_timestamp(std::chrono::system_clock::now()),
+                o.terminate_sessions, o.on_step);
+    record.kept_as(kept);
   } catch (const Error& e) {
     if (e.code() == ExitCode::refused) {
       report.not_restored_reason = e.what();
@@ -344,9 +266,7 @@ std::vector<std::string> foreign_writes(const std::map<std::string, long long>& 
 }
 
 std::string kept_name(const std::string& database, const std::string& timestamp) {
-  std::string suffix = "_before_restore_" + timestamp;
-  std::string base = database.substr(0, 63 - std::min<size_t>(63, suffix.size()));
-  return base + suffix;
+  return core::before_restore_name(database, timestamp);
 }
 
 SafeMigrateReport restore_snapshot(db::Connection& maint, const std::string& db,
@@ -357,8 +277,9 @@ SafeMigrateReport restore_snapshot(db::Connection& maint, const std::string& db,
   report.database = db;
   report.backup = snapshot;
   auto start = Clock::now();
-  std::string kept = kept_name(db, util::compact_timestamp(std::chrono::system_clock::now()));
-  swap_in(maint, db, snapshot, kept, terminate_sessions, on_step);
+  std::string kept =
+      swap_in(maint, db, snapshot, util::compact_timestamp(std::chrono::system_clock::now()),
+              terminate_sessions, on_step);
   report.restored = true;
   report.kept_as = kept;
   report.steps.push_back({"restore", ms_since(start), "restored " + snapshot});

@@ -30,8 +30,9 @@ struct SafeMigrateOptions {
   bool no_restore = false;
   // A restore renames the database, which needs it idle: end other sessions first.
   bool terminate_sessions = false;
-  // Called as each step starts: "backup", "dry-run", "apply", "restore", "swap" (between the two
-  // renames of the restore). The command prints progress; tests pause here to kill the run.
+  // Called as each step starts: "backup", "dry-run", "apply", "restore", "swap" (the restored
+  // copy is built, core::swap_database comes next). The command prints progress; tests pause here
+  // to kill the run.
   std::function<void(const std::string& step)> on_step;
 };
 
@@ -73,7 +74,7 @@ std::vector<std::string> foreign_writes(const std::map<std::string, long long>& 
                                         const std::map<std::string, long long>& after,
                                         const std::map<std::string, long long>& expected);
 
-// "<db>_before_restore_<YYYYMMDD_HHMMSS>", shortened to 63 bytes.
+// "<db>_before_restore_<YYYYMMDD_HHMMSS>" (core::before_restore_name: at most 63 bytes).
 std::string kept_name(const std::string& database, const std::string& timestamp);
 
 nlohmann::json to_json(const SafeMigrateReport& report);
