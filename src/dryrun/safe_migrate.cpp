@@ -321,6 +321,28 @@ SafeMigrateReport safe_migrate(db::Connection& maint, const SafeMigrateOptions& 
     util::log::warn(*report.previous);
   }
 
+  // Nothing to do (the usual deploy): no backup, no clone. Changed or failed migrations go the
+  // whole way, so that migrate's own rules refuse or retry them.
+  {
+    auto t = Clock::now();
+    migrate::StatusOptions so;
+    so.target = o.dry.migrate.target;
+    so.target.dbname = db;
+    so.dir = o.dry.migrate.dir;
+    so.format = o.dry.migrate.format;
+    so.placeholders = o.dry.migrate.placeholders;
+    auto st = migrate::status(so);
+    if (st.count(migrate::State::pending) == 0 && st.count(migrate::State::failed) == 0 &&
+        st.count(migrate::State::changed) == 0) {
+      report.steps.push_back(
+          {"check", ms_since(t),
+           "nothing to apply: " + std::to_string(st.count(migrate::State::applied)) +
+               " migration(s) already applied; no backup taken"});
+      if (record.read()) record.step("done");
+      return report;
+    }
+  }
+
   // 1. backup
   record.begin();
   if (o.on_step) o.on_step("backup");
@@ -449,7 +471,7 @@ std::string format_report(const SafeMigrateReport& r) {
       }
     }
   }
-  if (!r.failed && r.exit_code == 0) {
+  if (!r.failed && r.exit_code == 0 && !r.backup.empty()) {
     out << "migrated " << r.database << ": " << r.applied.size() << " migration(s); backup "
         << r.backup << "\n";
   }

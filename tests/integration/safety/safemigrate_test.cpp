@@ -235,3 +235,18 @@ TEST_F(SafeMigrate, RestoreOnItsOwnPutsASnapshotBackAndKeepsTheOld) {
                 .get(0, 0),
             "the shop");
 }
+
+TEST_F(SafeMigrate, NothingPendingTakesNoBackup) {
+  good_migrations();
+  ASSERT_EQ(run_cli({"safe-migrate", "shop", "--dir", dir().string()}, env_for("shop")).code, 0);
+  auto r = run_cli({"safe-migrate", "shop", "--dir", dir().string(), "--json"}, env_for("shop"));
+  ASSERT_EQ(r.code, 0) << r.all();
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["steps"].size(), 1u) << j.dump(2);
+  EXPECT_EQ(j["steps"][0]["step"], "check");
+  EXPECT_EQ(j["backup"], "");
+  auto c = server().connect();
+  EXPECT_EQ(
+      c.exec("SELECT count(*) FROM pg_database WHERE datname LIKE 'snap\\_shop\\_%'").get_int(0, 0),
+      1);
+}
