@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GitHub action's run step (action.yml): `previewdb ci` with the inputs that are flags, read
+# The GitHub action's run step (action.yml): `previewdb ci` (or, with the input command:
+# safe-migrate, `previewdb safe-migrate`) with the inputs that are flags, read
 # from INPUT_<NAME> variables (the step's env block); the other inputs reach previewdb as the
 # PREVIEWDB_* / standard variables it reads itself. An empty input adds nothing, so previewdb's
 # defaults and previewdb.json apply. PREVIEWDB_BIN: the installed binary (default: on PATH).
@@ -16,7 +17,12 @@ input() {
   printf '%s' "${!var:-}"
 }
 
-args=(ci)
+command=${INPUT_COMMAND:-ci}
+case "$command" in
+  ci | safe-migrate) ;;
+  *) echo "::error title=previewdb::input command must be 'ci' or 'safe-migrate', not '$command'" >&2; exit 2 ;;
+esac
+args=("$command")
 for name in "${value_flags[@]}"; do
   v=$(input "$name")
   [ -n "$v" ] && args+=("--$name=$v")

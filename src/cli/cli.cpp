@@ -1,5 +1,6 @@
 #include "cli/cli.hpp"
 
+#include <algorithm>
 #include <cxxopts.hpp>
 
 #include <cstdio>
@@ -52,6 +53,10 @@ const Command k_commands[] = {
     {"drift", "compare a database with the migrations it has applied", commands::run_drift},
     {"reset", "drop and re-create a preview or personal database (local server: dev itself)",
      commands::run_reset},
+    {"dry-run", "apply pending migrations to a throwaway clone; report data loss, locks, rewrites",
+     commands::run_dry_run},
+    {"safe-migrate", "backup, dry run on a clone, migrate; restore the backup when it fails",
+     commands::run_safe_migrate},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
 };
 
@@ -61,7 +66,8 @@ void print_help() {
                     "usage: previewdb <command> [options]\n\ncommands:\n";
   for (const auto& c : k_commands) {
     std::string name = c.name;
-    out += "  " + name + std::string(12 - name.size(), ' ') + c.summary + "\n";
+    out += "  " + name + std::string(std::max<size_t>(12, name.size() + 1) - name.size(), ' ') +
+           c.summary + "\n";
   }
   out +=
       "  help        show this help; 'previewdb <command> --help' for a command's options\n"

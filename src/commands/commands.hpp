@@ -29,5 +29,9 @@ int run_drift(const Args& args);   // drift [DB]
 int run_migrate_down(const Args& args);
 int run_resolve(const Args& args);
 int run_reset(const Args& args);   // reset [DB]: re-create it (the local server: dev itself)
+int run_backup(const Args& args);        // backup [DB] | backup list | backup verify
+int run_lint(const Args& args);          // lint [FILES...] | lint --dir DIR
+int run_dry_run(const Args& args);       // dry-run [DB]
+int run_safe_migrate(const Args& args);  // safe-migrate [DB]
 
 }  // namespace previewdb::commands

@@ -63,7 +63,9 @@ int run_migrate(const Args& args) {
       "run this migrator under previewdb's lock instead (DATABASE_URL, DIRECT_URL "
       "and PG* point at the target)",
       cxxopts::value<std::string>(),
-      "CMD")("dry-run", "show what would be applied, in order, changing nothing")(
+      "CMD")("dry-run",
+             "list what would be applied, in order, changing nothing (to run them on a "
+             "clone and see what they do to the rows: previewdb dry-run)")(
       "json", "print the result as JSON on stdout");
   if (auto at = down_word(options, args)) {
     Args rest = {args[0] + " down"};

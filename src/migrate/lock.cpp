@@ -1,6 +1,7 @@
 #include "migrate/lock.hpp"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -29,7 +30,11 @@ std::string format_timeout(std::chrono::milliseconds t) {
 // Polls try_lock with backoff until it succeeds or the timeout passes; holder() describes who
 // has it, for the waiting message and the error.
 template <typename TryLock, typename Holder>
-void wait_for(const LockOptions& options, TryLock try_lock, Holder holder) {
+void wait_for(const LockOptions& options, TryLock try_lock, Holder holder,
+              const std::string& what = "the migration lock",
+              const std::string& hint =
+                  "another 'previewdb migrate' is running on this database; wait for it to "
+                  "finish or raise --lock-timeout") {
   auto deadline = Clock::now() + options.timeout;
   auto delay = 50ms;
   util::WaitReport report;
@@ -37,15 +42,12 @@ void wait_for(const LockOptions& options, TryLock try_lock, Holder holder) {
     std::string who = holder();
     if (Clock::now() >= deadline) {
       Error e(ExitCode::lock_timeout, "timed out after " + format_timeout(options.timeout) +
-                                          " waiting for the migration lock on " +
-                                          options.database_label +
+                                          " waiting for " + what + " on " + options.database_label +
                                           (who.empty() ? "" : ": held by " + who));
-      e.with_hint(
-          "another 'previewdb migrate' is running on this database; wait for it to "
-          "finish or raise --lock-timeout");
+      e.with_hint(hint);
       throw e;
     }
-    report.tick("the migration lock on " + options.database_label,
+    report.tick(what + " on " + options.database_label,
                 [&] { return who.empty() ? who : "held by " + who; });
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     std::this_thread::sleep_for(std::max(1ms, std::min<std::chrono::milliseconds>(delay, left)));
@@ -74,7 +76,7 @@ class AdvisoryLock : public MigrationLock {
   bool m_held = false;
 };
 
-std::string advisory_holder(db::Connection& conn) {
+std::string advisory_holder(db::Connection& conn, long long key = k_advisory_key) {
   auto r = conn.exec(
       "SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
       "coalesce(host(a.client_addr), 'local socket'), "
@@ -84,8 +86,8 @@ std::string advisory_holder(db::Connection& conn) {
       "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
       "AND l.classid = $1::oid AND l.objid = $2::oid "
       "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-      {std::to_string(static_cast<unsigned long long>(k_advisory_key) >> 32),
-       std::to_string(static_cast<unsigned long long>(k_advisory_key) & 0xffffffffULL)});
+      {std::to_string(static_cast<unsigned long long>(key) >> 32),
+       std::to_string(static_cast<unsigned long long>(key) & 0xffffffffULL)});
   if (r.rows() == 0) return "";
   std::string out = "pid " + r.get(0, 0) + " (application_name " + util::quoted(r.get(0, 1));
   if (!r.get(0, 2).empty()) out += ", user " + r.get(0, 2);
@@ -210,7 +212,78 @@ class TableLock : public MigrationLock {
   std::jthread m_heartbeat;
 };
 
+// The tool's keys, held on the migration session; released in reverse order.
+class ToolLocks : public MigrationLock {
+ public:
+  explicit ToolLocks(db::Connection& conn) : m_conn(conn) {}
+  ~ToolLocks() override { release(); }
+  LockMode mode() const override { return LockMode::advisory; }
+  void release() noexcept override {
+    while (!m_held.empty()) {
+      long long key = m_held.back();
+      m_held.pop_back();
+      try {
+        m_conn.exec("SELECT pg_advisory_unlock($1::bigint)", {std::to_string(key)});
+      } catch (...) {
+        // The session ends soon; the server releases the lock then.
+      }
+    }
+  }
+  void add(long long key) { m_held.push_back(key); }
+
+ private:
+  db::Connection& m_conn;
+  std::vector<long long> m_held;
+};
+
 }  // namespace
+
+long long golang_migrate_lock_key(const std::string& database_name, const std::string& schema,
+                                  const std::string& table) {
+  std::string joined = schema + std::string(1, '\0') + table + std::string(1, '\0') + database_name;
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  crc =
+      ::crc32(crc, reinterpret_cast<const Bytef*>(joined.data()), static_cast<uInt>(joined.size()));
+  std::uint32_t sum = static_cast<std::uint32_t>(crc) * static_cast<std::uint32_t>(1486364155u);
+  return static_cast<long long>(sum);
+}
+
+std::vector<ToolLockKey> tool_lock_keys(Format format, const std::string& dbname,
+                                        const std::string& schema) {
+  std::vector<ToolLockKey> keys;
+  if (format == Format::prisma) {
+    keys.push_back({"Prisma", k_prisma_lock_key, "Prisma Migrate's constant key"});
+  } else if (format == Format::golang_migrate) {
+    for (const std::string& name : {"/" + dbname, dbname}) {
+      long long key = golang_migrate_lock_key(name, schema);
+      if (!keys.empty() && keys.back().key == key) continue;
+      keys.push_back({"golang-migrate", key,
+                      "CRC-32 of " + util::quoted(schema) + ", \"schema_migrations\" and " +
+                          util::quoted(name) + " times 1486364155"});
+    }
+  }
+  return keys;
+}
+
+std::unique_ptr<MigrationLock> acquire_tool_locks(db::Connection& conn,
+                                                  const std::vector<ToolLockKey>& keys,
+                                                  const LockOptions& options) {
+  auto locks = std::make_unique<ToolLocks>(conn);
+  for (const auto& k : keys) {
+    std::string key = std::to_string(k.key);
+    wait_for(
+        options,
+        [&] { return conn.exec("SELECT pg_try_advisory_lock($1::bigint)", {key}).get_bool(0, 0); },
+        [&] { return advisory_holder(conn, k.key); },
+        k.tool + "'s migration lock (pg_advisory_lock(" + key + "), " + k.why + ")",
+        k.tool +
+            "'s own migrator is migrating this database (previewdb holds that tool's lock "
+            "too, so both never run at once); wait for it to finish or raise "
+            "--lock-timeout");
+    locks->add(k.key);
+  }
+  return locks;
+}
 
 LockMode parse_lock_mode(const std::string& text) {
   std::string t = util::to_lower(text);

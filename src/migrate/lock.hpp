@@ -11,6 +11,7 @@
 #include <string>
 
 #include "db/connection.hpp"
+#include "migrate/migration.hpp"
 
 namespace previewdb::migrate {
 
@@ -47,5 +48,37 @@ class MigrationLock {
 // Waits for the lock on conn's database; throws Error(lock_timeout) naming the holder.
 // Advisory mode falls back to table mode when the server has no advisory locks.
 std::unique_ptr<MigrationLock> acquire_lock(db::Connection& conn, const LockOptions& options);
+
+// ---- the owning tool's own lock ----------------------------------------------------------------
+// While previewdb migrates a database it also holds the advisory lock that the folder's own tool
+// takes, so the tool's CLI and previewdb never migrate it at once (docs/MIGRATIONS.md#tool-locks).
+
+struct ToolLockKey {
+  std::string tool;  // "Prisma", "golang-migrate"
+  long long key = 0;
+  std::string why;  // how the key is made, for messages
+};
+
+// Prisma Migrate's migration engine: pg_advisory_lock(72707369) on the migrated database.
+inline constexpr long long k_prisma_lock_key = 72707369;
+
+// golang-migrate's postgres driver: database.GenerateAdvisoryLockId(DatabaseName, schema, table):
+// CRC-32 (IEEE) of the additional names and the database name joined by NUL bytes
+// ("<schema>\0<table>\0<database>"), times the salt 1486364155, modulo 2^32.
+long long golang_migrate_lock_key(const std::string& database_name, const std::string& schema,
+                                  const std::string& table = "schema_migrations");
+
+// The keys the folder's tool takes on database `dbname` with migrations in `schema`: Prisma's
+// constant; golang-migrate's key twice (its CLI passes the URL path "/<db>" as the database name,
+// a program using WithInstance passes current_database()). Empty for tools without a lock.
+std::vector<ToolLockKey> tool_lock_keys(Format format, const std::string& dbname,
+                                        const std::string& schema);
+
+// Waits (polled with backoff, at most options.timeout, reporting every 10 s) for each key on
+// conn's session; throws Error(lock_timeout) naming the tool, the key and the holder. Released
+// when the returned lock goes (or the session ends).
+std::unique_ptr<MigrationLock> acquire_tool_locks(db::Connection& conn,
+                                                  const std::vector<ToolLockKey>& keys,
+                                                  const LockOptions& options);
 
 }  // namespace previewdb::migrate

@@ -70,6 +70,7 @@ struct MigrateReport {
   std::vector<std::string> warnings;
   bool dry_run = false;
   std::string lock_mode;                 // "advisory" or "table" ("" for a dry run)
+  std::vector<std::string> tool_locks;   // the tool's own lock keys held too: "Prisma:72707369"
   std::optional<int> command_exit_code;  // --command: its exit status (128+signal if killed)
   // --command: `applied` is what the tool's history table gained while the command ran; false
   // when that is unknown (no readable folder, or a format without a history table previewdb

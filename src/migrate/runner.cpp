@@ -581,6 +581,7 @@ MigrateReport migrate(const MigrateOptions& o) {
   std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
   auto tool = make_tool_history(set->format, schema);
   std::unique_ptr<MigrationLock> lock;
+  std::unique_ptr<MigrationLock> tool_locks;  // released before `lock` (declared after it)
   if (!o.dry_run) {
     LockOptions lo{
         .mode = resolve_lock_mode(o, report),
@@ -590,6 +591,17 @@ MigrateReport migrate(const MigrateOptions& o) {
         .database_label = "database " + util::quoted(conn.database())};
     lock = acquire_lock(conn, lo);
     report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
+    // The folder's own tool (its CLI run by hand, another deploy) takes its own lock, not ours:
+    // hold that one too. Behind a pooler (table mode) session locks are not reliable.
+    if (lock->mode() == LockMode::advisory) {
+      auto keys = tool_lock_keys(set->format, conn.database(), schema);
+      if (!keys.empty()) {
+        lo.timeout = watchdog.left() ? std::min(o.lock_timeout, *watchdog.left()) : o.lock_timeout;
+        tool_locks = acquire_tool_locks(conn, keys, lo);
+        for (const auto& k : keys)
+          report.tool_locks.push_back(k.tool + ":" + std::to_string(k.key));
+      }
+    }
     // Created under the lock: concurrent CREATE ... IF NOT EXISTS can still collide.
     create_own_table(conn);
     if (tool) tool->create(conn);

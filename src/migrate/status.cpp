@@ -264,6 +264,7 @@ nlohmann::json to_json(const MigrateReport& r) {
   j["applied_count"] = r.applied_count();
   j["skipped"] = r.skipped;
   j["lock_mode"] = r.lock_mode;
+  if (!r.tool_locks.empty()) j["tool_locks"] = r.tool_locks;
   j["warnings"] = r.warnings;
   j["migrations"] = nlohmann::json::array();
   for (const auto& run : r.runs) {

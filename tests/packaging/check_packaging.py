@@ -38,6 +38,8 @@ EXPECTED_OUTPUTS = {"preview", "reason", "database-name", "database-url", "creat
                     "snapshots-pruned"}
 # Written only when a run fails after its decision.
 FAILURE_OUTPUTS = {"error", "exit-code"}
+# Written by `command: safe-migrate` (workflows/deploy-migrate.yml).
+SAFE_MIGRATE_OUTPUTS = {"backup", "restored"}
 # Libraries every debian:12-slim image already has (Essential or apt's own dependencies).
 BASE_IMAGE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g"}
 # Plausible values for ${{ ... }} expressions in run: steps, by what they mention.
@@ -46,7 +48,7 @@ EXPRESSION_VALUES = [("number", "12"), ("sha", "0123456789abcdef0123456789abcdef
 # Plausible values for action inputs when "set"; anything else gets a word.
 INPUT_VALUES = {"pr": "12", "migrations-path": "migrations/schema/,db/extra/",
                 "dir": "migrations/schema", "config": "previewdb.json",
-                "database-url": "postgresql://app:secret@db.example:5432/app"}
+                "database-url": "postgresql://app:secret@db.example:5432/app", "command": "ci"}
 SHELL_SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", "()", "{", "}", ";;", "then", "do", "else",
                     "elif", "if", "while", "until", "!"}
 
@@ -165,6 +167,9 @@ class Checker:
                    'bash "$ACTION_PATH/scripts/action-run.sh"',
                    "the run step runs scripts/action-run.sh", str(run_step.get("run")))
         self.check_install_steps(steps, self.root / "install/action.yml")
+        self.check(env.get("INPUT_COMMAND") == "${{ inputs.command }}",
+                   "the run step passes the command input (ci or safe-migrate) to action-run.sh",
+                   str(env.get("INPUT_COMMAND")))
 
         step_text = json.dumps(steps)
         referenced = set(re.findall(r"inputs\.([A-Za-z0-9_-]+)", step_text))
@@ -189,6 +194,8 @@ class Checker:
         flag_vars = {"INPUT_" + n.upper().replace("-", "_") for n in table}
         sources = "\n".join(p.read_text(errors="replace") for p in (self.root / "src").rglob("*.cpp"))
         for name in env:
+            if name == "INPUT_COMMAND":
+                continue
             if name.startswith("INPUT_"):
                 self.check(name in flag_vars, f"run step env {name} is a flag in action-run.sh")
             elif name not in ("PREVIEWDB_BIN", "ACTION_PATH"):
@@ -196,10 +203,10 @@ class Checker:
         for var in sorted(flag_vars - set(env)):
             self.check(False, f"action-run.sh's flag {var} is set by the run step's env")
 
-        self.check(set(outputs) == EXPECTED_OUTPUTS | FAILURE_OUTPUTS,
+        self.check(set(outputs) == EXPECTED_OUTPUTS | FAILURE_OUTPUTS | SAFE_MIGRATE_OUTPUTS,
                    "action outputs are exactly the ci outputs",
                    f"declared {sorted(outputs)}, expected "
-                   f"{sorted(EXPECTED_OUTPUTS | FAILURE_OUTPUTS)}")
+                   f"{sorted(EXPECTED_OUTPUTS | FAILURE_OUTPUTS | SAFE_MIGRATE_OUTPUTS)}")
         for name, out in outputs.items():
             self.check(str((out or {}).get("value", "")).replace(" ", "") ==
                        "${{steps.run.outputs.%s}}" % name,

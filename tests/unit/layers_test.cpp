@@ -37,9 +37,10 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"ci", {"util", "crypto", "db", "git", "net"}},
     {"lint", {"util", "db", "migrate"}},
     {"schema", {"util", "db"}},
+    {"dryrun", {"util", "crypto", "db", "storage", "core", "migrate", "snapshot", "backup"}},
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "backup", "ci", "lint", "schema"}},
+      "snapshot", "backup", "ci", "lint", "schema", "dryrun"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
