@@ -218,12 +218,15 @@ ResolveReport resolve(const ResolveOptions& r) {
   if (mode == LockMode::automatic) {
     mode = looks_like_pooler(o.target.conninfo) ? LockMode::table : LockMode::advisory;
   }
-  auto lock = acquire_lock(conn, {.mode = mode,
-                                  .timeout = o.lock_timeout,
-                                  .conninfo = o.target.conninfo,
-                                  .dbname = o.target.dbname,
-                                  .database_label = "database " + util::quoted(conn.database())});
-  report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
+  auto locks =
+      acquire_migration_locks(conn,
+                              {.mode = mode,
+                               .timeout = o.lock_timeout,
+                               .conninfo = o.target.conninfo,
+                               .dbname = o.target.dbname,
+                               .database_label = "database " + util::quoted(conn.database())},
+                              set.format, schema);
+  report.lock_mode = locks.mode() == LockMode::table ? "table" : "advisory";
   create_own_table(conn);
   if (tool) tool->create(conn);
   auto applied = load_applied(conn, set, tool.get());

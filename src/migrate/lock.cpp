@@ -285,6 +285,21 @@ std::unique_ptr<MigrationLock> acquire_tool_locks(db::Connection& conn,
   return locks;
 }
 
+HeldLocks acquire_migration_locks(db::Connection& conn, const LockOptions& options, Format format,
+                                  const std::string& schema,
+                                  std::optional<std::chrono::milliseconds> tool_timeout) {
+  HeldLocks held;
+  held.lock = acquire_lock(conn, options);
+  if (held.lock->mode() != LockMode::advisory) return held;
+  auto keys = tool_lock_keys(format, conn.database(), schema);
+  if (keys.empty()) return held;
+  LockOptions lo = options;
+  if (tool_timeout) lo.timeout = *tool_timeout;
+  held.tool = acquire_tool_locks(conn, keys, lo);
+  for (const auto& k : keys) held.tool_keys.push_back(k.tool + ":" + std::to_string(k.key));
+  return held;
+}
+
 LockMode parse_lock_mode(const std::string& text) {
   std::string t = util::to_lower(text);
   if (t.empty() || t == "auto") return LockMode::automatic;

@@ -81,4 +81,19 @@ std::unique_ptr<MigrationLock> acquire_tool_locks(db::Connection& conn,
                                                   const std::vector<ToolLockKey>& keys,
                                                   const LockOptions& options);
 
+// Everything a run that writes migrations and their history holds: previewdb's migration lock
+// and, in advisory mode, the folder's tool's own keys (behind a pooler session locks are not
+// reliable, so none). Members go in reverse order: the tool's keys before previewdb's lock.
+struct HeldLocks {
+  std::unique_ptr<MigrationLock> lock;
+  std::unique_ptr<MigrationLock> tool;
+  std::vector<std::string> tool_keys;  // "Prisma:72707369", for reports
+  LockMode mode() const { return lock->mode(); }
+};
+// `tool_timeout` (default: options.timeout) bounds the wait for the tool's keys, taken after
+// previewdb's own lock.
+HeldLocks acquire_migration_locks(db::Connection& conn, const LockOptions& options, Format format,
+                                  const std::string& schema,
+                                  std::optional<std::chrono::milliseconds> tool_timeout = {});
+
 }  // namespace previewdb::migrate

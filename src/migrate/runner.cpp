@@ -580,8 +580,7 @@ MigrateReport migrate(const MigrateOptions& o) {
 
   std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
   auto tool = make_tool_history(set->format, schema);
-  std::unique_ptr<MigrationLock> lock;
-  std::unique_ptr<MigrationLock> tool_locks;  // released before `lock` (declared after it)
+  HeldLocks locks;
   if (!o.dry_run) {
     LockOptions lo{
         .mode = resolve_lock_mode(o, report),
@@ -589,19 +588,14 @@ MigrateReport migrate(const MigrateOptions& o) {
         .conninfo = o.target.conninfo,
         .dbname = o.target.dbname,
         .database_label = "database " + util::quoted(conn.database())};
-    lock = acquire_lock(conn, lo);
-    report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
     // The folder's own tool (its CLI run by hand, another deploy) takes its own lock, not ours:
-    // hold that one too. Behind a pooler (table mode) session locks are not reliable.
-    if (lock->mode() == LockMode::advisory) {
-      auto keys = tool_lock_keys(set->format, conn.database(), schema);
-      if (!keys.empty()) {
-        lo.timeout = watchdog.left() ? std::min(o.lock_timeout, *watchdog.left()) : o.lock_timeout;
-        tool_locks = acquire_tool_locks(conn, keys, lo);
-        for (const auto& k : keys)
-          report.tool_locks.push_back(k.tool + ":" + std::to_string(k.key));
-      }
-    }
+    // hold that one too.
+    locks = acquire_migration_locks(conn, lo, set->format, schema, [&] {
+      return watchdog.left() ? std::optional(std::min(o.lock_timeout, *watchdog.left()))
+                             : std::nullopt;
+    }());
+    report.lock_mode = locks.mode() == LockMode::table ? "table" : "advisory";
+    report.tool_locks = locks.tool_keys;
     // Created under the lock: concurrent CREATE ... IF NOT EXISTS can still collide.
     create_own_table(conn);
     if (tool) tool->create(conn);
@@ -814,7 +808,7 @@ DownReport migrate_down(const DownOptions& d) {
   auto tool = make_tool_history(set.format, schema);
   MigrateReport inner;  // the runner's report: `applied` holds what was undone
   inner.database = report.database;
-  std::unique_ptr<MigrationLock> lock;
+  HeldLocks locks;
   if (!o.dry_run) {
     LockOptions lo{
         .mode = resolve_lock_mode(o, inner),
@@ -822,8 +816,8 @@ DownReport migrate_down(const DownOptions& d) {
         .conninfo = o.target.conninfo,
         .dbname = o.target.dbname,
         .database_label = "database " + util::quoted(conn.database())};
-    lock = acquire_lock(conn, lo);
-    report.lock_mode = lock->mode() == LockMode::table ? "table" : "advisory";
+    locks = acquire_migration_locks(conn, lo, set.format, schema);
+    report.lock_mode = locks.mode() == LockMode::table ? "table" : "advisory";
     create_own_table(conn);
     if (tool) tool->create(conn);
   }

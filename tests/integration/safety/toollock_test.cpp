@@ -68,3 +68,20 @@ TEST_F(ToolLock, ACommandRunUnderPreviewdbsLockIsNotBlockedByTheToolsLock) {
                    env_for("app"));
   EXPECT_EQ(r.code, 0) << r.all();
 }
+
+// `migrate down` and `resolve` write the same history: they hold the tool's lock too.
+TEST_F(ToolLock, MigrateDownAndResolveHoldThePrismaLockToo) {
+  ASSERT_EQ(run_cli({"migrate", "--dir", folder("prisma")}, env_for("app")).code, 0);
+  auto prisma = server().connect("app");
+  prisma.exec("SELECT pg_advisory_lock(72707369)");
+  auto down = run_cli(
+      {"migrate", "--dir", folder("prisma"), "down", "--steps", "1", "--lock-timeout", "1s"},
+      env_for("app"));
+  EXPECT_EQ(down.code, 8) << down.all();
+  EXPECT_THAT(down.err, HasSubstr("Prisma's migration lock"));
+  auto st = run_cli({"status", "--dir", folder("prisma"), "--json"}, env_for("app"));
+  EXPECT_EQ(nlohmann::json::parse(st.out)["counts"]["pending"], 0) << "nothing undone";
+  prisma.exec("SELECT pg_advisory_unlock(72707369)");
+  auto ok = run_cli({"migrate", "--dir", folder("prisma"), "down", "--steps", "1"}, env_for("app"));
+  EXPECT_EQ(ok.code, 0) << ok.all();
+}
