@@ -45,6 +45,8 @@ const Command k_commands[] = {
      commands::run_rollback},
     {"lint", "find locking, rewriting and breaking statements in migrations", commands::run_lint},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
+    {"webhook", "receive PR-close webhooks and drop the preview: 'webhook serve', 'webhook verify'",
+     commands::run_webhook},
 };
 
 void print_help() {

@@ -23,5 +23,7 @@ int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
 // restore [BACKUP] [--into DB] | rollback [DB] (commands/restore.cpp)
 int run_restore(const Args& args);
 int run_rollback(const Args& args);
+// webhook serve | webhook verify (commands/webhook.cpp)
+int run_webhook(const Args& args);
 
 }  // namespace previewdb::commands

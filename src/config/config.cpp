@@ -50,6 +50,9 @@ const std::vector<Key>& keys() {
       {"backup_keep_days", "keep-days", {"PREVIEWDB_BACKUP_KEEP_DAYS"}, nullptr, Type::integer},
       {"lint_fail_on", "fail-on", {"PREVIEWDB_LINT_FAIL_ON"}, "error"},
       {"schema_source", "schema-source", {"PREVIEWDB_SCHEMA_SOURCE"}, nullptr, Type::path},
+      // webhook: the shared secret, never a flag (ps shows flags)
+      {"webhook_secret", "", {"PREVIEWDB_WEBHOOK_SECRET"}, nullptr},
+      {"webhook_secret_file", "", {"PREVIEWDB_WEBHOOK_SECRET_FILE"}, nullptr, Type::path},
   };
   return table;
 }

@@ -36,9 +36,10 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"backup", {"util", "crypto", "db", "storage", "core"}},
     {"ci", {"util", "crypto", "db", "git", "net"}},
     {"lint", {"util", "db", "migrate"}},
+    {"webhook", {"util", "crypto"}},  // signatures, what a delivery asks for
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "backup", "ci", "lint"}},
+      "snapshot", "backup", "ci", "lint", "webhook"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
@@ -53,6 +54,7 @@ const std::vector<std::pair<std::regex, std::set<std::string>>> k_libraries = {
     {std::regex(R"(^zlib\.h$)"), {"migrate"}},  // CRC-32 of Flyway checksums
     {std::regex(R"(^zstd\.h$)"), {"storage"}},  // backup archives
     {std::regex(R"(^cxxopts\.hpp$)"), {"commands", "cli"}},
+    {std::regex(R"(^httplib\.h$)"), {"net"}},  // the webhook receiver's HTTP server
 };
 
 struct Include {
