@@ -511,3 +511,29 @@ TEST_F(WebhookVerify, NetlifyAndUsage) {
 }
 
 }  // namespace
+
+namespace {
+
+// SIGTERM while a drop waits for another run's lock: no new requests, the drop finishes once the
+// lock is released, exit 0.
+TEST_F(WebhookServe, SigtermFinishesTheCurrentDropAndExitsZero) {
+  spawn_pr(7);
+  Receiver rx;
+  auto holder = server().connect(core::k_registry_database);
+  holder.exec("SELECT pg_advisory_lock(hashtextextended('previewdb:spawn:pr_7', 0))");
+  auto r = rx.github("pull_request", fixture("github/pull_request/closed.payload.json"), "d-term");
+  EXPECT_EQ(r.status, 202);
+  std::this_thread::sleep_for(500ms);
+  std::thread release([&] {
+    std::this_thread::sleep_for(2s);
+    holder.exec("SELECT pg_advisory_unlock(hashtextextended('previewdb:spawn:pr_7', 0))");
+  });
+  int code = rx.stop();  // SIGTERM, then waits for the exit
+  release.join();
+  EXPECT_EQ(code, 0) << rx.log();
+  EXPECT_FALSE(server().database_exists("pr_7")) << rx.log();
+  EXPECT_THAT(rx.log(), HasSubstr("received SIGTERM"));
+  EXPECT_THAT(rx.log(), HasSubstr("dropped pr_7"));
+}
+
+}  // namespace
