@@ -507,6 +507,13 @@ TEST_F(WebhookVerify, NetlifyAndUsage) {
                       {"PREVIEWDB_WEBHOOK_SECRET", "a"},
                       {"PREVIEWDB_WEBHOOK_SECRET_FILE", (dir / "secret").string()}});
   EXPECT_EQ(both.code, 2);
+  // A secret written in previewdb.json (committed with the repository) is refused.
+  std::ofstream(dir / "previewdb.json") << R"({"webhook_secret": "It's a Secret to Everybody"})";
+  auto in_file =
+      verify({"--provider", "github", "--signature", "sha256=00"}, "x",
+             {{"PATH", "/usr/bin:/bin"}, {"PREVIEWDB_CONFIG", (dir / "previewdb.json").string()}});
+  EXPECT_EQ(in_file.code, 2);
+  EXPECT_THAT(in_file.err, HasSubstr("webhook_secret may not be written in previewdb.json"));
   fs::remove_all(dir);
 }
 
