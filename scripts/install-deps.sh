@@ -19,6 +19,7 @@ mode=${1:-build}
 runtime_pkgs=(
   libpq5 libgit2-1.5 libcurl4 libssl3 libpg-query1504.0 zlib1g
   libzstd1  # backup archives
+  libcpp-httplib0.11  # webhook serve's HTTP server
   postgresql-client  # pg_dump / pg_restore for online snapshots and file:// archives
   ca-certificates git
 )
@@ -26,6 +27,7 @@ build_pkgs=(
   build-essential cmake pkg-config git
   libpq-dev libgit2-dev libcurl4-openssl-dev libssl-dev zlib1g-dev nlohmann-json3-dev libcxxopts-dev
   libzstd-dev  # backup archives are zstd-compressed in-process
+  libcpp-httplib-dev  # webhook serve's HTTP server (src/net/http_server)
   libpg-query-dev libgtest-dev libgmock-dev libbenchmark-dev
   postgresql postgresql-client
   python3 python3-yaml  # the workflow/action.yml test parses YAML

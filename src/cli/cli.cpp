@@ -58,6 +58,8 @@ const Command k_commands[] = {
     {"safe-migrate", "backup, dry run on a clone, migrate; restore the backup when it fails",
      commands::run_safe_migrate},
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
+    {"webhook", "receive PR-close webhooks and drop the preview: 'webhook serve', 'webhook verify'",
+     commands::run_webhook},
 };
 
 void print_help() {

@@ -33,5 +33,7 @@ int run_backup(const Args& args);        // backup [DB] | backup list | backup v
 int run_lint(const Args& args);          // lint [FILES...] | lint --dir DIR
 int run_dry_run(const Args& args);       // dry-run [DB]
 int run_safe_migrate(const Args& args);  // safe-migrate [DB]
+// webhook serve | webhook verify (commands/webhook.cpp)
+int run_webhook(const Args& args);
 
 }  // namespace previewdb::commands

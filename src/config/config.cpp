@@ -55,6 +55,9 @@ const std::vector<Key>& keys() {
       {"report", "report", {"PREVIEWDB_REPORT"}, nullptr, Type::list},
       {"pr_comment", "pr-comment", {"PREVIEWDB_PR_COMMENT"}, "false", Type::boolean},
       {"report_fail_on", "fail-on", {"PREVIEWDB_REPORT_FAIL_ON"}, "never"},
+      // webhook: the shared secret, never a flag (ps shows flags)
+      {"webhook_secret", "", {"PREVIEWDB_WEBHOOK_SECRET"}, nullptr},
+      {"webhook_secret_file", "", {"PREVIEWDB_WEBHOOK_SECRET_FILE"}, nullptr, Type::path},
   };
   return table;
 }

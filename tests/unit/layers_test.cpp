@@ -38,9 +38,10 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"lint", {"util", "db", "migrate"}},
     {"schema", {"util", "db"}},
     {"dryrun", {"util", "crypto", "db", "storage", "core", "migrate", "snapshot", "backup"}},
+    {"webhook", {"util", "crypto"}},  // signatures, what a delivery asks for
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "backup", "ci", "lint", "schema", "dryrun"}},
+      "snapshot", "backup", "ci", "lint", "schema", "dryrun", "webhook"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
@@ -55,6 +56,7 @@ const std::vector<std::pair<std::regex, std::set<std::string>>> k_libraries = {
     {std::regex(R"(^zlib\.h$)"), {"migrate"}},  // CRC-32 of Flyway checksums
     {std::regex(R"(^zstd\.h$)"), {"storage"}},  // backup archives
     {std::regex(R"(^cxxopts\.hpp$)"), {"commands", "cli"}},
+    {std::regex(R"(^httplib\.h$)"), {"net"}},  // the webhook receiver's HTTP server
 };
 
 struct Include {
