@@ -6,21 +6,22 @@
 #   target portable-tarball    -> <build>/dist/previewdb-<version>-linux-x64.tar.gz (stripped)
 
 set(PREVIEWDB_DEPS_PREFIX "" CACHE PATH
-    "static libpq, libcurl and libgit2 built from Debian sources (scripts/build-portable.sh)")
+    "static libpq, libcurl, libgit2 and cpp-httplib built from Debian sources (scripts/build-portable.sh)")
 if(NOT EXISTS "${PREVIEWDB_DEPS_PREFIX}/lib/libpq.a" OR NOT EXISTS "${PREVIEWDB_DEPS_PREFIX}/lib/libcurl.a"
-   OR NOT EXISTS "${PREVIEWDB_DEPS_PREFIX}/lib/libgit2.a")
-  message(FATAL_ERROR "PREVIEWDB_PORTABLE needs PREVIEWDB_DEPS_PREFIX with static libpq, libcurl "
-                      "and libgit2 (got '${PREVIEWDB_DEPS_PREFIX}'): run scripts/build-portable.sh, "
+   OR NOT EXISTS "${PREVIEWDB_DEPS_PREFIX}/lib/libgit2.a"
+   OR NOT EXISTS "${PREVIEWDB_DEPS_PREFIX}/lib/libcpp-httplib.a")
+  message(FATAL_ERROR "PREVIEWDB_PORTABLE needs PREVIEWDB_DEPS_PREFIX with static libpq, libcurl, "
+                      "libgit2 and cpp-httplib (got '${PREVIEWDB_DEPS_PREFIX}'): run scripts/build-portable.sh, "
                       "which builds them and configures this option")
 endif()
 
 # Built from Debian sources with only the features previewdb uses (no Kerberos, LDAP, SSH...).
 set(_deps ${PREVIEWDB_DEPS_PREFIX}/lib)
 set(PREVIEWDB_PORTABLE_ARCHIVES
-    ${_deps}/libgit2.a ${_deps}/libcurl.a ${_deps}/libpq.a ${_deps}/libpgcommon_shlib.a
-    ${_deps}/libpgport_shlib.a)
+    ${_deps}/libcpp-httplib.a ${_deps}/libgit2.a ${_deps}/libcurl.a ${_deps}/libpq.a
+    ${_deps}/libpgcommon_shlib.a ${_deps}/libpgport_shlib.a)
 # Debian's own static archives (the -dev packages of scripts/install-deps.sh).
-foreach(_name http_parser pg_query zstd ssl crypto z)
+foreach(_name http_parser pg_query zstd brotlienc brotlidec brotlicommon ssl crypto z)
   find_library(PREVIEWDB_STATIC_${_name} NAMES lib${_name}.a REQUIRED)
   list(APPEND PREVIEWDB_PORTABLE_ARCHIVES ${PREVIEWDB_STATIC_${_name}})
 endforeach()

@@ -161,8 +161,37 @@ build_libgit2() {
   touch "$stamp"
 }
 
+# cpp-httplib (the webhook receiver's server): Debian ships it only as a shared library, built
+# from the header by upstream's split.py with OpenSSL, zlib and Brotli support. The same split of
+# the same source, compiled with the same definitions (its .pc file's Cflags), gives the archive:
+# Debian's header, which previewdb compiles against, is byte for byte that split's header.
+build_httplib() {
+  read -r pkg version <<<"$(source_of libcpp-httplib-dev)"
+  local stamp="$prefix/.httplib-$version"
+  [ -f "$stamp" ] && return 0
+  fetch_source "$pkg" "$version"
+  local src=$srcdir
+  say "building cpp-httplib $version (static, the split Debian builds)"
+  (
+    cd "$src"
+    python3 "$src/split.py" -o "$src/split" >/dev/null
+    cmp -s <(sed 's/[[:space:]]*$//' "$src/split/httplib.h") \
+      <(sed 's/[[:space:]]*$//' /usr/include/httplib.h) || {
+      say "the split header of $pkg $version differs from /usr/include/httplib.h"
+      exit 1
+    }
+    # shellcheck disable=SC2046
+    g++ -O2 -fPIC -std=c++17 $(pkg-config --cflags cpp-httplib) -I "$src/split" \
+      -c "$src/split/httplib.cc" -o "$src/split/httplib.o"
+    mkdir -p "$prefix/lib"
+    ar rcs "$prefix/lib/libcpp-httplib.a" "$src/split/httplib.o"
+  )
+  touch "$stamp"
+}
+
 build_libpq
 build_libcurl
+build_httplib
 build_libgit2
 [ "$deps_only" = 1 ] && { say "static libpq, libcurl and libgit2 in $prefix"; exit 0; }
 
