@@ -3,7 +3,7 @@
 # needs nothing from the system but glibc (2.35 or newer), see docs/PACKAGING.md.
 #
 #   scripts/build-portable.sh                 build dir build-portable (Release), tarball in dist/
-#   scripts/build-portable.sh --deps-only     only build the static libpq, libcurl and libgit2 (cached)
+#   scripts/build-portable.sh --deps-only     only build the static libpq, libcurl, cpp-httplib and libgit2 (cached)
 #
 #   PREVIEWDB_PORTABLE_BUILD_DIR=DIR  build in DIR instead (scripts/test.sh passes its own build
 #                                     dir: the portable binary then links the objects the tests
@@ -193,7 +193,7 @@ build_libpq
 build_libcurl
 build_httplib
 build_libgit2
-[ "$deps_only" = 1 ] && { say "static libpq, libcurl and libgit2 in $prefix"; exit 0; }
+[ "$deps_only" = 1 ] && { say "static libpq, libcurl, cpp-httplib and libgit2 in $prefix"; exit 0; }
 
 # A new build dir gets a Release configuration of its own; an existing one (scripts/test.sh's)
 # keeps its settings and only gains the portable target, so its objects are not rebuilt.
