@@ -8,6 +8,7 @@
 
 #include "core/lifecycle.hpp"
 #include "core/registry.hpp"
+#include "core/scratch.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
 #include "storage/zstd.hpp"
@@ -52,18 +53,6 @@ std::optional<PgTool> probe(const fs::path& path) {
   } catch (const Error&) {
     return std::nullopt;
   }
-}
-
-// The history head: previewdb's own table when the database has one.
-std::optional<HistoryHead> history_head(db::Connection& conn) {
-  auto exists = conn.exec("SELECT to_regclass('_previewdb.schema_migrations') IS NOT NULL");
-  if (!exists.get_bool(0, 0)) return std::nullopt;
-  auto r = conn.exec(
-      "SELECT id, name, coalesce(to_char(finished_at AT TIME ZONE 'UTC', "
-      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM _previewdb.schema_migrations "
-      "WHERE status = 'applied' ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1");
-  if (r.rows() == 0) return std::nullopt;
-  return HistoryHead{r.get(0, 0), r.get(0, 1), r.get(0, 2)};
 }
 
 std::string tool_failure(const util::ProcessResult& r) {
@@ -261,7 +250,7 @@ Manifest create_backup(db::Connection& conn, storage::SnapshotStore& store,
   m.created_at = req.created_at;
   m.level = req.level;
   m.label = req.label;
-  m.history_head = history_head(conn);
+  m.history_head = current_history_head(conn);
 
   auto started = std::chrono::steady_clock::now();
   storage::ZstdCompressor zstd(req.level);
@@ -310,54 +299,6 @@ void mark_verified(storage::SnapshotStore& store, Manifest m, const std::string&
   storage::write_object_text(store, manifest_object(m.name), to_json(m));
 }
 
-namespace {
-
-// A scratch database for a restore test: registered as a build (so a janitor drops it if this
-// process dies), built under the build lock, always dropped.
-class ScratchDatabase {
- public:
-  explicit ScratchDatabase(db::Connection& conn) : m_conn(conn), m_reg(core::Registry::open(conn)) {
-    m_name = core::temp_database_name();
-    m_lock.emplace(conn, core::build_lock_key(m_name), std::chrono::seconds(5), m_name);
-    core::Metadata meta;
-    // The registry's kinds are what a build becomes; this one never becomes anything: it stays
-    // "building" under its temporary name, which is what lets a janitor drop it.
-    meta.kind = core::Kind::personal;
-    meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
-    meta.created_by = "previewdb backup verify";
-    m_row = m_reg.begin_build(m_name, m_name, meta);
-    try {
-      conn.exec("CREATE DATABASE " + conn.quote_ident(m_name) + " TEMPLATE template0");
-      m_reg.built(m_row, m_name);
-    } catch (...) {
-      cleanup();
-      throw;
-    }
-  }
-  ~ScratchDatabase() { cleanup(); }
-  const std::string& name() const { return m_name; }
-
- private:
-  void cleanup() {
-    if (m_done) return;
-    m_done = true;
-    core::drop_temporary(m_conn, m_name);
-    try {
-      m_reg.remove_row(m_row);
-    } catch (const std::exception& e) {
-      util::log::warn(std::string("could not update the registry: ") + e.what());
-    }
-  }
-  db::Connection& m_conn;
-  core::Registry m_reg;
-  std::string m_name;
-  std::optional<db::AdvisoryLock> m_lock;
-  long long m_row = 0;
-  bool m_done = false;
-};
-
-}  // namespace
-
 VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& name,
                            const VerifyOptions& options) {
   VerifyResult v;
@@ -377,11 +318,11 @@ VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& nam
   const Manifest& m = *v.manifest;
 
   auto pg_restore = find_tool("pg_restore", std::max(m.pg_dump_major, 1), options.lib_root);
-  std::optional<ScratchDatabase> scratch;
+  std::optional<core::ScratchDatabase> scratch;
   std::vector<std::string> argv = {pg_restore.path.string(), "--no-password"};
   std::string dbname;
   if (options.maintenance) {
-    scratch.emplace(*options.maintenance);
+    scratch.emplace(*options.maintenance, "previewdb backup verify");
     dbname = scratch->name();
     argv.insert(argv.end(), {"--no-owner", "--exit-on-error", "-d", dbname});
   } else {
@@ -512,6 +453,17 @@ std::vector<std::string> plan_retention(const std::vector<BackupInfo>& all,
 void remove_backup(storage::SnapshotStore& store, const std::string& name) {
   store.remove_object(archive_object(name));
   store.remove_object(manifest_object(name));
+}
+
+std::optional<HistoryHead> current_history_head(db::Connection& conn) {
+  auto exists = conn.exec("SELECT to_regclass('_previewdb.schema_migrations') IS NOT NULL");
+  if (!exists.get_bool(0, 0)) return std::nullopt;
+  auto r = conn.exec(
+      "SELECT id, name, coalesce(to_char(finished_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM _previewdb.schema_migrations "
+      "WHERE status = 'applied' ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1");
+  if (r.rows() == 0) return std::nullopt;
+  return HistoryHead{r.get(0, 0), r.get(0, 1), r.get(0, 2)};
 }
 
 }  // namespace previewdb::backup

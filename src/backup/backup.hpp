@@ -170,4 +170,8 @@ std::vector<std::string> plan_retention(const std::vector<BackupInfo>& all,
 // Deletes a backup's archive and manifest.
 void remove_backup(storage::SnapshotStore& store, const std::string& name);
 
+// previewdb's history head of the database on `conn` (nullopt: no history table, or empty):
+// recorded in each manifest, and what `rollback` compares with.
+std::optional<HistoryHead> current_history_head(db::Connection& conn);
+
 }  // namespace previewdb::backup

@@ -443,17 +443,6 @@ std::optional<std::string> choose_rollback(const std::vector<BackupInfo>& all,
   return best;
 }
 
-std::optional<HistoryHead> current_history_head(db::Connection& conn) {
-  auto exists = conn.exec("SELECT to_regclass('_previewdb.schema_migrations') IS NOT NULL");
-  if (!exists.get_bool(0, 0)) return std::nullopt;
-  auto r = conn.exec(
-      "SELECT id, name, coalesce(to_char(finished_at AT TIME ZONE 'UTC', "
-      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') FROM _previewdb.schema_migrations "
-      "WHERE status = 'applied' ORDER BY finished_at DESC NULLS LAST, id DESC LIMIT 1");
-  if (r.rows() == 0) return std::nullopt;
-  return HistoryHead{r.get(0, 0), r.get(0, 1), r.get(0, 2)};
-}
-
 std::vector<std::pair<std::string, std::string>> applied_migrations(db::Connection& conn) {
   std::vector<std::pair<std::string, std::string>> out;
   auto exists = conn.exec("SELECT to_regclass('_previewdb.schema_migrations') IS NOT NULL");

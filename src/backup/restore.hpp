@@ -86,9 +86,6 @@ std::optional<std::string> choose_rollback(const std::vector<BackupInfo>& all,
                                            const std::string& database,
                                            const std::optional<HistoryHead>& current);
 
-// previewdb's history head of the database on `conn` (nullopt: no history table, or empty).
-std::optional<HistoryHead> current_history_head(db::Connection& conn);
-
 // Ids and names of applied migrations in previewdb's history (empty without the table).
 std::vector<std::pair<std::string, std::string>> applied_migrations(db::Connection& conn);
 
