@@ -234,12 +234,7 @@ int run_backup(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  std::optional<std::string> dbname;
-  if (parsed->count("database")) {
-    auto v = (*parsed)["database"].as<std::vector<std::string>>();
-    if (v.size() > 1) throw usage_error("backup takes one DB, got " + std::to_string(v.size()));
-    dbname = v[0];
-  }
+  std::optional<std::string> dbname = one_positional_database(*parsed, "database", "backup");
   int level = static_cast<int>(cfg.get_int("backup_level", 1, 19));
   auto keep = static_cast<size_t>(cfg.get_int("max_backups", 1, 100000));
   auto keep_days = cfg.find_int("backup_keep_days", 1, 100000);

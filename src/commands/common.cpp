@@ -86,6 +86,18 @@ void check_long_flags(const cxxopts::Options& options, const Args& args) {
 
 }  // namespace
 
+std::optional<std::string> one_positional_database(const cxxopts::ParseResult& parsed,
+                                                   const std::string& key,
+                                                   const std::string& command) {
+  if (!parsed.count(key)) return std::nullopt;
+  auto v = parsed[key].as<std::vector<std::string>>();
+  if (v.size() > 1) {
+    throw usage_error(command + " takes one database, got " + std::to_string(v.size()),
+                      "run it once for each database");
+  }
+  return v.at(0);
+}
+
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args) {
   check_long_flags(options, args);
   std::vector<const char*> argv;

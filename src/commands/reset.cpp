@@ -90,12 +90,7 @@ int run_reset(const Args& args) {
   if (!parsed) return 0;
   auto& p = *parsed;
   auto cfg = load_config(p);
-  std::vector<std::string> names;
-  if (p.count("db")) names = p["db"].as<std::vector<std::string>>();
-  if (names.size() > 1) {
-    throw usage_error("reset takes one database, got " + std::to_string(names.size()),
-                      "reset them one at a time");
-  }
+  auto named = one_positional_database(p, "db", "reset");
   if (p.count("empty") && p.count("snapshot")) {
     throw usage_error("--empty and --snapshot cannot be used together",
                       "--empty builds without a snapshot; --snapshot names the one to clone");
@@ -105,8 +100,8 @@ int run_reset(const Args& args) {
   core::validate_name(source, "source database");
   auto target = resolve_target(cfg, /*prefer_direct=*/true);
   std::string name;
-  if (!names.empty()) {
-    name = names[0];
+  if (named) {
+    name = *named;
   } else if (target.embedded) {
     name = source;  // the local server's dev: db:reset:local
   } else {

@@ -310,12 +310,7 @@ int run_rollback(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  std::optional<std::string> named;
-  if (parsed->count("database")) {
-    auto v = (*parsed)["database"].as<std::vector<std::string>>();
-    if (v.size() > 1) throw usage_error("rollback takes one DB, got " + std::to_string(v.size()));
-    named = v[0];
-  }
+  std::optional<std::string> named = one_positional_database(*parsed, "database", "rollback");
   auto target = resolve_target(cfg);
   std::string db = named.value_or(url_database(target));
   if (db.empty()) {

@@ -56,15 +56,11 @@ dryrun::DryRunOptions dry_run_options(const config::Config& cfg, const cxxopts::
   dryrun::DryRunOptions o;
   auto& m = o.migrate;
   m.target = migration_target(cfg, parsed);
-  if (parsed.count("db")) {
-    auto v = parsed["db"].as<std::vector<std::string>>();
-    if (v.size() > 1) {
-      throw usage_error(std::string(command) + " takes one DB, got " + std::to_string(v.size()));
-    }
+  if (auto db = one_positional_database(parsed, "db", command)) {
     if (parsed.count("database")) {
       throw usage_error("give the database either as DB or as --database, not both");
     }
-    m.target.dbname = v[0];
+    m.target.dbname = *db;
   }
   m.dir = cfg.get_path("migrations_dir").string();
   m.format = cfg.get_string("format");
