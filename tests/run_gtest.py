@@ -35,6 +35,8 @@ PEERS = {
     "dbmate": lambda: shutil.which("dbmate") is not None,
     "drizzle": lambda: shutil.which("node") is not None
     and os.path.isdir("/opt/previewdb-peers/node_modules/drizzle-orm"),
+    "s3rver": lambda: shutil.which("node") is not None
+    and os.path.isdir("/opt/previewdb-peers/node_modules/s3rver"),
 }
 
 

@@ -105,6 +105,8 @@ int run_spawn(const Args& args) {
   req.source = cfg.get_string("source");
   core::validate_name(req.source, "source database");
   if (p.count("snapshot")) req.snapshot = p["snapshot"].as<std::string>();
+  if (req.snapshot && req.snapshot->find("://") != std::string::npos)
+    req.store_options = store_options(cfg);
   req.if_exists = p.count("reuse")     ? core::IfExists::reuse
                   : p.count("replace") ? core::IfExists::replace
                                        : core::IfExists::fail;

@@ -50,6 +50,12 @@ const std::vector<Key>& keys() {
       {"backup_keep_days", "keep-days", {"PREVIEWDB_BACKUP_KEEP_DAYS"}, nullptr, Type::integer},
       {"lint_fail_on", "fail-on", {"PREVIEWDB_LINT_FAIL_ON"}, "error"},
       {"schema_source", "schema-source", {"PREVIEWDB_SCHEMA_SOURCE"}, nullptr, Type::path},
+      // s3:// stores. Credentials and keys are never settings (no file key): only the
+      // environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, PREVIEWDB_MANIFEST_KEY, ...).
+      {"s3_endpoint", "", {"AWS_ENDPOINT_URL", "PREVIEWDB_S3_ENDPOINT"}, nullptr},
+      {"s3_region", "", {"AWS_REGION", "AWS_DEFAULT_REGION"}, "us-east-1"},
+      {"s3_part_size_mb", "", {"PREVIEWDB_S3_PART_SIZE_MB"}, "8", Type::integer},
+      {"s3_sweep_after", "", {"PREVIEWDB_S3_SWEEP_AFTER"}, "24h", Type::duration},
   };
   return table;
 }

@@ -20,11 +20,17 @@ void ensure_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  std::string* body;
+  size_t max;
+};
+
 size_t on_body(char* data, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  // A GitHub page is at most a few MB; refuse anything absurd rather than fill memory.
-  if (body->size() + size * n > 64u * 1024 * 1024) return 0;
-  body->append(data, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  // A GitHub page is at most a few MB, an S3 range a part; refuse anything absurd rather than
+  // fill memory.
+  if (sink->body->size() + size * n > sink->max) return 0;
+  sink->body->append(data, size * n);
   return size * n;
 }
 
@@ -75,6 +81,17 @@ Attempt attempt_once(const HttpRequest& req) {
   }
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* h = curl.get();
+  BodySink sink{&a.response.body, req.max_response};
+  if (req.method == "HEAD") {
+    set_option(h, CURLOPT_NOBODY, "CURLOPT_NOBODY", 1L);
+  } else if (req.method == "PUT" || req.method == "POST") {
+    set_option(h, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", req.method.c_str());
+    set_option(h, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE",
+               static_cast<curl_off_t>(req.body.size()));
+    set_option(h, CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", req.body.data());
+  } else if (req.method != "GET") {
+    set_option(h, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", req.method.c_str());
+  }
   set_option(h, CURLOPT_URL, "CURLOPT_URL", req.url.c_str());
   set_option(h, CURLOPT_HTTPHEADER, "CURLOPT_HTTPHEADER", list.get());
   set_option(h, CURLOPT_USERAGENT, "CURLOPT_USERAGENT", "previewdb/" PREVIEWDB_VERSION);
@@ -86,12 +103,12 @@ Attempt attempt_once(const HttpRequest& req) {
   set_option(h, CURLOPT_REDIR_PROTOCOLS_STR, "CURLOPT_REDIR_PROTOCOLS_STR", "http,https");
   // GitHub answers 301 for renamed repositories. curl drops a custom Authorization header when
   // a redirect leaves the host, so the token never follows it elsewhere.
-  set_option(h, CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION", 1L);
+  set_option(h, CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION", req.follow_redirects ? 1L : 0L);
   set_option(h, CURLOPT_MAXREDIRS, "CURLOPT_MAXREDIRS", 5L);
-  set_option(h, CURLOPT_ACCEPT_ENCODING, "CURLOPT_ACCEPT_ENCODING", "");
+  if (req.accept_compressed) set_option(h, CURLOPT_ACCEPT_ENCODING, "CURLOPT_ACCEPT_ENCODING", "");
   set_option(h, CURLOPT_ERRORBUFFER, "CURLOPT_ERRORBUFFER", errbuf);
   set_option(h, CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", on_body);
-  set_option(h, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", &a.response.body);
+  set_option(h, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", &sink);
   set_option(h, CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", on_header);
   set_option(h, CURLOPT_HEADERDATA, "CURLOPT_HEADERDATA", &a.response.headers);
   a.code = curl_easy_perform(h);
@@ -116,13 +133,20 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 }
 
 HttpResponse http_get(const HttpRequest& request, const RetryPolicy& retry) {
+  HttpRequest get = request;
+  get.method = "GET";
+  return http_send(get, retry);
+}
+
+HttpResponse http_send(const HttpRequest& request, const RetryPolicy& retry) {
   ensure_init();
   auto backoff = retry.initial_backoff;
   int attempts = std::max(1, retry.attempts);
   for (int i = 1;; ++i) {
     Attempt a = attempt_once(request);
     bool network_error = a.code != CURLE_OK;
-    bool server_error = !network_error && a.response.status >= 500;
+    bool server_error = !network_error && (a.response.status >= 500 ||
+                                           (retry.retry_throttled && a.response.status == 429));
     if (!network_error && !server_error) {
       a.response.attempts = i;
       return a.response;
@@ -133,12 +157,12 @@ HttpResponse http_get(const HttpRequest& request, const RetryPolicy& retry) {
         throw Error(ExitCode::connection,
                     "cannot reach " + util::redact_url(request.url) + ": " + util::scrub(why) +
                         " (after " + std::to_string(i) + (i == 1 ? " try)" : " tries)"),
-                    {"check the network, or the API URL (GITHUB_API_URL)"});
+                    {request.unreachable_hint});
       }
       a.response.attempts = i;
       return a.response;
     }
-    util::log::debug("GET " + util::redact_url(request.url) + " failed (" + why +
+    util::log::debug(request.method + " " + util::redact_url(request.url) + " failed (" + why +
                      "); retrying in " + std::to_string(backoff.count()) + " ms");
     std::this_thread::sleep_for(backoff);
     backoff = std::chrono::milliseconds(static_cast<long long>(backoff.count() * retry.factor));

@@ -1,5 +1,6 @@
-// HTTP GET over libcurl: one RAII handle per request, timeouts, and retries with exponential
-// backoff on network errors and 5xx answers (never on 4xx: those will not change by retrying).
+// HTTP over libcurl: one RAII handle per request, timeouts, and retries with exponential backoff
+// on network errors and 5xx answers (never on 4xx: those will not change by retrying; 429 only
+// when the policy says so, for S3's throttling).
 #pragma once
 
 #include <chrono>
@@ -16,13 +17,20 @@ struct RetryPolicy {
   int attempts = 4;  // total tries, the first included
   std::chrono::milliseconds initial_backoff{500};
   double factor = 2.0;
+  bool retry_throttled = false;  // also retry 429 Too Many Requests
 };
 
 struct HttpRequest {
+  std::string method = "GET";  // GET, HEAD, PUT, POST, DELETE
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
   std::chrono::seconds timeout{30};
   std::chrono::seconds connect_timeout{10};
+  std::string body;                         // sent with PUT and POST
+  size_t max_response = 64u * 1024 * 1024;  // a longer answer fails the attempt
+  bool follow_redirects = true;
+  bool accept_compressed = true;  // ask for gzip/deflate and decode it
+  std::string unreachable_hint = "check the network, or the API URL (GITHUB_API_URL)";
 };
 
 struct HttpResponse {
@@ -36,6 +44,8 @@ struct HttpResponse {
 // GETs url. Network failures after the last attempt throw Error(connection) naming the redacted
 // URL and curl's reason; a 5xx after the last attempt is returned for the caller to report.
 HttpResponse http_get(const HttpRequest& request, const RetryPolicy& retry = {});
+// Sends request (its method and body) with the same retries as http_get.
+HttpResponse http_send(const HttpRequest& request, const RetryPolicy& retry = {});
 
 // The URL of rel="next" in an RFC 8288 Link header (GitHub pagination), or nullopt.
 std::optional<std::string> next_link(std::string_view link_header);

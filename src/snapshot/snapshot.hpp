@@ -10,6 +10,7 @@
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
 #include "db/connection.hpp"
+#include "storage/store.hpp"
 
 namespace previewdb::snapshot {
 
@@ -18,7 +19,8 @@ struct SnapshotRequest {
   std::string created_by;
   std::string conninfo;  // the server, for pg_dump/pg_restore
   core::CloneStrategy strategy = core::CloneStrategy::automatic;
-  std::optional<std::string> store_url;  // --to file://DIR
+  std::optional<std::string> store_url;  // --to file://DIR or s3://BUCKET/PREFIX
+  storage::StoreOptions store_options;   // credentials and settings of an s3:// store
   // A source with client sessions cannot be copied as a template: wait up to this long for
   // them to end, and/or end them (pg_terminate_backend), before the slower pg_dump copy.
   std::chrono::seconds wait_idle{0};
@@ -52,5 +54,14 @@ struct PrunePlan {
 // For every source (or only `source`), keeps the newest `keep` snapshots.
 PrunePlan plan_prune(const std::vector<core::DatabaseInfo>& all, size_t keep,
                      const std::optional<std::string>& source);
+
+struct ArchivePrunePlan {
+  std::vector<storage::ArchiveInfo> keep;  // newest first per source
+  std::vector<storage::ArchiveInfo> drop;
+};
+// The same for archives in a store (snapshot prune --store): newest `keep` of each source by
+// creation time (ties by id).
+ArchivePrunePlan plan_archive_prune(std::vector<storage::ArchiveInfo> all, size_t keep,
+                                    const std::optional<std::string>& source);
 
 }  // namespace previewdb::snapshot
