@@ -15,6 +15,7 @@
 #include "git/tree.hpp"
 #include "git/user.hpp"
 #include "local/cluster.hpp"
+#include "storage/encryption.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
 #include "util/files.hpp"
@@ -207,7 +208,8 @@ void protect_secrets(const config::Config& cfg) {
   mask_in_ci(secrets);
 }
 
-storage::StoreOptions store_options(const config::Config& cfg) {
+storage::StoreOptions store_options(const config::Config& cfg,
+                                    const std::optional<std::string>& key_file) {
   auto env = config::process_env();
   auto first = [&](std::initializer_list<const char*> names) -> std::string {
     for (const char* n : names) {
@@ -226,6 +228,17 @@ storage::StoreOptions store_options(const config::Config& cfg) {
   o.s3_credentials.session_token = first({"AWS_SESSION_TOKEN"});
   o.manifest_key = first({"PREVIEWDB_MANIFEST_KEY"});
   std::vector<std::string> secrets;
+  std::string key_text = first({"PREVIEWDB_ENCRYPTION_KEY"});
+  std::string key_origin = "PREVIEWDB_ENCRYPTION_KEY";
+  if (key_file) {
+    key_text = util::read_file(*key_file, 4096);
+    key_origin = "--encryption-key-file " + util::quoted(*key_file);
+  }
+  if (!util::trim(key_text).empty()) {
+    util::register_secret(util::trim(key_text));
+    secrets.push_back(util::trim(key_text));
+    o.encryption_key = storage::parse_encryption_key(key_text, key_origin);
+  }
   for (const auto* s : {&o.s3_credentials.access_key_id, &o.s3_credentials.secret_access_key,
                         &o.s3_credentials.session_token, &o.manifest_key}) {
     if (s->empty()) continue;

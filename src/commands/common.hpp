@@ -41,7 +41,9 @@ void protect_secrets(const config::Config& cfg);
 // What an s3:// store needs: s3_* settings, and from the environment only the credentials
 // (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else the _COCKROACH_BACKUP names the original
 // scripts used; AWS_SESSION_TOKEN) and PREVIEWDB_MANIFEST_KEY, all registered as secrets.
-storage::StoreOptions store_options(const config::Config& cfg);
+// key_file (--encryption-key-file) wins over PREVIEWDB_ENCRYPTION_KEY.
+storage::StoreOptions store_options(const config::Config& cfg,
+                                    const std::optional<std::string>& key_file = std::nullopt);
 
 // Under GitHub Actions (GITHUB_ACTIONS=true), prints ::add-mask:: for each secret to stderr, so
 // that the runner hides them in every later log line and output.

@@ -274,6 +274,11 @@ int run_snapshot(const Args& args) {
   add_common_options(options);
   // clang-format off
   options.add_options()
+      ("encrypt", "encrypt the archive written with --to (AES-256-GCM; key from "
+       "PREVIEWDB_ENCRYPTION_KEY or --encryption-key-file)",
+       cxxopts::value<std::string>()->implicit_value("true"), "BOOL")
+      ("encryption-key-file", "a file holding the 32-byte key (hex or base64)",
+       cxxopts::value<std::string>(), "FILE")
       ("to", "also write a pg_dump archive to a snapshot store (file://DIR, s3://BUCKET/PREFIX)",
        cxxopts::value<std::string>(), "URL")
       ("strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")
@@ -312,8 +317,12 @@ int run_snapshot(const Args& args) {
   req.terminate_sessions = parsed->count("terminate-sessions") > 0;
   if (auto to = cfg.get("snapshot_store")) {
     req.store_url = to->value;
-    req.store_options = store_options(cfg);
   }
+  std::optional<std::string> key_file;
+  if (parsed->count("encryption-key-file"))
+    key_file = (*parsed)["encryption-key-file"].as<std::string>();
+  req.encrypt = cfg.get_bool("encrypt");
+  if (req.store_url || req.encrypt) req.store_options = store_options(cfg, key_file);
   auto result = db::naming_lost_connection(
       "taking a snapshot of database " + util::quoted(source),
       "when the server is back, 'previewdb snapshot list' shows the snapshots; run it again",

@@ -56,6 +56,8 @@ const std::vector<Key>& keys() {
       {"s3_region", "", {"AWS_REGION", "AWS_DEFAULT_REGION"}, "us-east-1"},
       {"s3_part_size_mb", "", {"PREVIEWDB_S3_PART_SIZE_MB"}, "8", Type::integer},
       {"s3_sweep_after", "", {"PREVIEWDB_S3_SWEEP_AFTER"}, "24h", Type::duration},
+      // Archive encryption (the key itself only from PREVIEWDB_ENCRYPTION_KEY or a key file).
+      {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
   };
   return table;
 }

@@ -327,12 +327,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
         }
         object = *latest;
       }
-      if (store->remote()) {
+      if (store->remote() || storage::archive_encrypted(*store, object)) {
         // Streamed into pg_restore: a damaged or tampered archive fails the restore into the
         // temporary database, which is dropped below; nothing is ever visible under req.name.
         conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
         reg.built(row, temp);
-        storage::restore_stream(req.conninfo, temp, *store, object);
+        storage::restore_stream(req.conninfo, temp, *store, object,
+                                req.store_options.encryption_key);
       } else {
         util::TempDir scratch;
         auto archive = store->fetch(object, scratch.path());

@@ -8,6 +8,7 @@
 #include "core/registry.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
+#include "storage/encryption.hpp"
 #include "storage/store.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
@@ -120,6 +121,15 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   // --to: a bad URL is rejected before any work, and dumps that a killed previewdb left behind
   // are removed.
   std::unique_ptr<storage::SnapshotStore> store;
+  if (req.encrypt && !req.store_url) {
+    throw usage_error("--encrypt encrypts the archive written with --to, and there is none",
+                      "add --to file://DIR or --to s3://BUCKET/PREFIX");
+  }
+  if (req.encrypt && !req.store_options.encryption_key) {
+    throw usage_error("--encrypt needs a key",
+                      "set PREVIEWDB_ENCRYPTION_KEY (32 bytes, hex or base64: 'openssl rand -hex "
+                      "32') or pass --encryption-key-file FILE");
+  }
   if (req.store_url) {
     store = storage::open_store(*req.store_url, req.store_options);
     util::remove_orphaned_temp_dirs(k_dump_dir_prefix);
@@ -155,6 +165,9 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       // Dumped now, while the copy still accepts connections, streamed into the store (no local
       // copy: an s3:// upload is bounded by one part); invisible until published below.
       archive = store->begin_archive(snapshot_name(req.source, util::compact_timestamp(now)));
+      if (req.encrypt) {
+        archive = storage::encrypting_writer(std::move(archive), *req.store_options.encryption_key);
+      }
       storage::dump_to(req.conninfo, temp, *archive);
     }
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " ALLOW_CONNECTIONS false");

@@ -21,6 +21,8 @@ struct SnapshotRequest {
   core::CloneStrategy strategy = core::CloneStrategy::automatic;
   std::optional<std::string> store_url;  // --to file://DIR or s3://BUCKET/PREFIX
   storage::StoreOptions store_options;   // credentials and settings of an s3:// store
+  // Encrypt the archive (AES-256-GCM chunks) with store_options.encryption_key.
+  bool encrypt = false;
   // A source with client sessions cannot be copied as a template: wait up to this long for
   // them to end, and/or end them (pg_terminate_backend), before the slower pg_dump copy.
   std::chrono::seconds wait_idle{0};

@@ -12,6 +12,7 @@
 
 #include "crypto/random.hpp"
 #include "db/connection.hpp"
+#include "storage/encryption.hpp"
 #include "storage/s3.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
@@ -500,9 +501,21 @@ void dump_to(const std::string& conninfo, const std::string& dbname, ArchiveWrit
   writer.finish();
 }
 
-void restore_stream(const std::string& conninfo, const std::string& dbname, SnapshotStore& store,
-                    const std::string& id) {
+bool archive_encrypted(SnapshotStore& store, const std::string& id) {
   auto reader = store.open_archive(id);
+  std::string head(k_encryption_magic.size(), '\0');
+  size_t got = 0;
+  while (got < head.size()) {
+    size_t n = reader->read(head.data() + got, head.size() - got);
+    if (n == 0) break;
+    got += n;
+  }
+  return looks_encrypted(std::string_view(head.data(), got));
+}
+
+void restore_stream(const std::string& conninfo, const std::string& dbname, SnapshotStore& store,
+                    const std::string& id, const std::optional<EncryptionKey>& key) {
+  auto reader = decrypting_reader(store.open_archive(id), key, id + " in " + store.describe());
   auto spec = pg_tool(conninfo, dbname,
                       {"pg_restore", "--no-password", "--no-owner", "--no-acl", "-d", dbname});
   spec.capture_stderr = false;

@@ -16,6 +16,13 @@
 
 namespace previewdb::storage {
 
+// A 32-byte archive encryption key (storage/encryption.hpp) and its id, a hash prefix safe to
+// print and to keep in manifests.
+struct EncryptionKey {
+  std::string bytes;
+  std::string id;  // 16 hex characters
+};
+
 // What a store needs besides its URL: plain values the command resolved (domain code never
 // reads the environment). Only s3:// uses them today.
 struct StoreOptions {
@@ -28,6 +35,8 @@ struct StoreOptions {
   std::chrono::seconds s3_sweep_after = std::chrono::hours(24);
   // HMAC-SHA-256 key of manifests (PREVIEWDB_MANIFEST_KEY); required by s3://.
   std::string manifest_key;
+  // PREVIEWDB_ENCRYPTION_KEY / --encryption-key-file: encrypts with --encrypt, decrypts restores.
+  std::optional<EncryptionKey> encryption_key;
 };
 
 // An archive written as a stream whose name is decided at the end (snapshots are named last).
@@ -141,9 +150,13 @@ void dump_archive(const std::string& conninfo, const std::string& dbname,
 void restore_archive(const std::string& conninfo, const std::string& dbname,
                      const std::filesystem::path& archive);
 // Streams an archive from a store into pg_restore (--no-owner --no-acl) into an existing empty
-// dbname. A damaged stream fails the restore (the caller drops the half-restored database).
+// dbname, decrypting it (with key) when it is encrypted. A damaged or tampered stream fails the
+// restore (the caller drops the half-restored database); no unauthenticated byte reaches
+// pg_restore.
 void restore_stream(const std::string& conninfo, const std::string& dbname, SnapshotStore& store,
-                    const std::string& id);
+                    const std::string& id, const std::optional<EncryptionKey>& key = std::nullopt);
+// True when the archive `id` in the store is encrypted (its first bytes).
+bool archive_encrypted(SnapshotStore& store, const std::string& id);
 // pg_dump -Fc of dbname streamed into writer (no temporary file).
 void dump_to(const std::string& conninfo, const std::string& dbname, ArchiveWriter& writer);
 
