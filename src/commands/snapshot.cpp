@@ -322,6 +322,10 @@ int run_snapshot(const Args& args) {
   if (parsed->count("encryption-key-file"))
     key_file = (*parsed)["encryption-key-file"].as<std::string>();
   req.encrypt = cfg.get_bool("encrypt");
+  // Configured on (previewdb.json, PREVIEWDB_ENCRYPT), it applies when there is an archive; only
+  // the flag without --to is a mistake.
+  if (auto e = cfg.get("encrypt"); req.encrypt && !req.store_url && e->origin.rfind("--", 0) != 0)
+    req.encrypt = false;
   if (req.store_url || req.encrypt) req.store_options = store_options(cfg, key_file);
   auto result = db::naming_lost_connection(
       "taking a snapshot of database " + util::quoted(source),

@@ -356,6 +356,12 @@ TEST_F(S3Store, EncryptedArchivesRoundTripAndRefuseAWrongKeyOrTampering) {
   auto left = server().connect().exec(
       "SELECT count(*) FROM pg_database WHERE datname LIKE 'previewdb_tmp%'");
   EXPECT_EQ(left.get_int(0, 0), 0);
+  // Configured on, encryption applies to archives; a snapshot without --to is not refused.
+  auto configured = cli({"snapshot"}, {{"PREVIEWDB_ENCRYPT", "true"}});
+  EXPECT_EQ(configured.code, 0) << configured.err;
+  auto flag = cli({"snapshot", "--encrypt"}, {{"PREVIEWDB_ENCRYPTION_KEY", key}});
+  EXPECT_EQ(flag.code, 2);
+  EXPECT_THAT(flag.err, HasSubstr("--encrypt encrypts the archive written with --to"));
   // --encrypt without a key is refused before anything is made.
   auto nokey = cli({"snapshot", "--to", url("enc"), "--encrypt"});
   EXPECT_EQ(nokey.code, 2);
