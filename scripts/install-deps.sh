@@ -7,7 +7,7 @@
 #   scripts/install-deps.sh --runtime  only what the installed binary needs at run time (the
 #                                      Dockerfile's runtime stage): no compiler, no local server
 #   scripts/install-deps.sh --peers    also the real peers tests and benchmarks compare against
-#                                      (dbmate, drizzle-orm, squawk-cli from npm); --bench is the
+#                                      (dbmate, drizzle-orm, squawk-cli, s3rver from npm); --bench is the
 #                                      same
 set -euo pipefail
 
@@ -95,6 +95,11 @@ if [ "$mode" = "--peers" ] || [ "$mode" = "--bench" ]; then
 }
 JSON
     npm install --prefix "$peers/verdaccio" --silent --no-audit --no-fund >/dev/null
+  fi
+  # s3rver: the S3-compatible server the s3:// store tests run (behind tests/peers/s3_server.cjs,
+  # which checks Signature V4 and adds the multipart listing/abort s3rver lacks).
+  if [ ! -d "$peers/node_modules/s3rver" ]; then
+    npm install --prefix "$peers" --silent --no-audit --no-fund s3rver@3 >/dev/null
   fi
   # squawk (npm squawk-cli ships its binary), the linter bench/lint_bench.sh compares against.
   if [ ! -x "$peers/node_modules/.bin/squawk" ]; then

@@ -38,6 +38,8 @@ PEERS = {
     and os.path.isdir("/opt/previewdb-peers/node_modules/drizzle-orm"),
     "verdaccio": lambda: shutil.which("npm") is not None
     and os.path.exists("/opt/previewdb-peers/verdaccio/node_modules/.bin/verdaccio"),
+    "s3rver": lambda: shutil.which("node") is not None
+    and os.path.isdir("/opt/previewdb-peers/node_modules/s3rver"),
 }
 
 

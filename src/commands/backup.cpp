@@ -28,7 +28,8 @@ backup::Progress progress_printer(const std::string& what) {
 void add_store_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options()
-      ("store", "where backups live: a folder or file://DIR (default ./backups, BACKUP_DIR)",
+      ("store", "where backups live: a folder, file://DIR or s3://BUCKET/PREFIX (default "
+       "./backups, BACKUP_DIR)",
        cxxopts::value<std::string>(), "URL")
       ("to", "alias of --store", cxxopts::value<std::string>(), "URL");
   // clang-format on
@@ -42,7 +43,7 @@ std::unique_ptr<storage::SnapshotStore> open_backup_store(const cxxopts::ParseRe
   }
   std::string where =
       parsed.count("to") ? parsed["to"].as<std::string>() : cfg.get_string("backup_store");
-  return storage::open_store(storage::store_url_from(where));
+  return storage::open_store(storage::store_url_from(where), store_options(cfg));
 }
 
 nlohmann::json backup_json(const backup::BackupInfo& b, std::chrono::system_clock::time_point now) {

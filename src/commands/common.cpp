@@ -15,6 +15,7 @@
 #include "git/tree.hpp"
 #include "git/user.hpp"
 #include "local/cluster.hpp"
+#include "storage/encryption.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
 #include "util/files.hpp"
@@ -212,6 +213,47 @@ void protect_secrets(const config::Config& cfg) {
     for (auto& s : db::register_conninfo_secrets("")) secrets.push_back(std::move(s));
   }
   mask_in_ci(secrets);
+}
+
+storage::StoreOptions store_options(const config::Config& cfg,
+                                    const std::optional<std::string>& key_file) {
+  auto env = config::process_env();
+  auto first = [&](std::initializer_list<const char*> names) -> std::string {
+    for (const char* n : names) {
+      if (auto it = env.find(n); it != env.end() && !it->second.empty()) return it->second;
+    }
+    return "";
+  };
+  storage::StoreOptions o;
+  o.s3_endpoint = cfg.get_string("s3_endpoint");
+  o.s3_region = cfg.get_string("s3_region");
+  o.s3_part_size = static_cast<std::uint64_t>(cfg.get_int("s3_part_size_mb", 5, 5120)) << 20;
+  o.s3_sweep_after = cfg.get_duration("s3_sweep_after");
+  o.s3_credentials.access_key_id = first({"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_COCKROACH_BACKUP"});
+  o.s3_credentials.secret_access_key =
+      first({"AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY_COCKROACH_BACKUP"});
+  o.s3_credentials.session_token = first({"AWS_SESSION_TOKEN"});
+  o.manifest_key = first({"PREVIEWDB_MANIFEST_KEY"});
+  std::vector<std::string> secrets;
+  std::string key_text = first({"PREVIEWDB_ENCRYPTION_KEY"});
+  std::string key_origin = "PREVIEWDB_ENCRYPTION_KEY";
+  if (key_file) {
+    key_text = util::read_file(*key_file, 4096);
+    key_origin = "--encryption-key-file " + util::quoted(*key_file);
+  }
+  if (!util::trim(key_text).empty()) {
+    util::register_secret(util::trim(key_text));
+    secrets.push_back(util::trim(key_text));
+    o.encryption_key = storage::parse_encryption_key(key_text, key_origin);
+  }
+  for (const auto* s : {&o.s3_credentials.access_key_id, &o.s3_credentials.secret_access_key,
+                        &o.s3_credentials.session_token, &o.manifest_key}) {
+    if (s->empty()) continue;
+    util::register_secret(*s);
+    secrets.push_back(*s);
+  }
+  mask_in_ci(secrets);
+  return o;
 }
 
 void mask_in_ci(const std::vector<std::string>& secrets) {

@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "core/protection.hpp"
 #include "db/connection.hpp"
+#include "storage/store.hpp"
 
 namespace previewdb::commands {
 
@@ -42,6 +43,13 @@ config::Config load_config(const cxxopts::ParseResult& parsed,
 // Checks database_url and direct_url (db::register_conninfo_secrets, the error naming the
 // setting's origin), registers their passwords and PGPASSWORD for scrubbing and masks them.
 void protect_secrets(const config::Config& cfg);
+
+// What an s3:// store needs: s3_* settings, and from the environment only the credentials
+// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else the _COCKROACH_BACKUP names the original
+// scripts used; AWS_SESSION_TOKEN) and PREVIEWDB_MANIFEST_KEY, all registered as secrets.
+// key_file (--encryption-key-file) wins over PREVIEWDB_ENCRYPTION_KEY.
+storage::StoreOptions store_options(const config::Config& cfg,
+                                    const std::optional<std::string>& key_file = std::nullopt);
 
 // Under GitHub Actions (GITHUB_ACTIONS=true), prints ::add-mask:: for each secret to stderr, so
 // that the runner hides them in every later log line and output.

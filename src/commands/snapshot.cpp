@@ -1,10 +1,12 @@
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "commands/common.hpp"
 #include "core/catalog.hpp"
 #include "core/naming.hpp"
 #include "snapshot/snapshot.hpp"
+#include "storage/store.hpp"
 #include "util/duration.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -27,17 +29,113 @@ nlohmann::json snapshot_json(const core::DatabaseInfo& d) {
       {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)}};
 }
 
+void warn_over(size_t count, const std::string& source, const std::string& where) {
+  if (count <= k_snapshot_warn_count) return;
+  util::log::warn(std::to_string(count) + " snapshots of '" + util::printable(source) + "' exist" +
+                  where + "; drop old ones with 'previewdb snapshot prune --keep " +
+                  std::to_string(k_snapshot_warn_count) + "'");
+}
+
+// snapshot list --store URL: the archives in a store (file://, s3://), newest first per source.
+int snapshot_list_store(const cxxopts::ParseResult& parsed, const config::Config& cfg) {
+  auto store = storage::open_store(storage::store_url_from(parsed["store"].as<std::string>()),
+                                   store_options(cfg));
+  std::optional<std::string> source;
+  if (parsed.count("source")) source = parsed["source"].as<std::string>();
+  auto plan = snapshot::plan_archive_prune(store->archives(), SIZE_MAX, source);
+  if (parsed.count("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& a : plan.keep) {
+      out.push_back({{"id", a.id},
+                     {"source", a.source},
+                     {"created_at", a.created_at},
+                     {"size_bytes", a.size},
+                     {"store", store->describe()}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (plan.keep.empty()) {
+    util::log::info("no snapshot archives in " + store->describe() +
+                    "; write one with 'previewdb snapshot --to " + store->describe() + "'");
+    return 0;
+  }
+  std::map<std::string, size_t> per_source;
+  for (const auto& a : plan.keep) ++per_source[a.source];
+  for (const auto& [s, n] : per_source) warn_over(n, s, " in " + store->describe());
+  auto now = std::chrono::system_clock::now();
+  std::printf("%-40s %-16s %-21s %-8s %s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE", "SIZE");
+  for (const auto& a : plan.keep) {
+    auto created = util::parse_iso8601(a.created_at);
+    std::string age =
+        created ? util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *created))
+                : "?";
+    char row[1024];
+    std::snprintf(row, sizeof row, "%-40s %-16s %-21s %-8s %s", util::printable(a.id).c_str(),
+                  util::printable(a.source).c_str(), util::printable(a.created_at).c_str(),
+                  age.c_str(), util::human_bytes(static_cast<double>(a.size)).c_str());
+    std::printf("%s\n", util::workflow::neutralize_commands(row).c_str());
+  }
+  return 0;
+}
+
+// snapshot prune --keep N --store URL: removes old archives (manifest first, then the data).
+int snapshot_prune_store(const cxxopts::ParseResult& parsed, const config::Config& cfg,
+                         size_t keep) {
+  auto store = storage::open_store(storage::store_url_from(parsed["store"].as<std::string>()),
+                                   store_options(cfg));
+  std::optional<std::string> source;
+  if (parsed.count("source")) source = parsed["source"].as<std::string>();
+  auto plan = snapshot::plan_archive_prune(store->archives(), keep, source);
+  bool dry = parsed.count("dry-run") > 0;
+  nlohmann::json dropped = nlohmann::json::array();
+  if (plan.drop.empty()) {
+    util::log::info("nothing to prune in " + store->describe() + " (" +
+                    std::to_string(plan.keep.size()) + " archives kept)");
+  } else {
+    for (const auto& a : plan.drop) {
+      util::log::info(std::string(dry ? "would remove " : "will remove ") + util::printable(a.id) +
+                      " (of " + util::printable(a.source) + ", " + util::printable(a.created_at) +
+                      ") from " + store->describe());
+    }
+    if (!dry) {
+      confirm("remove " + std::to_string(plan.drop.size()) + " snapshot archive(s)",
+              parsed.count("yes") > 0);
+      for (const auto& a : plan.drop) {
+        store->remove(a.id);
+        dropped.push_back(a.id);
+        if (!parsed.count("json")) std::cout << a.id << "\n";
+      }
+    }
+  }
+  if (parsed.count("json")) {
+    nlohmann::json would = nlohmann::json::array();
+    for (const auto& a : plan.drop) would.push_back(a.id);
+    std::cout << nlohmann::json{{"dry_run", dry},
+                                {"dropped", dry ? nlohmann::json::array() : dropped},
+                                {"would_drop", dry ? would : nlohmann::json::array()},
+                                {"kept", plan.keep.size()},
+                                {"store", store->describe()}}
+                     .dump(2)
+              << "\n";
+  }
+  return 0;
+}
+
 int snapshot_list(const Args& args) {
   cxxopts::Options options(args[0] + " list", "List snapshots, newest first per source.");
   add_common_options(options);
   // clang-format off
   options.add_options()
       ("json", "print a JSON array")
+      ("store", "list the archives in this store instead (file://DIR, s3://BUCKET/PREFIX)",
+       cxxopts::value<std::string>(), "URL")
       ("source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME");
   // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
+  if (parsed->count("store")) return snapshot_list_store(*parsed, cfg);
   auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto all = core::list_databases(conn, /*with_sizes=*/true);
   auto plan = snapshot::plan_prune(
@@ -79,6 +177,8 @@ int snapshot_prune(const Args& args) {
   options.add_options()
       ("keep", "how many to keep per source (required)", cxxopts::value<std::string>(), "N")
       ("source", "only snapshots of this database", cxxopts::value<std::string>(), "NAME")
+      ("store", "prune the archives in this store instead (file://DIR, s3://BUCKET/PREFIX)",
+       cxxopts::value<std::string>(), "URL")
       ("dry-run", "show what would be dropped")
       ("y,yes", "do not ask for confirmation")
       ("json", "print the result as JSON");
@@ -96,6 +196,7 @@ int snapshot_prune(const Args& args) {
         "--keep takes a whole number, e.g. --keep 3");
   }
   auto cfg = load_config(*parsed);
+  if (parsed->count("store")) return snapshot_prune_store(*parsed, cfg, static_cast<size_t>(*keep));
   auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto all = core::list_databases(conn);
   std::optional<std::string> source;
@@ -166,13 +267,19 @@ int run_snapshot(const Args& args) {
   cxxopts::Options options(
       args[0],
       "Take a point-in-time snapshot of SOURCE (default dev) and print its id.\n"
-      "  previewdb snapshot [SOURCE] [--to file://DIR] [--wait-idle 30s] [--terminate-sessions]\n"
-      "  previewdb snapshot list [--json]\n"
-      "  previewdb snapshot prune --keep N [--dry-run] [--yes]");
+      "  previewdb snapshot [SOURCE] [--to file://DIR|s3://BUCKET/PREFIX] [--wait-idle 30s]\n"
+      "                     [--terminate-sessions]\n"
+      "  previewdb snapshot list [--json] [--store URL]\n"
+      "  previewdb snapshot prune --keep N [--store URL] [--dry-run] [--yes]");
   add_common_options(options);
   // clang-format off
   options.add_options()
-      ("to", "also write a pg_dump archive to a snapshot store (file://DIR)",
+      ("encrypt", "encrypt the archive written with --to (AES-256-GCM; key from "
+       "PREVIEWDB_ENCRYPTION_KEY or --encryption-key-file)",
+       cxxopts::value<std::string>()->implicit_value("true"), "BOOL")
+      ("encryption-key-file", "a file holding the 32-byte key (hex or base64)",
+       cxxopts::value<std::string>(), "FILE")
+      ("to", "also write a pg_dump archive to a snapshot store (file://DIR, s3://BUCKET/PREFIX)",
        cxxopts::value<std::string>(), "URL")
       ("strategy", "clone strategy: auto, wal_log, file_copy", cxxopts::value<std::string>(), "S")
       ("wait-idle", "when SOURCE has client sessions, wait up to this long for them to end "
@@ -208,17 +315,40 @@ int run_snapshot(const Args& args) {
   req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
   req.wait_idle = wait_idle;
   req.terminate_sessions = parsed->count("terminate-sessions") > 0;
-  if (auto to = cfg.get("snapshot_store")) req.store_url = to->value;
+  if (auto to = cfg.get("snapshot_store")) {
+    req.store_url = to->value;
+  }
+  std::optional<std::string> key_file;
+  if (parsed->count("encryption-key-file"))
+    key_file = (*parsed)["encryption-key-file"].as<std::string>();
+  req.encrypt = cfg.get_bool("encrypt");
+  // Configured on (previewdb.json, PREVIEWDB_ENCRYPT), it applies when there is an archive; only
+  // the flag without --to is a mistake.
+  if (auto e = cfg.get("encrypt"); req.encrypt && !req.store_url && e->origin.rfind("--", 0) != 0)
+    req.encrypt = false;
+  if (req.store_url || req.encrypt) req.store_options = store_options(cfg, key_file);
   auto result = db::naming_lost_connection(
       "taking a snapshot of database " + util::quoted(source),
       "when the server is back, 'previewdb snapshot list' shows the snapshots; run it again",
       [&] { return snapshot::create_snapshot(conn, req); });
   util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +
                   (result.archive ? ", archive " + *result.archive : ""));
-  if (result.snapshots_of_source > k_snapshot_warn_count) {
-    util::log::warn(std::to_string(result.snapshots_of_source) + " snapshots of '" + source +
-                    "' exist; drop old ones with 'previewdb snapshot prune --keep " +
-                    std::to_string(k_snapshot_warn_count) + "'");
+  warn_over(result.snapshots_of_source, source, "");
+  if (req.store_url) {
+    // The same warning for the store (the original scripts warned about the bucket).
+    try {
+      auto store = storage::open_store(*req.store_url, req.store_options);
+      size_t n = 0;
+      for (const auto& a : store->archives()) n += a.source == source;
+      if (n > k_snapshot_warn_count) {
+        util::log::warn(std::to_string(n) + " snapshot archives of '" + source + "' are in " +
+                        store->describe() + "; remove old ones with 'previewdb snapshot prune " +
+                        "--keep " + std::to_string(k_snapshot_warn_count) + " --store " +
+                        store->describe() + "'");
+      }
+    } catch (const Error& e) {
+      util::log::warn(std::string("could not count the archives in the store: ") + e.what());
+    }
   }
   if (parsed->count("json")) {
     std::cout << nlohmann::json{{"id", result.id},

@@ -38,8 +38,10 @@ int run_spawn(const Args& args) {
       ("name", "explicit database name", cxxopts::value<std::string>(), "NAME")
       ("from", "clone the latest snapshot of this database (default dev)",
        cxxopts::value<std::string>(), "SOURCE")
-      ("snapshot", "clone this snapshot id, or a file:// archive", cxxopts::value<std::string>(),
-       "ID")
+      ("snapshot", "clone this snapshot id, or a file:// or s3:// archive",
+       cxxopts::value<std::string>(), "ID")
+      ("encryption-key-file", "the key of an encrypted archive (else PREVIEWDB_ENCRYPTION_KEY)",
+       cxxopts::value<std::string>(), "FILE")
       ("branch", "git branch to record in the metadata", cxxopts::value<std::string>(), "B")
       ("reuse", "if it exists and is ours, return it")
       ("replace", "if it exists and is ours, re-create it from the snapshot")
@@ -105,6 +107,12 @@ int run_spawn(const Args& args) {
   req.source = cfg.get_string("source");
   core::validate_name(req.source, "source database");
   if (p.count("snapshot")) req.snapshot = p["snapshot"].as<std::string>();
+  if (req.snapshot && req.snapshot->find("://") != std::string::npos) {
+    req.store_options =
+        store_options(cfg, p.count("encryption-key-file")
+                               ? std::optional(p["encryption-key-file"].as<std::string>())
+                               : std::nullopt);
+  }
   req.if_exists = p.count("reuse")     ? core::IfExists::reuse
                   : p.count("replace") ? core::IfExists::replace
                                        : core::IfExists::fail;

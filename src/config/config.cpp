@@ -58,6 +58,14 @@ const std::vector<Key>& keys() {
       // webhook: the shared secret, never a flag (ps shows flags)
       {"webhook_secret", "", {"PREVIEWDB_WEBHOOK_SECRET"}, nullptr},
       {"webhook_secret_file", "", {"PREVIEWDB_WEBHOOK_SECRET_FILE"}, nullptr, Type::path},
+      // s3:// stores. Credentials and keys are never settings (no file key): only the
+      // environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, PREVIEWDB_MANIFEST_KEY, ...).
+      {"s3_endpoint", "", {"AWS_ENDPOINT_URL", "PREVIEWDB_S3_ENDPOINT"}, nullptr},
+      {"s3_region", "", {"AWS_REGION", "AWS_DEFAULT_REGION"}, "us-east-1"},
+      {"s3_part_size_mb", "", {"PREVIEWDB_S3_PART_SIZE_MB"}, "8", Type::integer},
+      {"s3_sweep_after", "", {"PREVIEWDB_S3_SWEEP_AFTER"}, "24h", Type::duration},
+      // Archive encryption (the key itself only from PREVIEWDB_ENCRYPTION_KEY or a key file).
+      {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
   };
   return table;
 }

@@ -278,7 +278,8 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   } else if (req.snapshot) {
     snapshot_id = *req.snapshot;
     if (is_file_snapshot(snapshot_id)) {
-      storage::open_store(snapshot_id);  // an unsupported scheme is refused before any change
+      // An unsupported scheme or missing settings are refused before any change.
+      storage::open_store(snapshot_id, req.store_options);
     } else {
       auto snap = find_database(conn, snapshot_id);
       if (!snap || !snap->meta || snap->meta->kind != Kind::snapshot) {
@@ -328,8 +329,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       reg.built(row, temp);
       result.strategy = "empty";
     } else if (is_file_snapshot(snapshot_id)) {
-      auto store = storage::open_store(snapshot_id);
-      util::TempDir scratch;
+      auto store = storage::open_store(snapshot_id, req.store_options);
       std::string object = storage::store_object_id(snapshot_id);
       if (object == "latest") {
         // The newest archive of the requested source, not the last name across sources.
@@ -343,10 +343,20 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
         }
         object = *latest;
       }
-      auto archive = store->fetch(object, scratch.path());
-      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
-      reg.built(row, temp);
-      storage::restore_archive(req.conninfo, temp, archive);
+      if (store->remote() || storage::archive_encrypted(*store, object)) {
+        // Streamed into pg_restore: a damaged or tampered archive fails the restore into the
+        // temporary database, which is dropped below; nothing is ever visible under req.name.
+        conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+        reg.built(row, temp);
+        storage::restore_stream(req.conninfo, temp, *store, object,
+                                req.store_options.encryption_key);
+      } else {
+        util::TempDir scratch;
+        auto archive = store->fetch(object, scratch.path());
+        conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+        reg.built(row, temp);
+        storage::restore_archive(req.conninfo, temp, archive);
+      }
       result.strategy = "pg_restore";
     } else {
       std::string chosen;

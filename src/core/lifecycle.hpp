@@ -13,6 +13,7 @@
 #include "core/metadata.hpp"
 #include "core/protection.hpp"
 #include "db/connection.hpp"
+#include "storage/store.hpp"
 
 namespace previewdb::core {
 
@@ -28,6 +29,7 @@ struct SpawnRequest {
   std::string source = "dev";           // latest snapshot of this database...
   std::optional<std::string> snapshot;  // ...unless a snapshot id is given
   std::string conninfo;                 // server (for pg_restore when restoring a file:// archive)
+  storage::StoreOptions store_options;  // settings of an s3:// snapshot store
   IfExists if_exists = IfExists::fail;
   CloneStrategy strategy = CloneStrategy::automatic;
   // Build an empty database (from template0) instead of cloning a snapshot (`reset` without one).

@@ -16,16 +16,29 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   const void* k = key.empty() ? &k_empty : static_cast<const void*>(key.data());
   if (!HMAC(EVP_sha256(), k, static_cast<int>(key.size()),
             reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &len)) {
-    throw Error(ExitCode::failure, "OpenSSL HMAC-SHA256 failed");
+    throw Error(ExitCode::failure, "HMAC-SHA-256 failed (OpenSSL)");
   }
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  return to_hex(hmac_sha256(key, data));
+}
+
+std::string sha256_raw(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (!EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr)) {
+    throw Error(ExitCode::failure, "SHA-256 failed (OpenSSL)");
+  }
+  return std::string(reinterpret_cast<const char*>(out), len);
+}
+
+std::string to_hex(std::string_view bytes) {
   static const char* hex = "0123456789abcdef";
-  std::string raw = hmac_sha256(key, data), out;
-  out.reserve(raw.size() * 2);
-  for (unsigned char c : raw) {
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
     out += hex[c >> 4];
     out += hex[c & 15];
   }

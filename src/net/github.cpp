@@ -83,7 +83,7 @@ HttpResponse GitHubClient::send(const std::string& method, const std::string& ur
   if (!m_options.token.empty())
     req.headers.emplace_back("Authorization", "Bearer " + m_options.token);
   ++m_requests;
-  HttpResponse r = http_request(req, m_options.retry);
+  HttpResponse r = http_send(req, m_options.retry);
   if (r.status >= 200 && r.status < 300) return r;
   if (r.status == 404 && allow_not_found) return r;
 

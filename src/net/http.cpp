@@ -20,11 +20,17 @@ void ensure_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  std::string* body;
+  size_t max;
+};
+
 size_t on_body(char* data, size_t size, size_t n, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  // A GitHub page is at most a few MB; refuse anything absurd rather than fill memory.
-  if (body->size() + size * n > 64u * 1024 * 1024) return 0;
-  body->append(data, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  // A GitHub page is at most a few MB, an S3 range a part; refuse anything absurd rather than
+  // fill memory.
+  if (sink->body->size() + size * n > sink->max) return 0;
+  sink->body->append(data, size * n);
   return size * n;
 }
 
@@ -79,14 +85,17 @@ Attempt attempt_once(const HttpRequest& req) {
   }
   char errbuf[CURL_ERROR_SIZE] = {0};
   CURL* h = curl.get();
-  set_option(h, CURLOPT_URL, "CURLOPT_URL", req.url.c_str());
-  if (req.method != "GET") {
+  BodySink sink{&a.response.body, req.max_response};
+  if (req.method == "HEAD") {
+    set_option(h, CURLOPT_NOBODY, "CURLOPT_NOBODY", 1L);
+  } else if (req.method != "GET") {
     set_option(h, CURLOPT_CUSTOMREQUEST, "CURLOPT_CUSTOMREQUEST", req.method.c_str());
   }
-  if (!req.body.empty() || req.method == "POST" || req.method == "PATCH") {
-    set_option(h, CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", req.body.c_str());
+  set_option(h, CURLOPT_URL, "CURLOPT_URL", req.url.c_str());
+  if (!req.body.empty() || req.method == "POST" || req.method == "PATCH" || req.method == "PUT") {
     set_option(h, CURLOPT_POSTFIELDSIZE_LARGE, "CURLOPT_POSTFIELDSIZE_LARGE",
                static_cast<curl_off_t>(req.body.size()));
+    set_option(h, CURLOPT_POSTFIELDS, "CURLOPT_POSTFIELDS", req.body.data());
     // A redirect must not turn the write into a GET, nor repeat it elsewhere.
     set_option(h, CURLOPT_POSTREDIR, "CURLOPT_POSTREDIR", static_cast<long>(CURL_REDIR_POST_ALL));
   }
@@ -100,12 +109,12 @@ Attempt attempt_once(const HttpRequest& req) {
   set_option(h, CURLOPT_REDIR_PROTOCOLS_STR, "CURLOPT_REDIR_PROTOCOLS_STR", "http,https");
   // GitHub answers 301 for renamed repositories. curl drops a custom Authorization header when
   // a redirect leaves the host, so the token never follows it elsewhere.
-  set_option(h, CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION", 1L);
+  set_option(h, CURLOPT_FOLLOWLOCATION, "CURLOPT_FOLLOWLOCATION", req.follow_redirects ? 1L : 0L);
   set_option(h, CURLOPT_MAXREDIRS, "CURLOPT_MAXREDIRS", 5L);
-  set_option(h, CURLOPT_ACCEPT_ENCODING, "CURLOPT_ACCEPT_ENCODING", "");
+  if (req.accept_compressed) set_option(h, CURLOPT_ACCEPT_ENCODING, "CURLOPT_ACCEPT_ENCODING", "");
   set_option(h, CURLOPT_ERRORBUFFER, "CURLOPT_ERRORBUFFER", errbuf);
   set_option(h, CURLOPT_WRITEFUNCTION, "CURLOPT_WRITEFUNCTION", on_body);
-  set_option(h, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", &a.response.body);
+  set_option(h, CURLOPT_WRITEDATA, "CURLOPT_WRITEDATA", &sink);
   set_option(h, CURLOPT_HEADERFUNCTION, "CURLOPT_HEADERFUNCTION", on_header);
   set_option(h, CURLOPT_HEADERDATA, "CURLOPT_HEADERDATA", &a.response.headers);
   a.code = curl_easy_perform(h);
@@ -132,17 +141,18 @@ std::optional<std::string> HttpResponse::header(std::string_view name) const {
 HttpResponse http_get(const HttpRequest& request, const RetryPolicy& retry) {
   HttpRequest get = request;
   get.method = "GET";
-  return http_request(get, retry);
+  return http_send(get, retry);
 }
 
-HttpResponse http_request(const HttpRequest& request, const RetryPolicy& retry) {
+HttpResponse http_send(const HttpRequest& request, const RetryPolicy& retry) {
   ensure_init();
   auto backoff = retry.initial_backoff;
-  int attempts = request.method == "POST" ? 1 : std::max(1, retry.attempts);
+  int attempts = request.method == "POST" && !retry.retry_post ? 1 : std::max(1, retry.attempts);
   for (int i = 1;; ++i) {
     Attempt a = attempt_once(request);
     bool network_error = a.code != CURLE_OK;
-    bool server_error = !network_error && a.response.status >= 500;
+    bool server_error = !network_error && (a.response.status >= 500 ||
+                                           (retry.retry_throttled && a.response.status == 429));
     if (!network_error && !server_error) {
       a.response.attempts = i;
       return a.response;
@@ -153,7 +163,7 @@ HttpResponse http_request(const HttpRequest& request, const RetryPolicy& retry) 
         throw Error(ExitCode::connection,
                     "cannot reach " + util::redact_url(request.url) + ": " + util::scrub(why) +
                         " (after " + std::to_string(i) + (i == 1 ? " try)" : " tries)"),
-                    {"check the network, or the API URL (GITHUB_API_URL)"});
+                    {request.unreachable_hint});
       }
       a.response.attempts = i;
       return a.response;

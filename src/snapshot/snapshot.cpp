@@ -8,6 +8,7 @@
 #include "core/registry.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
+#include "storage/encryption.hpp"
 #include "storage/store.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
@@ -120,8 +121,17 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   // --to: a bad URL is rejected before any work, and dumps that a killed previewdb left behind
   // are removed.
   std::unique_ptr<storage::SnapshotStore> store;
+  if (req.encrypt && !req.store_url) {
+    throw usage_error("--encrypt encrypts the archive written with --to, and there is none",
+                      "add --to file://DIR or --to s3://BUCKET/PREFIX");
+  }
+  if (req.encrypt && !req.store_options.encryption_key) {
+    throw usage_error("--encrypt needs a key",
+                      "set PREVIEWDB_ENCRYPTION_KEY (32 bytes, hex or base64: 'openssl rand -hex "
+                      "32') or pass --encryption-key-file FILE");
+  }
   if (req.store_url) {
-    store = storage::open_store(*req.store_url);
+    store = storage::open_store(*req.store_url, req.store_options);
     util::remove_orphaned_temp_dirs(k_dump_dir_prefix);
   }
 
@@ -138,8 +148,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   // Registered before it exists; a snapshot only because the registry says so.
   long long row =
       reg.begin_build(temp, snapshot_name(req.source, util::compact_timestamp(now)), meta);
-  std::unique_ptr<util::TempDir> scratch;
-  std::optional<std::string> stored;  // the id under which the store holds the archive
+  std::unique_ptr<storage::ArchiveWriter> archive;  // streamed into the store, published at naming
   try {
     std::string chosen;
     std::string clause = core::strategy_clause(conn, req.strategy, req.source, &chosen);
@@ -152,15 +161,14 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       storage::copy_online(req.conninfo, req.source, temp);
       result.method = "pg_dump | pg_restore (source busy)";
     }
-    std::filesystem::path archive;
     if (store) {
-      // Dumped now, while the copy still accepts connections, into a private directory (0700)
-      // and a file only we can read: it is a full copy of the source.
-      scratch = util::private_temp_dir(k_dump_dir_prefix);
-      archive = scratch->path() / (temp + ".dump");
-      util::write_file_atomic(
-          archive, "", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-      storage::dump_archive(req.conninfo, temp, archive);
+      // Dumped now, while the copy still accepts connections, streamed into the store (no local
+      // copy: an s3:// upload is bounded by one part); invisible until published below.
+      archive = store->begin_archive(snapshot_name(req.source, util::compact_timestamp(now)));
+      if (req.encrypt) {
+        archive = storage::encrypting_writer(std::move(archive), *req.store_options.encryption_key);
+      }
+      storage::dump_to(req.conninfo, temp, *archive);
     }
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " ALLOW_CONNECTIONS false");
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " IS_TEMPLATE true");
@@ -174,10 +182,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       if (attempt > 9) throw Error(ExitCode::failure, "cannot name snapshot " + base);
       std::string id = attempt == 1 ? base : base + "_" + std::to_string(attempt);
       if (core::find_database(conn, id)) continue;
-      if (store) {
-        store->put(id, archive, core::to_comment(meta));
-        stored = id;
-      }
+      if (archive) archive->publish(id, core::to_comment(meta));
       reg.retarget(row, id);
       if (conn.try_exec(
               "ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " + conn.quote_ident(id), {},
@@ -186,8 +191,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
         result.id = id;
         break;
       }
-      if (store) store->remove(id);  // someone took the name meanwhile
-      stored.reset();
+      if (archive) archive->unpublish();  // someone took the name meanwhile
     }
   } catch (...) {
     core::drop_temporary(conn, temp);
@@ -197,9 +201,10 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       util::log::warn("could not update " + std::string(core::k_registry_database) + ": " +
                       e.what());
     }
-    if (stored) {
+    if (archive) {
       try {
-        store->remove(*stored);
+        archive->unpublish();
+        archive.reset();  // removes what was stored
       } catch (const std::exception& e) {
         util::log::warn("could not remove the archive of the failed snapshot: " +
                         std::string(e.what()));
@@ -227,6 +232,21 @@ PrunePlan plan_prune(const std::vector<core::DatabaseInfo>& all, size_t keep,
     for (size_t i = 0; i < snaps.size(); ++i) {
       (i < keep ? plan.keep : plan.drop).push_back(snaps[i]);
     }
+  }
+  return plan;
+}
+
+ArchivePrunePlan plan_archive_prune(std::vector<storage::ArchiveInfo> all, size_t keep,
+                                    const std::optional<std::string>& source) {
+  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    if (a.source != b.source) return a.source < b.source;
+    return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
+  });
+  ArchivePrunePlan plan;
+  std::map<std::string, size_t> seen;
+  for (auto& a : all) {
+    if (source && a.source != *source) continue;
+    (seen[a.source]++ < keep ? plan.keep : plan.drop).push_back(std::move(a));
   }
   return plan;
 }

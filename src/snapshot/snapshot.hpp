@@ -11,6 +11,7 @@
 #include "core/lifecycle.hpp"
 #include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
+#include "storage/store.hpp"
 
 namespace previewdb::snapshot {
 
@@ -19,7 +20,10 @@ struct SnapshotRequest {
   std::string created_by;
   std::string conninfo;  // the server, for pg_dump/pg_restore
   core::CloneStrategy strategy = core::CloneStrategy::automatic;
-  std::optional<std::string> store_url;  // --to file://DIR
+  std::optional<std::string> store_url;  // --to file://DIR or s3://BUCKET/PREFIX
+  storage::StoreOptions store_options;   // credentials and settings of an s3:// store
+  // Encrypt the archive (AES-256-GCM chunks) with store_options.encryption_key.
+  bool encrypt = false;
   // A source with client sessions cannot be copied as a template: wait up to this long for
   // them to end, and/or end them (pg_terminate_backend), before the slower pg_dump copy.
   std::chrono::seconds wait_idle{0};
@@ -53,6 +57,15 @@ struct PrunePlan {
 // For every source (or only `source`), keeps the newest `keep` snapshots.
 PrunePlan plan_prune(const std::vector<core::DatabaseInfo>& all, size_t keep,
                      const std::optional<std::string>& source);
+
+struct ArchivePrunePlan {
+  std::vector<storage::ArchiveInfo> keep;  // newest first per source
+  std::vector<storage::ArchiveInfo> drop;
+};
+// The same for archives in a store (snapshot prune --store): newest `keep` of each source by
+// creation time (ties by id).
+ArchivePrunePlan plan_archive_prune(std::vector<storage::ArchiveInfo> all, size_t keep,
+                                    const std::optional<std::string>& source);
 
 // Reads a snapshot's schema without copying it: a snapshot is a template that takes no
 // connections, so this holds the snapshot's name lock (previewdb:spawn:<id>, the lock every

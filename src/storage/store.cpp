@@ -11,7 +11,10 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "crypto/random.hpp"
 #include "db/connection.hpp"
+#include "storage/encryption.hpp"
+#include "storage/s3.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
 #include "util/log.hpp"
@@ -120,6 +123,72 @@ class FileReader : public ObjectReader {
   int m_fd;
 };
 
+// Staged as a hidden file; publish writes the metadata, then links the archive under its id.
+class FileArchiveWriter : public ArchiveWriter {
+ public:
+  FileArchiveWriter(fs::path dir, std::string store) : m_dir(std::move(dir)) {
+    std::error_code ec;
+    fs::create_directories(m_dir, ec);
+    if (ec)
+      throw Error(ExitCode::failure, "cannot create snapshot store " + store + ": " + ec.message());
+    m_staged = m_dir / (".staged-" + crypto::random_hex(8) + ".dump.partial");
+    m_fd = ::open(m_staged.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (m_fd < 0) {
+      throw Error(ExitCode::failure,
+                  "cannot write to snapshot store " + store + ": " + std::strerror(errno),
+                  {"check that the folder is writable, or choose another with --to"});
+    }
+  }
+  ~FileArchiveWriter() override {
+    if (m_fd >= 0) ::close(m_fd);
+    ::unlink(m_staged.c_str());
+  }
+  void write(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(m_fd, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error(ExitCode::failure, "cannot write " + util::quoted(m_staged.string()) + ": " +
+                                           std::strerror(errno));
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  void finish() override {
+    int fd = m_fd;
+    m_fd = -1;
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+      throw Error(ExitCode::failure,
+                  "cannot write " + util::quoted(m_staged.string()) + ": " + std::strerror(errno));
+    }
+  }
+  void publish(const std::string& id, const std::string& meta) override {
+    fs::path target = m_dir / (id + ".dump");
+    // The metadata first, the archive last (list() shows .dump files).
+    util::write_file_atomic(m_dir / (id + ".json"), meta + "\n");
+    if (::link(m_staged.c_str(), target.c_str()) != 0) {
+      int err = errno;
+      std::error_code ignored;
+      fs::remove(m_dir / (id + ".json"), ignored);
+      throw Error(ExitCode::failure,
+                  "cannot write " + util::quoted(target.string()) + ": " + std::strerror(err));
+    }
+    m_published = id;
+  }
+  void unpublish() override {
+    if (m_published.empty()) return;
+    std::error_code ignored;
+    fs::remove(m_dir / (m_published + ".dump"), ignored);
+    fs::remove(m_dir / (m_published + ".json"), ignored);
+    m_published.clear();
+  }
+
+ private:
+  fs::path m_dir, m_staged;
+  int m_fd = -1;
+  std::string m_published;
+};
+
 class FileStore : public SnapshotStore {
  public:
   explicit FileStore(fs::path dir) : m_dir(std::move(dir)) {}
@@ -186,6 +255,21 @@ class FileStore : public SnapshotStore {
     // Snapshot ids end in a UTC timestamp, so name order is time order within a source.
     std::sort(ids.begin(), ids.end());
     return ids;
+  }
+
+  std::vector<ArchiveInfo> archives() override {
+    std::vector<ArchiveInfo> out;
+    for (const auto& id : list()) {
+      auto text = util::read_file_if_exists(m_dir / (id + ".json"), 1 << 20);
+      if (!text) continue;
+      auto meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      if (!meta.is_object()) continue;
+      std::error_code ec;
+      auto size = fs::file_size(m_dir / (id + ".dump"), ec);
+      out.push_back({id, meta.value("source", ""), meta.value("created_at", ""),
+                     ec ? 0 : static_cast<std::uint64_t>(size)});
+    }
+    return out;
   }
 
   std::optional<std::string> latest_of(const std::string& source) override {
@@ -267,6 +351,23 @@ class FileStore : public SnapshotStore {
 
   std::string describe() const override { return "file://" + m_dir.string(); }
 
+  std::unique_ptr<ArchiveWriter> begin_archive(const std::string&) override {
+    return std::make_unique<FileArchiveWriter>(m_dir, describe());
+  }
+
+  std::unique_ptr<ObjectReader> open_archive(const std::string& id) override {
+    fs::path p = fetch(id, {});
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      throw Error(ExitCode::failure,
+                  "cannot read " + util::quoted(p.string()) + ": " + std::strerror(errno));
+    }
+    return std::make_unique<FileReader>(fd);
+  }
+
+  bool remote() const override { return false; }
+
+
   // Temporaries of writers that died (.NAME.partial-PID, SIGKILL leaves them): removed when
   // their process is gone. A live PID (or one reused since) keeps its file: never someone's
   // running write.
@@ -318,7 +419,7 @@ class FileStore : public SnapshotStore {
 
 struct Scheme {
   const char* prefix;
-  std::function<std::unique_ptr<SnapshotStore>(const std::string& rest)> open;
+  std::function<std::unique_ptr<SnapshotStore>(const std::string& rest, const StoreOptions&)> open;
 };
 
 fs::path file_store_dir(const std::string& rest) {
@@ -330,13 +431,12 @@ fs::path file_store_dir(const std::string& rest) {
 const std::vector<Scheme>& schemes() {
   static const std::vector<Scheme> table = {
       {"file://",
-       [](const std::string& rest) -> std::unique_ptr<SnapshotStore> {
+       [](const std::string& rest, const StoreOptions&) -> std::unique_ptr<SnapshotStore> {
          return std::make_unique<FileStore>(file_store_dir(rest));
        }},
       {"s3://",
-       [](const std::string&) -> std::unique_ptr<SnapshotStore> {
-         throw Error(ExitCode::usage, "s3:// snapshot stores are not supported yet",
-                     {"use --to file://DIR for now"});
+       [](const std::string& rest, const StoreOptions& options) -> std::unique_ptr<SnapshotStore> {
+         return open_s3_store(rest, options);
        }},
   };
   return table;
@@ -390,7 +490,7 @@ util::ProcessSpec pg_tool(const std::string& conninfo, const std::string& dbname
 
 }  // namespace
 
-std::unique_ptr<SnapshotStore> open_store(const std::string& url) {
+std::unique_ptr<SnapshotStore> open_store(const std::string& url, const StoreOptions& options) {
   for (const auto& s : schemes()) {
     std::string prefix = s.prefix;
     if (url.rfind(prefix, 0) == 0) {
@@ -398,11 +498,11 @@ std::unique_ptr<SnapshotStore> open_store(const std::string& url) {
       if (rest.empty())
         throw usage_error("snapshot store URL " + util::quoted(url) + " has no path",
                           "use file:///absolute/dir or file://relative/dir");
-      return s.open(rest);
+      return s.open(rest, options);
     }
   }
   throw usage_error("unknown snapshot store " + util::quoted(url),
-                    "use file://DIR (a directory for pg_dump archives)");
+                    "use file://DIR (a directory for pg_dump archives) or s3://BUCKET/PREFIX");
 }
 
 std::string store_url_from(const std::string& path_or_url) {
@@ -452,6 +552,47 @@ void restore_archive(const std::string& conninfo, const std::string& dbname,
                                   {"pg_restore", "--no-password", "--no-owner", "-j", "2", "-d",
                                    dbname, archive.string()})),
         "restore " + util::quoted(archive.string()) + " into " + util::quoted(dbname));
+}
+
+void dump_to(const std::string& conninfo, const std::string& dbname, ArchiveWriter& writer) {
+  util::StreamingProcess dump(pg_tool(conninfo, dbname, {"pg_dump", "-Fc", "--no-password"}),
+                              /*feed_stdin=*/false, /*read_stdout=*/true);
+  std::string buf(1 << 20, '\0');
+  while (size_t n = dump.read(buf.data(), buf.size()))
+    writer.write(std::string_view(buf.data(), n));
+  const auto& r = dump.wait();
+  check(r, "dump database " + util::quoted(dbname) + " with pg_dump");
+  writer.finish();
+}
+
+bool archive_encrypted(SnapshotStore& store, const std::string& id) {
+  auto reader = store.open_archive(id);
+  std::string head(k_encryption_magic.size(), '\0');
+  size_t got = 0;
+  while (got < head.size()) {
+    size_t n = reader->read(head.data() + got, head.size() - got);
+    if (n == 0) break;
+    got += n;
+  }
+  return looks_encrypted(std::string_view(head.data(), got));
+}
+
+void restore_stream(const std::string& conninfo, const std::string& dbname, SnapshotStore& store,
+                    const std::string& id, const std::optional<EncryptionKey>& key) {
+  auto reader = decrypting_reader(store.open_archive(id), key, id + " in " + store.describe());
+  auto spec = pg_tool(conninfo, dbname,
+                      {"pg_restore", "--no-password", "--no-owner", "--no-acl", "-d", dbname});
+  spec.capture_stderr = false;
+  util::StreamingProcess restore(spec, /*feed_stdin=*/true, /*read_stdout=*/false);
+  std::string buf(1 << 20, '\0');
+  // A damaged archive throws here; the child is killed on the way out and the caller drops the
+  // half-restored database.
+  while (size_t n = reader->read(buf.data(), buf.size())) {
+    if (!restore.write(buf.data(), n)) break;
+  }
+  reader.reset();
+  check(restore.wait(),
+        "restore " + id + " from " + store.describe() + " into " + util::quoted(dbname));
 }
 
 void copy_online(const std::string& conninfo, const std::string& source,

@@ -104,7 +104,8 @@ void PgServer::reset() const {
 namespace {
 
 bool isolated_out(const std::string& key) {
-  static const char* prefixes[] = {"PG", "GITHUB_", "RUNNER_", "PREVIEWDB_", "NETLIFY", "INPUT_"};
+  static const char* prefixes[] = {"PG",      "GITHUB_", "RUNNER_", "PREVIEWDB_",
+                                   "NETLIFY", "INPUT_",  "AWS_"};
   static const char* exact[] = {"DATABASE_URL", "DIRECT_URL",     "CI",         "CONTEXT",
                                 "REVIEW_ID",    "PULL_REQUEST",   "BRANCH",     "HEAD",
                                 "COMMIT_REF",   "REPOSITORY_URL", "DEPLOY_URL", "URL"};

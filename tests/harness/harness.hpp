@@ -87,6 +87,8 @@ inline constexpr const char* k_skip_peer_dbmate = "[peer:dbmate] ";
 inline constexpr const char* k_skip_peer_drizzle = "[peer:drizzle] ";
 inline constexpr const char* k_skip_root = "[root] ";
 inline constexpr const char* k_skip_peer_verdaccio = "[peer:verdaccio] ";
+//   [peer:s3rver]  the npm s3rver behind tests/peers/s3_server.cjs (tests/harness/s3_server.hpp)
+inline constexpr const char* k_skip_peer_s3rver = "[peer:s3rver] ";
 
 // A free TCP port on 127.0.0.1.
 int free_port();

@@ -19,7 +19,8 @@ namespace {
 //   util  <-  crypto / db / git / net / config / local / storage
 //         <-  core / migrate / snapshot / backup / ci  <-  lint  <-  commands  <-  cli  <- main.cpp
 // Within a layer, only the edges listed here: local uses db and crypto (its server's password),
-// storage uses db (child-process environment), snapshot and backup build on core (catalog,
+// storage uses db (child-process environment), and crypto and net for s3:// (Signature V4,
+// manifest HMACs, libcurl transport), snapshot and backup build on core (catalog,
 // lifecycle); lint reads statements through migrate (parser, readers) and table sizes through db.
 const std::map<std::string, std::set<std::string>> k_allowed = {
     {"util", {}},
@@ -29,7 +30,7 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"net", {"util"}},
     {"config", {"util"}},
     {"local", {"util", "db", "crypto"}},
-    {"storage", {"util", "db"}},
+    {"storage", {"util", "db", "crypto", "net"}},
     {"core", {"util", "crypto", "db", "storage"}},
     {"migrate", {"util", "crypto", "db"}},
     {"snapshot", {"util", "crypto", "db", "storage", "core"}},

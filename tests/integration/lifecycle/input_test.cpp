@@ -154,11 +154,11 @@ TEST_F(LifecycleInput, SnapshotWithoutUserOrGitNameFallsBackToTheAccountName) {
   EXPECT_FALSE(j[0]["created_by"].get<std::string>().empty());
 }
 
-TEST_F(LifecycleInput, S3SnapshotIsNotSupportedYetNotNotFound) {
+TEST_F(LifecycleInput, S3SnapshotWithoutCredentialsIsAUsageErrorNotNotFound) {
   snapshot();
   auto r = run_cli({"spawn", "s3", "--snapshot", "s3://bucket/snap_dev_x.dump"}, env());
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("s3:// snapshot stores are not supported yet"));
+  EXPECT_THAT(r.err, HasSubstr("s3://bucket needs credentials"));
   EXPECT_FALSE(server().database_exists("dev_alice_s3"));
 }
 
