@@ -26,11 +26,10 @@ struct RetryPolicy {
 struct HttpRequest {
   std::string method = "GET";  // GET, HEAD, PUT, POST, PATCH, DELETE
   std::string url;
-  std::string body;  // sent when not empty (with the caller's Content-Type header)
+  std::string body;  // sent with PUT, POST and PATCH (with the caller's Content-Type header)
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
   std::chrono::seconds timeout{30};
   std::chrono::seconds connect_timeout{10};
-  std::string body;                         // sent with PUT and POST
   size_t max_response = 64u * 1024 * 1024;  // a longer answer fails the attempt
   bool follow_redirects = true;
   bool accept_compressed = true;  // ask for gzip/deflate and decode it
