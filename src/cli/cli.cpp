@@ -60,6 +60,8 @@ const Command k_commands[] = {
     {"local", "manage the embedded local PostgreSQL: start|stop|status|url", commands::run_local},
     {"webhook", "receive PR-close webhooks and drop the preview: 'webhook serve', 'webhook verify'",
      commands::run_webhook},
+    {"hold", "mark a database in use until stdin closes, so cleanup skips it (build plugins)",
+     commands::run_hold},
 };
 
 void print_help() {

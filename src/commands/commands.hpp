@@ -35,5 +35,7 @@ int run_dry_run(const Args& args);       // dry-run [DB]
 int run_safe_migrate(const Args& args);  // safe-migrate [DB]
 // webhook serve | webhook verify (commands/webhook.cpp)
 int run_webhook(const Args& args);
+// hold NAME: mark a database in use until stdin closes (commands/hold.cpp)
+int run_hold(const Args& args);
 
 }  // namespace previewdb::commands
