@@ -127,13 +127,8 @@ int backup_verify(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  std::optional<std::string> wanted;
-  if (parsed->count("backup")) {
-    auto v = (*parsed)["backup"].as<std::vector<std::string>>();
-    if (v.size() > 1)
-      throw usage_error("backup verify takes one backup, got " + std::to_string(v.size()));
-    wanted = v[0];
-  }
+  std::optional<std::string> wanted =
+      one_positional_database(*parsed, "backup", "backup verify", "backup");
   std::unique_ptr<storage::SnapshotStore> store;
   // A path to an archive names its store too.
   if (wanted && (wanted->find('/') != std::string::npos) &&

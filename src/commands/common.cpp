@@ -89,12 +89,13 @@ void check_long_flags(const cxxopts::Options& options, const Args& args) {
 
 std::optional<std::string> one_positional_database(const cxxopts::ParseResult& parsed,
                                                    const std::string& key,
-                                                   const std::string& command) {
+                                                   const std::string& command,
+                                                   const std::string& noun) {
   if (!parsed.count(key)) return std::nullopt;
   auto v = parsed[key].as<std::vector<std::string>>();
   if (v.size() > 1) {
-    throw usage_error(command + " takes one database, got " + std::to_string(v.size()),
-                      "run it once for each database");
+    throw usage_error(command + " takes one " + noun + ", got " + std::to_string(v.size()),
+                      "run it once for each " + noun);
   }
   return v.at(0);
 }

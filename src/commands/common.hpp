@@ -25,11 +25,13 @@ void add_common_options(cxxopts::Options& options);
 // parse-only check of a command line: nothing is read, connected or changed).
 std::optional<cxxopts::ParseResult> parse(cxxopts::Options& options, const Args& args);
 
-// The one optional positional database (option `key`, a vector of strings) of `command`:
-// nullopt when none was given; more than one is a usage error naming the command.
+// The one optional positional argument (option `key`, a vector of strings) of `command`, a
+// database unless `noun` says otherwise: nullopt when none was given; more than one is a usage
+// error naming the command.
 std::optional<std::string> one_positional_database(const cxxopts::ParseResult& parsed,
                                                    const std::string& key,
-                                                   const std::string& command);
+                                                   const std::string& command,
+                                                   const std::string& noun = "database");
 
 // Configuration from the flags the user gave (any option whose long name is a config key's flag).
 // Also protect_secrets(): an ambiguous DATABASE_URL is refused before anything can print it.
