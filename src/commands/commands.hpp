@@ -23,12 +23,12 @@ int run_lint(const Args& args);    // lint [FILES...] | lint --dir DIR
 // restore [BACKUP] [--into DB] | rollback [DB] (commands/restore.cpp)
 int run_restore(const Args& args);
 int run_rollback(const Args& args);
-int run_diff(const Args& args);    // diff FROM TO
-int run_drift(const Args& args);   // drift [DB]
+int run_diff(const Args& args);   // diff FROM TO
+int run_drift(const Args& args);  // drift [DB]
 // migrate down (dispatched from run_migrate) and resolve: src/commands/migrate_down.cpp.
 int run_migrate_down(const Args& args);
 int run_resolve(const Args& args);
-int run_reset(const Args& args);   // reset [DB]: re-create it (the local server: dev itself)
+int run_reset(const Args& args);         // reset [DB]: re-create it (the local server: dev itself)
 int run_backup(const Args& args);        // backup [DB] | backup list | backup verify
 int run_lint(const Args& args);          // lint [FILES...] | lint --dir DIR
 int run_dry_run(const Args& args);       // dry-run [DB]

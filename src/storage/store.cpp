@@ -367,7 +367,6 @@ class FileStore : public SnapshotStore {
 
   bool remote() const override { return false; }
 
-
   // Temporaries of writers that died (.NAME.partial-PID, SIGKILL leaves them): removed when
   // their process is gone. A live PID (or one reused since) keeps its file: never someone's
   // running write.
