@@ -7,6 +7,7 @@
 
 #include "migrate/down.hpp"
 #include "migrate/readers.hpp"
+#include "migration_folder.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
 
@@ -16,24 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class Folder {
- public:
-  Folder() : m_dir("previewdb-down-") {}
-  const fs::path& path() const { return m_dir.path(); }
-  Folder& file(const std::string& rel, const std::string& content) {
-    fs::path p = m_dir.path() / rel;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-    return *this;
-  }
-  MigrationSet read(const std::string& format = "auto",
-                    std::map<std::string, std::string> placeholders = {}) const {
-    return read_migrations({m_dir.path(), format, placeholders});
-  }
-
- private:
-  util::TempDir m_dir;
-};
+using Folder = test::MigrationFolder;
 
 // A status where the first `applied` migrations are applied, the rest pending.
 StatusReport status_of(const MigrationSet& set, size_t applied) {

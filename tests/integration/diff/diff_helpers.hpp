@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/folder.hpp"
 #include "harness/harness.hpp"
 #include "util/files.hpp"
 
@@ -74,22 +75,6 @@ inline std::vector<std::string> temporaries() {
 inline std::filesystem::path history() {
   return fixtures_dir() / "diff" / "history";
 }
-
-// A migrations folder written by the test.
-class Folder {
- public:
-  Folder() : m_dir("previewdb-diff-it-") {}
-  std::string path() const { return m_dir.path().string(); }
-  Folder& file(const std::string& rel, const std::string& content) {
-    auto p = m_dir.path() / rel;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-    return *this;
-  }
-
- private:
-  util::TempDir m_dir;
-};
 
 inline bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/folder.hpp"
 #include "harness/harness.hpp"
 #include "util/files.hpp"
 #include "util/strings.hpp"
@@ -101,22 +102,6 @@ inline std::string first_difference(const std::string& a, const std::string& b) 
 inline long long count(const std::string& db, const std::string& sql) {
   return server().connect(db).exec(sql).get_int(0, 0);
 }
-
-// A migrations folder written by the test.
-class Folder {
- public:
-  Folder() : m_dir("previewdb-migrate-it-") {}
-  std::string path() const { return m_dir.path().string(); }
-  Folder& file(const std::string& rel, const std::string& content) {
-    auto p = m_dir.path() / rel;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << content;
-    return *this;
-  }
-
- private:
-  util::TempDir m_dir;
-};
 
 inline bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
