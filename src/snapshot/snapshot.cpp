@@ -280,6 +280,11 @@ SnapshotReader::SnapshotReader(db::Connection& maintenance, const std::string& c
     throw Error(ExitCode::refused,
                 util::quoted(snapshot_id) + " is not a snapshot previewdb made; not opening it");
   }
+  // While connections are allowed nobody else may come in: a clone does not inherit the
+  // snapshot's database privileges, so PUBLIC's CONNECT and TEMPORARY are revoked for good (the
+  // owner keeps its own; superusers are beyond any such rule).
+  maintenance.exec("REVOKE CONNECT, TEMPORARY ON DATABASE " + maintenance.quote_ident(snapshot_id) +
+                   " FROM PUBLIC");
   maintenance.exec("ALTER DATABASE " + maintenance.quote_ident(snapshot_id) +
                    " ALLOW_CONNECTIONS true");
   try {

@@ -69,7 +69,8 @@ ArchivePrunePlan plan_archive_prune(std::vector<storage::ArchiveInfo> all, size_
 
 // Reads a snapshot's schema without copying it: a snapshot is a template that takes no
 // connections, so this holds the snapshot's name lock (previewdb:spawn:<id>, the lock every
-// clone from it and every drop of it takes, so none runs meanwhile), allows connections, opens
+// clone from it and every drop of it takes, so none runs meanwhile), revokes PUBLIC's CONNECT
+// (other roles cannot come in meanwhile), allows connections, opens
 // one, and on destruction closes it and disallows connections again. Only for a snapshot the
 // registry says previewdb made (Error(refused) otherwise, Error(not_found) when it is gone).
 class SnapshotReader {

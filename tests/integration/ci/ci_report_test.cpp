@@ -222,6 +222,11 @@ TEST_F(CiReport, DiffShowsWhatThePreviewChangedAgainstItsSnapshot) {
                    "SELECT count(*) FROM pg_database WHERE datname LIKE 'snap\\_dev\\_%' "
                    "AND datallowconn"),
             "0");
+  // Nobody but its owner could have come in meanwhile: PUBLIC has no CONNECT on it.
+  EXPECT_EQ(scalar("postgres",
+                   "SELECT count(*) FROM pg_database WHERE datname LIKE 'snap\\_dev\\_%' "
+                   "AND has_database_privilege('public', oid, 'CONNECT')"),
+            "0");
 }
 
 }  // namespace
