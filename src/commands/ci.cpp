@@ -21,6 +21,7 @@
 #include "ci/report.hpp"
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
+#include "commands/hold.hpp"
 #include "commands/lint_sources.hpp"
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
@@ -102,7 +103,8 @@ struct Settings {
   std::optional<std::string> env_file;
   bool export_env = false;
   std::vector<std::string> command;  // after --
-  Target target;                     // which server; the local one is started only when acting
+  bool hold = false;  // --hold: keep the preview marked in use after the outputs, until stdin ends
+  Target target;      // which server; the local one is started only when acting
   core::Protection protection;
   std::vector<std::string> protect_configured;
   std::string name_template;                 // --name-template; empty: pr_<N>
@@ -570,13 +572,15 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   facts.preview = true;
   facts.database_url = db::url_for_database(target.conninfo, spawned.name, false);
   facts.migrations_applied = applied_by(s, report, spawned.name);
-  if (!s.command.empty()) {
-    // CMD uses the preview after the name lock is gone: mark it in use (taken before the name
-    // lock is released) so a cleanup skips it instead of dropping it under the build.
-    hold.emplace(core::hold_database(
-        connect_maintenance(target, s.lock_timeout), spawned.name,
-        "previewdb ci -- " + s.command.front() + " (pid " + std::to_string(::getpid()) + ")",
-        whole_seconds(s.lock_timeout)));
+  if (!s.command.empty() || s.hold) {
+    // CMD (or, with --hold, the build steps after this run) uses the preview after the name lock
+    // is gone: mark it in use (taken before the name lock is released) so a cleanup skips it
+    // instead of dropping it under the build. No moment between the two is left unheld.
+    std::string holder =
+        s.hold ? std::string("previewdb ci --hold") : "previewdb ci -- " + s.command.front();
+    hold.emplace(core::hold_database(connect_maintenance(target, s.lock_timeout), spawned.name,
+                                     holder + " (pid " + std::to_string(::getpid()) + ")",
+                                     whole_seconds(s.lock_timeout)));
   }
   std::string verb = facts.reset ? "re-created" : facts.created ? "created" : "reused";
   facts.message = spawned.name + " " + verb + " from snapshot " + facts.snapshot + "; " +
@@ -1038,6 +1042,16 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   s.forced = p.count("force") > 0;
   s.dry_run = p.count("dry-run") > 0;
   s.json = p.count("json") > 0;
+  s.hold = p.count("hold") > 0;
+  if (s.hold && !s.command.empty()) {
+    throw usage_error("--hold and a build command after '--' both hold the preview: give one",
+                      "'previewdb ci -- CMD' holds it while CMD runs; '--hold' holds it until "
+                      "stdin closes, for build steps that run outside previewdb");
+  }
+  if (s.hold && s.dry_run) {
+    throw usage_error("--hold holds the preview a run made, and --dry-run makes none",
+                      "leave out one of --hold and --dry-run");
+  }
   std::string on_divergence = cfg.get_string("on_divergence");
   if (on_divergence != "reset" && on_divergence != "fail") {
     throw usage_error("invalid --on-divergence " + util::quoted(on_divergence),
@@ -1178,6 +1192,9 @@ int run_ci(const Args& all_args) {
        cxxopts::value<std::string>(), "N")
       ("dry-run", "detect and decide, print the plan; touch no database")
       ("json", "print the outcome as one JSON object on stdout")
+      ("hold", "with a preview: after the outputs, print 'holding NAME' and keep the preview "
+       "marked in use (cleanup skips it) until stdin closes or the process is ended; for build "
+       "steps that run outside previewdb (the Netlify build plugin)")
       ("env-file", "write DATABASE_URL to this dotenv file (atomically)",
        cxxopts::value<std::string>(), "FILE")
       ("export-env", "append DATABASE_URL to $GITHUB_ENV for later steps")
@@ -1307,7 +1324,13 @@ int run_ci(const Args& all_args) {
                     std::to_string(static_cast<int>(ExitCode::pending)));
   }
 
-  // 5. The build command.
+  // 5. --hold: the build steps that follow run outside previewdb; they end the hold.
+  if (s.hold && hold) {
+    keep_hold_until_stdin_closes(*hold);
+    hold.reset();
+  }
+
+  // 6. The build command.
   if (!s.command.empty()) {
     if (s.dry_run) {
       util::log::info("plan: would run the build command with DATABASE_URL set");

@@ -10,6 +10,7 @@
 
 #include "commands/commands.hpp"
 #include "commands/common.hpp"
+#include "commands/hold.hpp"
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
 #include "core/naming.hpp"
@@ -18,6 +19,18 @@
 #include "util/strings.hpp"
 
 namespace previewdb::commands {
+
+void keep_hold_until_stdin_closes(const core::DatabaseHold& hold) {
+  std::cout << "holding " << hold.name() << std::endl;
+  char buffer[256];
+  for (;;) {
+    ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  util::log::info("released " + hold.name());
+}
 
 int run_hold(const Args& args) {
   cxxopts::Options options(
@@ -63,16 +76,7 @@ int run_hold(const Args& args) {
     throw Error(ExitCode::not_found, "database " + util::quoted(name) + " does not exist",
                 {"'previewdb list' shows the databases; 'previewdb ci' creates the preview"});
   }
-  std::cout << "holding " << name << std::endl;
-
-  char buffer[256];
-  for (;;) {
-    ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
-    if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    break;
-  }
-  util::log::info("released " + name);
+  keep_hold_until_stdin_closes(hold);
   return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "harness/harness.hpp"
+#include "harness/cli_process.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -118,6 +119,8 @@ bool isolated_out(const std::string& key) {
   return false;
 }
 
+}  // namespace
+
 util::ProcessSpec cli_spec(const std::vector<std::string>& args, const Env& env,
                            const std::string& cwd) {
   util::ProcessSpec spec;
@@ -133,8 +136,6 @@ util::ProcessSpec cli_spec(const std::vector<std::string>& args, const Env& env,
   spec.cwd = cwd;
   return spec;
 }
-
-}  // namespace
 
 CliResult run_cli(const std::vector<std::string>& args, const Env& env, const std::string& cwd) {
   auto spec = cli_spec(args, env, cwd);
