@@ -148,7 +148,8 @@ test('a deploy preview gets pr_<N>, held until onEnd, its URL in the build envir
   // Held: a cleanup (the nightly one, say) keeps it while the build runs.
   const kept = cli(['cleanup', 'pr_7', '--yes'], { DATABASE_URL: serverUrl });
   assert.strictEqual(kept.code, 6, kept.err);
-  assert.match(kept.err, /kept pr_7: .*previewdb hold/);
+  // The hold is the ci run's own (ci --hold): nothing between making pr_7 and holding it.
+  assert.match(kept.err, /kept pr_7: .*previewdb ci --hold \(pid \d+\)/);
 
   const success = await captured(() => plugin.onSuccess({}));
   assert.match(success, /this build used the preview database pr_7/);
@@ -282,4 +283,101 @@ test('scrub and withPassword', () => {
                      'postgresql://app@other.example.com/pr_3');
   assert.strictEqual(withPassword('postgresql://previewdb@/pr_3?host=/run/pg', env),
                      'postgresql://previewdb@/pr_3?host=/run/pg');
+});
+
+// The site variable for Functions (site-variable.js), through the handlers, against a local
+// stand-in for Netlify's API (fake-netlify.js; bodies from Netlify's documented shapes, see
+// test/fixtures/netlify-api/README.md and the API reference cited in site-variable.test.js).
+const { fakeNetlify } = require('./fake-netlify');
+
+const NETLIFY_TOKEN = 'nfp_plugintoken0123456789';
+const SITE_ID = '3970e0fe-8564-4903-9a55-c5f8de49fb8b';
+
+async function withNetlifyApi(fn) {
+  const api = await fakeNetlify().start();
+  try {
+    await fn(api);
+    assert.deepStrictEqual(api.pending(), [], 'every expected request was made');
+  } finally {
+    await api.close();
+    delete process.env.NETLIFY_AUTH_TOKEN;
+    delete process.env.SITE_ID;
+  }
+}
+
+test('with a token, the branch gets DATABASE_URL as a site variable; a dropped preview\'s is removed', async () => {
+  await withNetlifyApi(async (api) => {
+    deployPreview(11, { NETLIFY_AUTH_TOKEN: NETLIFY_TOKEN });
+    api.expect('GET', `/sites/${SITE_ID}`, 200, 'get-site.json');
+    api.expect('GET', '/accounts/acme/env/DATABASE_URL', 404, 'not-found.json');
+    api.expect('POST', '/accounts/acme/env', 201, 'create-env-vars.json');
+    const inputs = { binary: BIN, 'drop-on-error': true, 'netlify-api-url': api.url };
+    const n = netlify();
+    const logged = await captured(() => plugin.onPreBuild({
+      inputs, constants: { SITE_ID }, ...n }));
+    assert.deepStrictEqual(n.failures, []);
+    const url = n.netlifyConfig.build.environment.DATABASE_URL;
+    assert.match(url, /\/pr_11\?/);
+    // (The value is the build's DATABASE_URL: with the site's password when its server URL has
+    // one. This local server's socket URL has none; site-variable.test.js checks a password.)
+    assert.deepStrictEqual(api.requests.map((r) => `${r.method} ${r.path}`), [
+      `GET /api/v1/sites/${SITE_ID}`,
+      'GET /api/v1/accounts/acme/env/DATABASE_URL',
+      'POST /api/v1/accounts/acme/env',
+    ]);
+    for (const r of api.requests) assert.strictEqual(r.authorization, `Bearer ${NETLIFY_TOKEN}`);
+    assert.deepStrictEqual(api.requests[1].query, { site_id: SITE_ID });
+    assert.deepStrictEqual(api.requests[2].query, { site_id: SITE_ID });
+    assert.deepStrictEqual(api.requests[2].body, [{
+      key: 'DATABASE_URL',
+      values: [{ context: 'branch', context_parameter: 'feature', value: url }],
+    }]);
+    assert.match(logged, /created the site variable DATABASE_URL for branch feature/);
+
+    // The build fails; drop-on-error drops pr_11 and removes the branch's value (only it).
+    api.expect('GET', '/accounts/acme/env/DATABASE_URL', 200, 'get-env-var-with-branch.json');
+    api.expect('DELETE',
+               '/accounts/acme/env/DATABASE_URL/value/7d2a3b8e-51c4-4a8e-9d0f-2b6c1e4f9a10', 204);
+    const dropped = await captured(() => plugin.onError({ inputs }));
+    await plugin.onEnd({});
+    assert.ok(!databases().includes('pr_11'));
+    assert.match(dropped, /removed value of the site variable DATABASE_URL for branch feature/);
+    assert.strictEqual(api.requests[4].method, 'DELETE');
+    assert.deepStrictEqual(api.requests[4].query, { site_id: SITE_ID });
+
+    const everything = JSON.stringify(n.shown) + logged + dropped;
+    assert.ok(!everything.includes(NETLIFY_TOKEN), everything);
+  });
+});
+
+test('a Netlify API error is logged and the build goes on, unless site-variable-required', async () => {
+  await withNetlifyApi(async (api) => {
+    deployPreview(12, { SITE_ID });
+    api.expect('GET', `/sites/${SITE_ID}`, 403, 'forbidden.json');
+    const n = netlify();
+    const logged = await captured(() => plugin.onPreBuild({
+      inputs: { binary: BIN, 'netlify-token': NETLIFY_TOKEN, 'netlify-api-url': api.url }, ...n }));
+    assert.deepStrictEqual(n.failures, []);
+    assert.match(n.netlifyConfig.build.environment.DATABASE_URL, /\/pr_12\?/);
+    assert.match(logged, new RegExp(
+      'could not set the site variable DATABASE_URL for branch feature: Netlify API getSite ' +
+      `\\(GET /api/v1/sites/${SITE_ID}\\) answered 403: You don't have permission.*` +
+      'the build goes on \\(only the build sees pr_12\\)'));
+    await plugin.onEnd({});
+
+    api.expect('GET', '/accounts/acme/env/DATABASE_URL', 403, 'forbidden.json');
+    const strict = netlify();
+    const log2 = await captured(async () => {
+      await assert.rejects(plugin.onPreBuild({
+        inputs: { binary: BIN, 'netlify-token': NETLIFY_TOKEN, 'netlify-api-url': api.url,
+                  'netlify-account': 'acme', 'site-variable-required': true },
+        ...strict }), (e) => e.failBuild === true);
+    });
+    await plugin.onEnd({});
+    assert.match(strict.failures[0], /^previewdb: could not set the site variable DATABASE_URL for branch feature: Netlify API getEnvVar .* answered 403/);
+    const everything = logged + log2 + strict.failures.join('\n');
+    assert.ok(!everything.includes(NETLIFY_TOKEN), everything);
+    // The value sent is never in a message about the call.
+    assert.ok(!strict.failures[0].includes(strict.netlifyConfig.build.environment.DATABASE_URL));
+  });
 });
