@@ -119,7 +119,8 @@ function truthy(v) {
 async function setSiteVariable(inputs, constants, utils, name, url) {
   const token = inputs['netlify-token'] || process.env.NETLIFY_AUTH_TOKEN || '';
   const key = inputs['site-variable'] === undefined ? 'DATABASE_URL' : String(inputs['site-variable']);
-  if (!token || !key) {
+  if (!key) return;  // site-variable = "": not wanted
+  if (!token) {
     log('previewdb: no Netlify token (NETLIFY_AUTH_TOKEN): only the build sees ' + name +
         ', not Functions or server-side rendering');
     return;
