@@ -7,7 +7,8 @@
 #   bench/list_bench.sh [PREVIEWDB_BIN]
 #
 # Environment: COUNT (previews, default 1000), REPS (default 9, medians), WORK (scratch directory;
-# default a temporary one, removed at exit).
+# default a temporary one, removed at exit), OLD_BIN (another previewdb build whose `list` is
+# timed in the same rounds, e.g. main's, for a before/after).
 set -euo pipefail
 
 BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
@@ -62,7 +63,7 @@ COLD=$(ms "$t0" "$(now)")
 LINES=$("$BIN" list | grep -c '^  pr_')
 [[ "$LINES" == "$COUNT" ]] || { echo "list shows $LINES previews, expected $COUNT" >&2; exit 1; }
 
-declare -a T_PSQL T_LIST T_JSON T_EXACT
+declare -a T_PSQL T_LIST T_JSON T_EXACT T_OLD
 for ((i = 1; i <= REPS; i++)); do
   t0=$(now); psql -X -At -d postgres -c "SELECT datname FROM pg_database" >/dev/null; t1=$(now)
   T_PSQL+=("$(ms "$t0" "$t1")")
@@ -72,6 +73,10 @@ for ((i = 1; i <= REPS; i++)); do
   T_JSON+=("$(ms "$t0" "$t1")")
   t0=$(now); "$BIN" list --exact-sizes >/dev/null; t1=$(now)
   T_EXACT+=("$(ms "$t0" "$t1")")
+  if [[ -n "${OLD_BIN:-}" ]]; then
+    t0=$(now); "$OLD_BIN" list >/dev/null; t1=$(now)
+    T_OLD+=("$(ms "$t0" "$t1")")
+  fi
 done
 P=$(median "${T_PSQL[@]}")
 L=$(median "${T_LIST[@]}")
@@ -84,4 +89,8 @@ printf '%-44s %8s %10s\n' "previewdb list (cached sizes)" "$L" "$(ratio "$L" "$P
 printf '%-44s %8s %10s\n' "previewdb list --json (cached sizes)" "$J" "$(ratio "$J" "$P")"
 printf '%-44s %8s %10s\n' "previewdb list --exact-sizes" "$E" "$(ratio "$E" "$P")"
 printf '%-44s %8s %10s\n' "first previewdb list (measures all $COUNT)" "$COLD" "$(ratio "$COLD" "$P")"
+if [[ -n "${OLD_BIN:-}" ]]; then
+  O=$(median "${T_OLD[@]}")
+  printf '%-44s %8s %10s\n' "OLD_BIN list" "$O" "$(ratio "$O" "$P")"
+fi
 echo "target: previewdb list under 200 ms with 1,000 previews"
