@@ -1,12 +1,21 @@
-// Clone speed: `previewdb spawn` next to raw CREATE DATABASE ... TEMPLATE (WAL_LOG, FILE_COPY)
-// and pg_dump -Fd -j2 + pg_restore -j2, on pgbench databases of growing size, in one run, on a
-// durable server of its own. Prints medians and ratios against the best raw strategy; these
-// machines are noisy, so only ratios within one run mean anything.
+// Clone speed: `previewdb spawn` next to raw CREATE DATABASE ... TEMPLATE ... STRATEGY WAL_LOG and
+// ... STRATEGY FILE_COPY of the same snapshot, at four sizes (pgbench databases of about 30 MB,
+// 300 MB, 1 GB and 3 GB), in one run, on a durable server of its own (fsync on). The three are
+// interleaved (their order rotates every round, a CHECKPOINT before each) and the medians and
+// ratios printed; these machines are noisy, so only ratios within one run mean anything.
 //
-//   clone_bench [--scales 1,10,70] [--reps 3]      (pgbench scale 70 is about 1 GB)
+// spawn chooses its strategy from the clones recorded on this server (core/clone_policy): the
+// snapshot's own clone is the first sample, so the first spawn of a size tries the other strategy
+// and the later ones take the faster. Each round's choice is printed.
+//
+//   clone_bench [--reps 5] [--sizes 30MB,300MB,1GB,3GB]
+//   CLONE_BENCH_SIZES=30MB,300MB clone_bench          (the same limit from the environment)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -20,6 +29,10 @@ using namespace previewdb;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Size label -> pgbench scale (scale 1 is about 15 MB of data plus the database's catalog).
+const std::vector<std::pair<std::string, int>> k_sizes = {
+    {"30MB", 2}, {"300MB", 20}, {"1GB", 70}, {"3GB", 200}};
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -37,22 +50,34 @@ void run_ok(util::ProcessSpec spec, const char* what) {
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> scales = {1, 10, 70};
-  int reps = 3;
+  int reps = 5;
+  std::string sizes_arg = std::getenv("CLONE_BENCH_SIZES") ? std::getenv("CLONE_BENCH_SIZES") : "";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--scales") {
-      scales.clear();
-      for (auto& s : util::split(argv[i + 1], ',')) scales.push_back(std::stoi(s));
-    } else if (a == "--reps") {
-      reps = std::stoi(argv[i + 1]);
+    if (a == "--reps") reps = std::stoi(argv[i + 1]);
+    if (a == "--sizes") sizes_arg = argv[i + 1];
+  }
+  std::vector<std::pair<std::string, int>> sizes;
+  for (const auto& [label, scale] : k_sizes) {
+    if (sizes_arg.empty()) {
+      sizes.emplace_back(label, scale);
+      continue;
     }
+    for (const auto& want : util::split(sizes_arg, ',')) {
+      if (util::to_lower(util::trim(want)) == util::to_lower(label))
+        sizes.emplace_back(label, scale);
+    }
+  }
+  if (sizes.empty()) {
+    std::fprintf(stderr, "no size in %s: use 30MB, 300MB, 1GB, 3GB\n", sizes_arg.c_str());
+    return 2;
   }
   char tmpl[] = "/var/tmp/previewdb-bench-XXXXXX";
   if (!::mkdtemp(tmpl)) return 1;
@@ -63,10 +88,14 @@ int main(int argc, char** argv) {
   std::string url = cluster.conninfo("postgres");
   auto conn = db::Connection::open({.conninfo = url});
   auto server_env = [&](const std::string& db) { return db::libpq_environment(url, db); };
+  std::printf("server: PostgreSQL %d, max_wal_size %s, fsync on; %d rounds per size\n",
+              conn.server_version(),
+              conn.exec("SELECT current_setting('max_wal_size')").get(0, 0).c_str(), reps);
 
-  std::printf("%-7s %9s %10s %10s %10s %10s  %-22s %-22s\n", "scale", "size_MB", "wal_log_s",
-              "file_copy_s", "spawn_s", "dump_rest_s", "spawn/best_raw", "dump_restore/spawn");
-  for (int scale : scales) {
+  std::printf("%-6s %8s %10s %12s %9s  %-14s %-14s %-16s %s\n", "size", "MB", "wal_log_s",
+              "file_copy_s", "spawn_s", "spawn/best_raw", "spawn/wal_log", "spawn/file_copy",
+              "spawn's choices");
+  for (const auto& [label, scale] : sizes) {
     std::string src = "bench_src_" + std::to_string(scale);
     conn.exec("DROP DATABASE IF EXISTS " + src + " WITH (FORCE)");
     conn.exec("CREATE DATABASE " + src);
@@ -74,7 +103,7 @@ int main(int argc, char** argv) {
            "pgbench -i");
     conn.exec("CHECKPOINT");
     long long size = conn.exec("SELECT pg_database_size($1)", {src}).get_int(0, 0);
-    // The snapshot spawn clones from; raw strategies clone the same template.
+    // The snapshot spawn clones from; the raw strategies clone the same template.
     util::ProcessSpec snap{.argv = {PREVIEWDB_BIN, "snapshot", src, "-q"},
                            .env = {{"DATABASE_URL", url}, {"PREVIEWDB_USER", "bench"}},
                            .capture_stdout = true,
@@ -86,48 +115,55 @@ int main(int argc, char** argv) {
     }
     std::string snapshot = util::trim(snap_r.out);
 
-    std::vector<double> wal, file, spawn, dump;
+    std::map<std::string, std::vector<double>> times;
+    std::string choices;
+    const std::vector<std::string> variants = {"WAL_LOG", "FILE_COPY", "spawn"};
     for (int r = 0; r < reps; ++r) {
-      for (const char* strategy : {"WAL_LOG", "FILE_COPY"}) {
+      // Interleaved: each round starts with another variant.
+      for (size_t k = 0; k < variants.size(); ++k) {
+        const std::string& v = variants[(k + static_cast<size_t>(r)) % variants.size()];
         conn.exec("CHECKPOINT");
         auto t = Clock::now();
-        conn.exec("CREATE DATABASE bench_raw TEMPLATE " + snapshot + " STRATEGY " + strategy);
-        (std::string(strategy) == "WAL_LOG" ? wal : file).push_back(seconds_since(t));
-        conn.exec("DROP DATABASE bench_raw");
+        if (v == "spawn") {
+          auto res = util::run_process(
+              {.argv = {PREVIEWDB_BIN, "spawn", "--name", "bench_spawn", "--from", src, "--json"},
+               .env = {{"DATABASE_URL", url}, {"PREVIEWDB_USER", "bench"}},
+               .capture_stdout = true,
+               .capture_stderr = true});
+          times[v].push_back(seconds_since(t));
+          if (!res.ok()) {
+            std::fprintf(stderr, "previewdb spawn failed: %s\n", res.err.c_str());
+            return 1;
+          }
+          auto j = nlohmann::json::parse(res.out);
+          std::string chosen = j.value("strategy", "?");
+          choices += (choices.empty() ? "" : ",") + chosen.substr(0, 1);
+          std::fprintf(stderr, "  %s round %d: spawn %.3f s, %s: %s\n", label.c_str(), r + 1,
+                       times[v].back(), chosen.c_str(),
+                       j["strategy_reason"].is_string()
+                           ? j["strategy_reason"].get<std::string>().c_str()
+                           : "");
+          conn.exec("DROP DATABASE bench_spawn");
+        } else {
+          conn.exec("CREATE DATABASE bench_raw TEMPLATE " + snapshot + " STRATEGY " + v);
+          times[v].push_back(seconds_since(t));
+          conn.exec("DROP DATABASE bench_raw");
+        }
       }
-      conn.exec("CHECKPOINT");
-      auto t = Clock::now();
-      run_ok({.argv = {PREVIEWDB_BIN, "spawn", "--name", "bench_spawn", "--from", src, "-q"},
-              .env = {{"DATABASE_URL", url}, {"PREVIEWDB_USER", "bench"}}},
-             "previewdb spawn");
-      spawn.push_back(seconds_since(t));
-      conn.exec("DROP DATABASE bench_spawn");
-
-      conn.exec("CHECKPOINT");
-      util::TempDir dir;
-      t = Clock::now();
-      run_ok({.argv = {"pg_dump", "-Fd", "-j", "2", "-f", (dir.path() / "d").string()},
-              .env = server_env(src)},
-             "pg_dump");
-      conn.exec("CREATE DATABASE bench_restore");
-      run_ok({.argv = {"pg_restore", "-j", "2", "-d", "bench_restore", (dir.path() / "d").string()},
-              .env = server_env("bench_restore")},
-             "pg_restore");
-      dump.push_back(seconds_since(t));
-      conn.exec("DROP DATABASE bench_restore");
     }
-    double w = median(wal), f = median(file), s = median(spawn), d = median(dump);
-    double best = std::min(w, f);
-    char r1[64], r2[64];
-    std::snprintf(r1, sizeof r1, "%.2fx (target <= 1.2)", s / best);
-    std::snprintf(r2, sizeof r2, "%.1fx (target >= 2)", d / s);
-    std::printf("%-7d %9.0f %10.3f %10.3f %10.3f %10.3f  %-22s %-22s\n", scale,
-                static_cast<double>(size) / 1048576.0, w, f, s, d, r1, r2);
+    double w = median(times["WAL_LOG"]), f = median(times["FILE_COPY"]), s = median(times["spawn"]);
+    char r1[48], r2[32], r3[32];
+    std::snprintf(r1, sizeof r1, "%.2fx", s / std::min(w, f));
+    std::snprintf(r2, sizeof r2, "%.2fx", s / w);
+    std::snprintf(r3, sizeof r3, "%.2fx", s / f);
+    std::printf("%-6s %8.0f %10.3f %12.3f %9.3f  %-14s %-14s %-16s %s\n", label.c_str(),
+                static_cast<double>(size) / 1048576.0, w, f, s, r1, r2, r3, choices.c_str());
     std::fflush(stdout);
     conn.exec("ALTER DATABASE " + snapshot + " IS_TEMPLATE false");
     conn.exec("DROP DATABASE " + snapshot);
     conn.exec("DROP DATABASE " + src + " WITH (FORCE)");
   }
+  std::printf("target: spawn/best_raw <= 1.1x at every size (W = WAL_LOG, F = FILE_COPY)\n");
   cluster.stop();
   std::filesystem::remove_all(home);
   return 0;

@@ -38,13 +38,17 @@ int run_list(const Args& args) {
                            "List every database, grouped as Production, Development, PR previews, "
                            "Personal, Snapshots, Other.");
   add_common_options(options);
-  options.add_options()("json", "print one JSON array");
+  options.add_options()("json", "print one JSON array")(
+      "exact-sizes",
+      "measure every database's size now (slow with many databases) instead of showing the "
+      "sizes previewdb cached, which are at most about 10 minutes old");
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
   auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto protection = make_protection(cfg);
-  auto all = core::list_databases(conn, /*with_sizes=*/true);
+  auto all = core::list_databases(conn, /*with_sizes=*/true,
+                                  /*exact_sizes=*/parsed->count("exact-sizes") > 0);
 
   if (parsed->count("json")) {
     nlohmann::json out = nlohmann::json::array();
@@ -67,6 +71,9 @@ int run_list(const Args& args) {
            {"build_of", opt(d.build_target)},
            {"size_bytes",
             d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)},
+           // A cached size (measured at size_as_of) is an estimate; null: measured now.
+           {"size_estimated", d.size_bytes >= 0 && d.size_as_of.has_value()},
+           {"size_as_of", d.size_bytes >= 0 ? opt(d.size_as_of) : nlohmann::json(nullptr)},
            {"group", core::to_string(g)},
            {"protected", protection.reason(d.name, all).has_value()}});
     }
@@ -81,6 +88,8 @@ int run_list(const Args& args) {
   std::vector<size_t> width;
   for (const auto& h : header) width.push_back(h.size());
   auto now = std::chrono::system_clock::now();
+  bool any_estimate = false;
+  std::chrono::seconds oldest_size{0};
   for (const auto& d : all) {
     std::string created = "-", age = "-", owner = "-", pr = "-", branch = "-";
     if (d.meta) {
@@ -96,7 +105,14 @@ int run_list(const Args& args) {
     // run (the next spawn, snapshot or cleanup removes it once its builder is gone).
     std::string label = d.name + (protection.reason(d.name, all) ? " *" : "");
     if (d.build_target) label += " (build of " + *d.build_target + ", in progress or interrupted)";
-    Row row = {label, created, age, owner, pr, branch, human_size(d.size_bytes)};
+    // "~": a cached size, not measured by this run.
+    std::string size = human_size(d.size_bytes);
+    if (d.size_bytes >= 0 && d.size_age) {
+      size = "~" + size;
+      oldest_size = std::max(oldest_size, *d.size_age);
+      any_estimate = true;
+    }
+    Row row = {label, created, age, owner, pr, branch, size};
     // Names, owners and branches are data anyone with CREATEDB can write: one line per row, and
     // nothing that a CI runner would read as a workflow command.
     for (auto& cell : row) cell = util::printable(cell);
@@ -122,6 +138,10 @@ int run_list(const Args& args) {
     for (const auto& row : groups[g]) print_row(row);
   }
   std::printf("\n* protected: never dropped or overwritten\n");
+  if (any_estimate) {
+    std::printf("~ size measured earlier (at most %s ago); --exact-sizes measures now\n",
+                util::format_age(oldest_size).c_str());
+  }
   return 0;
 }
 

@@ -135,6 +135,9 @@ int run_spawn(const Args& args) {
   if (result.created) {
     util::log::info(std::string(result.replaced ? "re-created " : "created ") + result.name +
                     " from " + result.snapshot + " (" + result.strategy + ")");
+    if (!result.strategy_reason.empty()) {
+      util::log::info("clone strategy " + result.strategy + ": " + result.strategy_reason);
+    }
   } else {
     util::log::info("reusing existing " + result.name);
   }
@@ -145,11 +148,14 @@ int run_spawn(const Args& args) {
   // Under GitHub Actions the URL's password is masked before the URL is printed.
   mask_in_ci(db::register_conninfo_secrets(url));
   if (p.count("json")) {
-    std::cout << nlohmann::json{{"name", result.name},         {"url", url},
-                                {"created", result.created},   {"replaced", result.replaced},
-                                {"snapshot", result.snapshot}, {"strategy", result.strategy}}
-                     .dump(2)
-              << "\n";
+    nlohmann::json out{{"name", result.name},         {"url", url},
+                       {"created", result.created},   {"replaced", result.replaced},
+                       {"snapshot", result.snapshot}, {"strategy", result.strategy}};
+    // Why this clone strategy (null when nothing was cloned from a template).
+    out["strategy_reason"] = result.strategy_reason.empty()
+                                 ? nlohmann::json(nullptr)
+                                 : nlohmann::json(result.strategy_reason);
+    std::cout << out.dump(2) << "\n";
   } else {
     std::cout << url << "\n";
   }

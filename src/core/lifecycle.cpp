@@ -23,33 +23,60 @@ namespace {
 // Databases are built under this prefix and renamed when complete: nothing under the target
 // name ever looks ready before it is.
 const std::string k_temp_prefix = "previewdb_tmp_";
-// Measured with bench/clone_bench on PostgreSQL 15 (bench/README.md): WAL_LOG wins up to ~0.5 GB
-// (456 MB: 1.25 s vs 1.61 s), FILE_COPY above (1 GB: 6.2 s vs 8.5 s). FILE_COPY pays for two
-// checkpoints whatever the size; WAL_LOG writes every page to the WAL and slows down sharply once
-// that exceeds max_wal_size (forced checkpoints mid-copy). So: FILE_COPY from
-// min(512 MB, max_wal_size / 2).
-const long long k_file_copy_threshold_bytes = 512LL * 1024 * 1024;
 
 }  // namespace
 
+ClonePlan plan_clone(db::Connection& conn, CloneStrategy strategy, const std::string& from) {
+  ClonePlan plan;
+  auto r = conn.exec(
+      "SELECT pg_database_size(oid), pg_size_bytes(current_setting('max_wal_size')) "
+      "FROM pg_database WHERE datname = $1",
+      {from});
+  if (r.rows()) plan.size_bytes = r.get_int(0, 0);
+  if (conn.server_version() < 150000) {
+    plan.keyword = "FILE_COPY";
+    plan.reason = "the only strategy before PostgreSQL 15";
+    return plan;
+  }
+  if (strategy != CloneStrategy::automatic) {
+    plan.keyword = strategy_keyword(strategy);
+    plan.reason = "asked for (--strategy, PREVIEWDB_CLONE_STRATEGY or strategy in previewdb.json)";
+  } else {
+    ServerHints hints;
+    if (r.rows()) hints.max_wal_size_bytes = r.get_int(0, 1);
+    std::vector<CloneSample> samples;
+    long long next = 0;
+    try {
+      samples = Registry::open(conn).clone_samples_near(plan.size_bytes, &next);
+    } catch (const std::exception& e) {
+      // Evidence helps; its absence never stops a clone.
+      util::log::debug(std::string("clone samples unavailable: ") + e.what());
+    }
+    auto choice = choose_clone_strategy(samples, plan.size_bytes, next, hints);
+    plan.keyword = strategy_keyword(choice.strategy);
+    plan.reason = choice.reason;
+  }
+  plan.clause = " STRATEGY " + plan.keyword;
+  return plan;
+}
+
+void record_clone(db::Connection& conn, const ClonePlan& plan, double seconds) {
+  auto strategy = strategy_from_keyword(plan.keyword);
+  if (!strategy || plan.clause.empty() || plan.size_bytes <= 0) return;
+  try {
+    Registry::open(conn).record_clone_sample(
+        {.strategy = *strategy, .size_bytes = plan.size_bytes, .seconds = seconds});
+  } catch (const std::exception& e) {
+    util::log::warn(std::string("could not record the clone's duration in ") + k_registry_database +
+                    ": " + e.what());
+  }
+}
+
 std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const std::string& from,
                             std::string* chosen) {
-  if (conn.server_version() < 150000) {
-    *chosen = "FILE_COPY";
-    return "";
-  }
-  if (strategy == CloneStrategy::automatic) {
-    auto r = conn.exec(
-        "SELECT pg_database_size(oid), pg_size_bytes(current_setting('max_wal_size')) / 2 "
-        "FROM pg_database WHERE datname = $1",
-        {from});
-    long long size = r.rows() ? r.get_int(0, 0) : 0;
-    long long threshold = r.rows() ? std::min(k_file_copy_threshold_bytes, r.get_int(0, 1))
-                                   : k_file_copy_threshold_bytes;
-    strategy = size >= threshold ? CloneStrategy::file_copy : CloneStrategy::wal_log;
-  }
-  *chosen = strategy == CloneStrategy::file_copy ? "FILE_COPY" : "WAL_LOG";
-  return " STRATEGY " + *chosen;
+  auto plan = plan_clone(conn, strategy, from);
+  *chosen = plan.keyword;
+  return plan.clause;
 }
 
 namespace {
@@ -359,12 +386,16 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       }
       result.strategy = "pg_restore";
     } else {
-      std::string chosen;
-      std::string clause = strategy_clause(conn, req.strategy, snapshot_id, &chosen);
+      auto plan = plan_clone(conn, req.strategy, snapshot_id);
+      auto started = std::chrono::steady_clock::now();
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
-                conn.quote_ident(snapshot_id) + clause);
+                conn.quote_ident(snapshot_id) + plan.clause);
+      record_clone(
+          conn, plan,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       reg.built(row, temp);
-      result.strategy = chosen;
+      result.strategy = plan.keyword;
+      result.strategy_reason = plan.reason;
     }
     if (req.prepare) req.prepare(temp);
     conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
@@ -387,6 +418,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     throw;
   }
   result.created = true;
+  // Its size as `list` shows it until it is measured again (best-effort, like the samples).
+  try {
+    reg.record_size(req.name);
+  } catch (const std::exception& e) {
+    util::log::warn("could not record the size of " + req.name + " in " +
+                    std::string(k_registry_database) + ": " + e.what());
+  }
   return result;
 }
 

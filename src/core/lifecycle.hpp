@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/catalog.hpp"
+#include "core/clone_policy.hpp"
 #include "core/metadata.hpp"
 #include "core/protection.hpp"
 #include "db/connection.hpp"
@@ -17,7 +18,6 @@
 
 namespace previewdb::core {
 
-enum class CloneStrategy { automatic, wal_log, file_copy };
 CloneStrategy parse_clone_strategy(const std::string& s);  // auto|wal_log|file_copy; throws usage
 
 enum class IfExists { fail, reuse, replace };
@@ -45,6 +45,8 @@ struct SpawnResult {
   bool replaced = false;
   std::string snapshot;  // the snapshot it was cloned from
   std::string strategy;  // "WAL_LOG", "FILE_COPY", "pg_restore"
+  // Why that strategy (a template clone): "--strategy", the default, or the recorded evidence.
+  std::string strategy_reason;
 };
 
 // Creates request.name from the snapshot. Concurrent calls for one name are serialised by an
@@ -118,8 +120,20 @@ std::string build_lock_key(const std::string& temp);
 std::string spawn_lock_key(const std::string& name);
 // Drops a temporary database (even if already marked as a template); logs instead of throwing.
 void drop_temporary(db::Connection& maintenance, const std::string& name);
-// " STRATEGY WAL_LOG" / " STRATEGY FILE_COPY" for CREATE DATABASE ... TEMPLATE from (empty before
-// PostgreSQL 15); automatic picks by the template's size. chosen receives the strategy's name.
+// How to clone the template `from`: the strategy asked for, or (automatic) the one this server's
+// recorded clones say is faster at the template's size (core/clone_policy).
+struct ClonePlan {
+  std::string keyword;        // "WAL_LOG" / "FILE_COPY" ("FILE_COPY" before PostgreSQL 15)
+  std::string clause;         // " STRATEGY <keyword>" (empty before PostgreSQL 15)
+  std::string reason;         // why, for people
+  long long size_bytes = -1;  // the template's size (-1: unknown)
+};
+// Reading the evidence is best-effort: without the registry's samples the default applies.
+ClonePlan plan_clone(db::Connection& maintenance, CloneStrategy strategy, const std::string& from);
+// Records how long the clone of plan took (registry.clone_samples), for later choices. Never
+// throws: a failure to record is logged and the clone stands.
+void record_clone(db::Connection& maintenance, const ClonePlan& plan, double seconds);
+// plan_clone's clause; chosen receives the strategy's name.
 std::string strategy_clause(db::Connection& conn, CloneStrategy strategy, const std::string& from,
                             std::string* chosen);
 

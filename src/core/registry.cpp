@@ -63,6 +63,26 @@ CREATE TABLE IF NOT EXISTS registry.databases (
   snapshot text
 ))SQL";
 
+// Added after the first release: created (IF NOT EXISTS) in registries made by earlier versions
+// too. Clones' durations choose the next clone's strategy (core/clone_policy); sizes spare `list`
+// a walk of every database's directory.
+const char* k_evidence_sql = R"SQL(
+CREATE TABLE IF NOT EXISTS registry.clone_samples (
+  id bigserial PRIMARY KEY,
+  strategy text NOT NULL CHECK (strategy IN ('WAL_LOG', 'FILE_COPY')),
+  size_bytes bigint NOT NULL CHECK (size_bytes > 0),
+  seconds double precision NOT NULL CHECK (seconds >= 0),
+  recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS registry.database_sizes (
+  oid oid PRIMARY KEY,
+  size_bytes bigint NOT NULL,
+  measured_at timestamptz NOT NULL DEFAULT now()
+))SQL";
+
+// The newest clones the registry keeps (older ones are deleted as new ones come).
+const int k_kept_clone_samples = 1000;
+
 }  // namespace
 
 db::Connection connect_like(db::Connection& conn, const std::string& dbname) {
@@ -110,7 +130,9 @@ Registry Registry::verified() && {
 SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
        d.datacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a
                                    WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT'),
-       to_regclass('registry.databases') IS NOT NULL
+       to_regclass('registry.databases') IS NOT NULL,
+       to_regclass('registry.clone_samples') IS NOT NULL
+         AND to_regclass('registry.database_sizes') IS NOT NULL
 FROM pg_database d
 JOIN pg_roles me ON me.rolname = current_user
 LEFT JOIN pg_roles o ON o.oid = d.datdba
@@ -131,7 +153,7 @@ WHERE d.datname = current_database())SQL");
     reg.m_conn->exec(std::string("REVOKE ALL ON DATABASE ") +
                      reg.m_conn->quote_ident(k_registry_database) + " FROM PUBLIC");
   }
-  if (!r.get_bool(0, 5)) {
+  if (!r.get_bool(0, 5) || !r.get_bool(0, 6)) {
     reg.m_conn->exec("BEGIN");
     try {
       reg.m_conn->exec("SELECT pg_advisory_xact_lock(hashtext('previewdb:registry-schema'))");
@@ -141,6 +163,7 @@ WHERE d.datname = current_database())SQL");
         reg.m_conn->exec(k_schema_sql);
         reg.adopt_legacy();
       }
+      reg.m_conn->exec(k_evidence_sql);
       reg.m_conn->exec("COMMIT");
     } catch (...) {
       try {
@@ -155,14 +178,16 @@ WHERE d.datname = current_database())SQL");
 }
 
 void Registry::refresh() {
+  // One round trip (`list` runs this every time).
   m_conn->exec(
       "DELETE FROM registry.databases r WHERE r.oid IS NOT NULL "
-      "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.oid = r.oid)");
-  // A build registered but never created (killed before CREATE DATABASE finished).
-  m_conn->exec(
+      "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.oid = r.oid); "
+      // A build registered but never created (killed before CREATE DATABASE finished).
       "DELETE FROM registry.databases r WHERE r.oid IS NULL AND r.state = 'building' "
       "AND r.created_at < now() - interval '1 day' "
-      "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = r.name)");
+      "AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = r.name); "
+      "DELETE FROM registry.database_sizes s "
+      "WHERE NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.oid = s.oid)");
 }
 
 void Registry::adopt_legacy() {
@@ -258,11 +283,76 @@ bool Registry::record(const std::string& name, const Metadata& meta) {
 
 void Registry::forget_oid(long long oid) {
   m_conn->exec("DELETE FROM registry.databases WHERE oid = $1", {std::to_string(oid)});
+  m_conn->exec("DELETE FROM registry.database_sizes WHERE oid = $1", {std::to_string(oid)});
 }
 
 void Registry::set_repository(long long oid, const std::string& repository) {
   m_conn->exec("UPDATE registry.databases SET repository = $2 WHERE oid = $1",
                {std::to_string(oid), repository});
+}
+
+std::vector<CloneSample> Registry::clone_samples_near(long long size_bytes,
+                                                      long long* next_number) {
+  auto r = m_conn->exec(
+      "SELECT n.next, s.strategy, s.size_bytes, s.seconds "
+      "FROM (SELECT coalesce(max(id), 0) + 1 AS next FROM registry.clone_samples) n "
+      "LEFT JOIN LATERAL (SELECT * FROM registry.clone_samples "
+      "                   WHERE size_bytes BETWEEN $1::bigint / 2 AND $1::bigint * 2 "
+      "                   ORDER BY id DESC LIMIT 50) s ON true",
+      {std::to_string(size_bytes)});
+  std::vector<CloneSample> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    *next_number = r.get_int(i, 0);
+    if (r.is_null(i, 1)) continue;
+    auto strategy = strategy_from_keyword(r.get(i, 1));
+    if (!strategy) continue;
+    out.push_back(
+        {.strategy = *strategy, .size_bytes = r.get_int(i, 2), .seconds = std::stod(r.get(i, 3))});
+  }
+  return out;
+}
+
+void Registry::record_clone_sample(const CloneSample& sample) {
+  m_conn->exec(
+      "WITH ins AS (INSERT INTO registry.clone_samples (strategy, size_bytes, seconds) "
+      "             VALUES ($1, $2, $3) RETURNING id) "
+      "DELETE FROM registry.clone_samples WHERE id <= (SELECT id FROM ins) - $4::bigint",
+      {strategy_keyword(sample.strategy), std::to_string(sample.size_bytes),
+       std::to_string(sample.seconds), std::to_string(k_kept_clone_samples)});
+}
+
+namespace {
+
+const char* k_upsert_sizes = R"SQL(
+INSERT INTO registry.database_sizes (oid, size_bytes, measured_at)
+SELECT d.oid, pg_database_size(d.oid), now() FROM pg_database d
+WHERE %s
+  AND (has_database_privilege(d.oid, 'CONNECT') OR pg_has_role('pg_read_all_stats', 'MEMBER'))
+ON CONFLICT (oid) DO UPDATE SET size_bytes = excluded.size_bytes,
+                                measured_at = excluded.measured_at
+RETURNING oid, size_bytes)SQL";
+
+std::string upsert_sizes(const std::string& where) {
+  std::string sql = k_upsert_sizes;
+  return sql.replace(sql.find("%s"), 2, where);
+}
+
+}  // namespace
+
+void Registry::record_size(const std::string& name) {
+  m_conn->exec(upsert_sizes("d.datname = $1"), {name});
+}
+
+std::vector<std::pair<long long, long long>> Registry::measure_sizes(
+    const std::vector<long long>& oids) {
+  std::vector<std::pair<long long, long long>> out;
+  if (oids.empty()) return out;
+  std::string array = "{";
+  for (size_t i = 0; i < oids.size(); ++i) array += (i ? "," : "") + std::to_string(oids[i]);
+  array += "}";
+  auto r = m_conn->exec(upsert_sizes("d.oid = ANY($1::oid[])"), {array});
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.get_int(i, 0), r.get_int(i, 1));
+  return out;
 }
 
 }  // namespace previewdb::core

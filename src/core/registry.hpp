@@ -8,10 +8,13 @@
 // datdba): a renamed, re-created or foreign-owned database is not. Comments grant nothing.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "core/clone_policy.hpp"
 #include "core/metadata.hpp"
 #include "db/connection.hpp"
 
@@ -56,6 +59,19 @@ class Registry {
   void forget_oid(long long oid);
   // Adoption of a legacy preview by the first repository that claims it.
   void set_repository(long long oid, const std::string& repository);
+
+  // Clone evidence (registry.clone_samples, the newest 1,000 clones of this server): the newest
+  // samples within 2x of size_bytes, newest first; *next_number receives the sequence number the
+  // next recorded clone gets.
+  std::vector<CloneSample> clone_samples_near(long long size_bytes, long long* next_number);
+  void record_clone_sample(const CloneSample& sample);
+
+  // Cached database sizes (registry.database_sizes, by oid), so `list` need not walk every
+  // database's directory. record_size measures `name` now.
+  void record_size(const std::string& name);
+  // Measures the databases with these oids now (those it may read) and caches the sizes.
+  // Returns oid -> size.
+  std::vector<std::pair<long long, long long>> measure_sizes(const std::vector<long long>& oids);
 
  private:
   // Owns a connection of its own, or borrows the caller's when that is already connected to the

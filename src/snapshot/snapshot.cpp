@@ -1,6 +1,7 @@
 #include "snapshot/snapshot.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -53,7 +54,7 @@ std::vector<std::string> client_sessions(db::Connection& conn, const std::string
 // them (wait_idle) or ending them (terminate_sessions) when asked. Returns false when it stays
 // busy, so the caller copies it online instead.
 bool copy_as_template(db::Connection& conn, const SnapshotRequest& req, const std::string& temp,
-                      const std::string& clause) {
+                      const core::ClonePlan& plan) {
   auto sessions = client_sessions(conn, req.source);
   if (!sessions.empty() && req.wait_idle.count() > 0) {
     util::log::info("waiting up to " + std::to_string(req.wait_idle.count()) +
@@ -80,8 +81,13 @@ bool copy_as_template(db::Connection& conn, const SnapshotRequest& req, const st
   if (sessions.empty()) {
     try {
       // The server itself waits 5 s for stragglers before failing with 55006.
+      auto started = std::chrono::steady_clock::now();
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
-                conn.quote_ident(req.source) + clause);
+                conn.quote_ident(req.source) + plan.clause);
+      // Evidence for the next clone's strategy, as spawn's clones are.
+      core::record_clone(
+          conn, plan,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       return true;
     } catch (const db::QueryError& e) {
       if (e.sqlstate() != "55006") throw;  // object_in_use: a session arrived meanwhile
@@ -150,11 +156,10 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       reg.begin_build(temp, snapshot_name(req.source, util::compact_timestamp(now)), meta);
   std::unique_ptr<storage::ArchiveWriter> archive;  // streamed into the store, published at naming
   try {
-    std::string chosen;
-    std::string clause = core::strategy_clause(conn, req.strategy, req.source, &chosen);
-    if (copy_as_template(conn, req, temp, clause)) {
+    auto plan = core::plan_clone(conn, req.strategy, req.source);
+    if (copy_as_template(conn, req, temp, plan)) {
       reg.built(row, temp);
-      result.method = "template (" + chosen + ")";
+      result.method = "template (" + plan.keyword + ")";
     } else {
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
       reg.built(row, temp);
