@@ -7,9 +7,9 @@ using namespace previewdb;
 
 namespace {
 
-core::DatabaseInfo db(const std::string& name, std::optional<core::Kind> kind,
-                      const std::string& created_at = "", std::optional<std::string> source = {},
-                      std::optional<std::string> snapshot = {}) {
+core::DatabaseInfo info(const std::string& name, std::optional<core::Kind> kind,
+                        const std::string& created_at = "", std::optional<std::string> source = {},
+                        std::optional<std::string> snapshot = {}) {
   core::DatabaseInfo d;
   d.name = name;
   if (kind) {
@@ -40,15 +40,15 @@ TEST(PoolNames, FitSixtyThreeBytesAndAreRecognised) {
 TEST(PoolState, MembersOfTheLatestSnapshotAreFreshOthersStale) {
   using core::Kind;
   std::vector<core::DatabaseInfo> all = {
-      db("snap_dev_1", Kind::snapshot, "2026-11-21T10:00:00Z", "dev"),
-      db("snap_dev_2", Kind::snapshot, "2026-11-21T11:00:00Z", "dev"),
-      db("snap_staging_1", Kind::snapshot, "2026-11-21T12:00:00Z", "staging"),
-      db("previewdb_pool_snap_dev_2_1", Kind::pool, "", "dev", "snap_dev_2"),
-      db("previewdb_pool_snap_dev_1_1", Kind::pool, "", "dev", "snap_dev_1"),
-      db("previewdb_pool_snap_staging_1_1", Kind::pool, "", "staging", "snap_staging_1"),
+      info("snap_dev_1", Kind::snapshot, "2026-11-21T10:00:00Z", "dev"),
+      info("snap_dev_2", Kind::snapshot, "2026-11-21T11:00:00Z", "dev"),
+      info("snap_staging_1", Kind::snapshot, "2026-11-21T12:00:00Z", "staging"),
+      info("previewdb_pool_snap_dev_2_1", Kind::pool, "", "dev", "snap_dev_2"),
+      info("previewdb_pool_snap_dev_1_1", Kind::pool, "", "dev", "snap_dev_1"),
+      info("previewdb_pool_snap_staging_1_1", Kind::pool, "", "staging", "snap_staging_1"),
       // Not members: unmanaged (someone's database under the prefix), or another kind.
-      db("previewdb_pool_snap_dev_2_2", std::nullopt),
-      db("pr_1", Kind::pr, "", std::nullopt, "snap_dev_2"),
+      info("previewdb_pool_snap_dev_2_2", std::nullopt),
+      info("pr_1", Kind::pr, "", std::nullopt, "snap_dev_2"),
   };
   auto dev = core::pool_state(all, "dev");
   EXPECT_EQ(dev.latest, "snap_dev_2");
