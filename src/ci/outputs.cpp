@@ -204,6 +204,7 @@ nlohmann::json to_json(const Facts& f) {
       {"behind", f.behind.size()},
       {"behind_migrations", f.behind},
       {"snapshots_pruned", f.snapshots_pruned},
+      {"pooled", f.pooled},
   };
   if (f.error) {
     j["error"] = *f.error;

@@ -27,6 +27,7 @@ struct Facts {
   std::string database_name;  // pr_<N> when preview, else the shared database's name
   std::string database_url;   // never with a password (db::url_for_database(..., false))
   bool created = false;
+  bool pooled = false;  // created by taking a member of the warm pool (--json "pooled")
   bool reset = false;
   bool dropped = false;  // closed PR: the preview was dropped
   // nullopt: unknown (a --migrate-command whose tool's history previewdb cannot read); printed
@@ -80,7 +81,7 @@ std::string github_env_text(const std::vector<std::pair<std::string, std::string
                             const std::function<std::string()>& make_delimiter = {});
 
 // The facts as one JSON object (the same keys as the outputs, with typed values; the newer ones
-// spelled behind, behind_migrations (an array), snapshots_pruned, error, exit_code), plus
+// spelled behind, behind_migrations (an array), snapshots_pruned, pooled, error, exit_code), plus
 // "dropped", "dry_run" and "message"; with --report, "report": {"findings", "comment"}.
 nlohmann::json to_json(const Facts& facts);
 

@@ -23,6 +23,7 @@
 #include "commands/common.hpp"
 #include "commands/hold.hpp"
 #include "commands/lint_sources.hpp"
+#include "commands/pool_topup.hpp"
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
 #include "core/migration_role.hpp"
@@ -112,6 +113,7 @@ struct Settings {
   ci::ReportKinds report;                    // --report diff,lint
   bool pr_comment = false;                   // --pr-comment: the report as one PR comment
   std::optional<ci::FailLevel> fail_on;      // --fail-on: exit 9 for findings at this level
+  size_t pool_size = 0;                      // --pool: warm clones kept at the end of the run
 };
 
 // The preview's name for this run's pull request (name template, repository).
@@ -514,10 +516,14 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   req.conninfo = target.conninfo;
   req.if_exists = core::IfExists::reuse;
   req.strategy = core::parse_clone_strategy(s.strategy);
+  req.use_pool = true;
   auto spawned = core::spawn(maintenance, req, s.protection);
+  req.use_pool = false;  // a divergence reset below re-creates it by a clone
   facts.created = spawned.created;
+  facts.pooled = spawned.pooled;
   facts.snapshot = spawned.snapshot;
-  util::log::info(spawned.created ? "created " + spawned.name + " from " + spawned.snapshot
+  util::log::info(spawned.created ? "created " + spawned.name + " from " + spawned.snapshot +
+                                        (spawned.pooled ? " (taken from the warm pool)" : "")
                                   : "reusing " + spawned.name);
 
   migrate::Target mt{migration_role ? s.migrate_url->value : target.conninfo, spawned.name,
@@ -539,6 +545,7 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
       req.if_exists = core::IfExists::replace;
       spawned = core::spawn(maintenance, req, s.protection);
       facts.reset = true;
+      facts.pooled = false;
       facts.snapshot = spawned.snapshot;
       auto loan = lend();
       record_cause(mt, plan.cause);
@@ -1089,6 +1096,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
 
   s.refresh_source = cfg.get_bool("refresh_source");
   s.keep_snapshots = static_cast<size_t>(cfg.get_int("keep_snapshots", 1, 1000));
+  s.pool_size = pool_size_setting(cfg);
 
   if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
   s.export_env = p.count("export-env") > 0;
@@ -1208,7 +1216,9 @@ int run_ci(const Args& all_args) {
        "in place, deleted when there is nothing to say)",
        cxxopts::value<std::string>()->implicit_value("true"), "BOOL")
       ("fail-on", "exit 9 when the report has a lint finding at this level: error, warning or "
-       "never (default never)", cxxopts::value<std::string>(), "LEVEL");
+       "never (default never)", cxxopts::value<std::string>(), "LEVEL")
+      ("pool", "at the end of the run, keep N ready clones of the latest snapshot (the warm "
+       "pool; default 0)", cxxopts::value<std::string>(), "N");
   // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
@@ -1330,7 +1340,21 @@ int run_ci(const Args& all_args) {
     hold.reset();
   }
 
-  // 6. The build command.
+  // 6. The build command, then 7. the warm pool (after the outputs and the build: neither waits
+  // for it; in this process, never a detached one a CI job would kill).
+  int exit_code = review ? static_cast<int>(ExitCode::pending) : 0;
+  bool touched = decision.action != ci::Action::none;
+  auto top_up = [&] {
+    if (s.dry_run || !touched || s.pool_size == 0) return;
+    hold.reset();
+    try {
+      auto maintenance = connect_maintenance(started_target(s, cfg), s.lock_timeout);
+      top_up_pool_at_end(maintenance, s.source, s.pool_size, core::parse_clone_strategy(s.strategy),
+                         "previewdb ci (" + ci::to_string(s.provider) + ")");
+    } catch (const std::exception& e) {
+      util::log::warn("could not top up the warm pool of " + s.source + ": " + e.what());
+    }
+  };
   if (!s.command.empty()) {
     if (s.dry_run) {
       util::log::info("plan: would run the build command with DATABASE_URL set");
@@ -1344,11 +1368,15 @@ int run_ci(const Args& all_args) {
     }
     spec.env["PREVIEWDB_PREVIEW"] = facts.preview ? "true" : "false";
     auto r = util::run_process(spec);
-    if (r.signal) return 128 + r.signal;
     // The build's own failure comes first; a clean build still reports the review.
-    if (r.exit_code != 0) return r.exit_code;
+    if (r.signal) {
+      exit_code = 128 + r.signal;
+    } else if (r.exit_code != 0) {
+      exit_code = r.exit_code;
+    }
   }
-  return review ? static_cast<int>(ExitCode::pending) : 0;
+  top_up();
+  return exit_code;
 }
 
 }  // namespace previewdb::commands

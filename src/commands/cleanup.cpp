@@ -8,6 +8,7 @@
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
 #include "core/naming.hpp"
+#include "core/pool.hpp"
 #include "net/github.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
@@ -78,7 +79,7 @@ int run_cleanup(const Args& args) {
       "                    [--closed-prs [--repo OWNER/NAME]]\n"
       "--older-than, --pattern and --closed-prs combine: a database must match all of them.\n"
       "Only databases previewdb created (unless --include-unmanaged); protected ones never.\n"
-      "Snapshots are dropped by 'previewdb snapshot prune'.");
+      "Snapshots are dropped by 'previewdb snapshot prune', warm pool members only by --pool.");
   add_common_options(options);
   // clang-format off
   // clang-format off
@@ -88,6 +89,7 @@ int run_cleanup(const Args& args) {
        cxxopts::value<std::string>(), "AGE")
       ("pattern", "names matching this regular expression", cxxopts::value<std::string>(), "REGEX")
       ("closed-prs", "previews (pr_<N>) whose pull request is closed on GitHub (needs GITHUB_TOKEN)")
+      ("pool", "every member of the warm pool (ready clones kept by ci/spawn --pool)")
       ("repo", "the GitHub repository: asked by --closed-prs; previews recorded for another "
        "repository are left alone (default $GITHUB_REPOSITORY)",
        cxxopts::value<std::string>(), "OWNER/NAME")
@@ -147,11 +149,12 @@ int run_cleanup(const Args& args) {
   }
   std::string name_template = cfg.get("name_template").value_or(config::Value{}).value;
   bool filtered = older_than || pattern || github;
-  bool has_selector = !names.empty() || !prs.empty() || filtered;
+  bool pool = p.count("pool") > 0;
+  bool has_selector = !names.empty() || !prs.empty() || filtered || pool;
   if (!has_selector && !p.count("restore-env")) {
     throw usage_error(
         "cleanup needs something to select: NAME, FEATURE, --pr, --older-than, "
-        "--pattern or --closed-prs",
+        "--pattern, --closed-prs or --pool",
         "for example: previewdb cleanup --older-than 7d --dry-run");
   }
   // Names given explicitly are checked before any SQL: a bad one is a usage error.
@@ -212,9 +215,18 @@ int run_cleanup(const Args& args) {
     }
     auto now = std::chrono::system_clock::now();
     std::map<long long, net::PullState> pr_states;  // one API call per pull request
+    std::set<std::string> pool_selected;
+    if (pool) {
+      for (const auto& d : core::pool_members(all)) {
+        pool_selected.insert(d.name);
+        if (!explicitly.count(d.name)) selected.push_back(d.name);
+      }
+    }
     for (const auto& d : all) {
       if (explicitly.count(d.name) || core::is_temp_database_name(d.name)) continue;
       if (!filtered) continue;
+      // Warm pool members are previewdb's stock, not anyone's database: only --pool drops them.
+      if (d.meta && d.meta->kind == core::Kind::pool) continue;
       // The filters combine with AND; an unmanaged database has no age and no pull request.
       bool name_ok = !pattern || std::regex_search(d.name, *pattern);
       bool age_ok = true;
@@ -255,6 +267,9 @@ int run_cleanup(const Args& args) {
       } else if (it->meta && it->meta->kind == core::Kind::snapshot) {
         skipped.push_back({name, "a snapshot; use 'previewdb snapshot prune'"});
         if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
+      } else if (it->meta && it->meta->kind == core::Kind::pool && !pool_selected.count(name)) {
+        skipped.push_back({name, "a member of the warm pool; use 'previewdb cleanup --pool'"});
+        if (explicitly.count(name)) exit_code = static_cast<int>(ExitCode::refused);
       } else if (repo_scope && it->meta && it->meta->repository &&
                  *it->meta->repository != *repo_scope) {
         skipped.push_back({name, "the preview of another repository (" + *it->meta->repository +
@@ -276,7 +291,7 @@ int run_cleanup(const Args& args) {
     if (to_drop.empty()) {
       util::log::info("nothing to drop");
       // Only explicit names, and none of them exists: that is "not found".
-      if (exit_code == 0 && !filtered && explicitly.empty()) {
+      if (exit_code == 0 && !filtered && !pool && explicitly.empty()) {
         exit_code = static_cast<int>(ExitCode::not_found);
       }
     } else {
@@ -307,6 +322,9 @@ int run_cleanup(const Args& args) {
             }
             if (current.meta && current.meta->kind == core::Kind::snapshot) {
               return "a snapshot; use 'previewdb snapshot prune'";
+            }
+            if (current.meta && current.meta->kind == core::Kind::pool && !pool_selected.count(n)) {
+              return "a member of the warm pool; use 'previewdb cleanup --pool'";
             }
             if (older_than && !explicitly.count(n)) {
               auto t = current.meta ? util::parse_iso8601(current.meta->created_at) : std::nullopt;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <typeinfo>
 
 #include "ci/event.hpp"
 #include "core/naming.hpp"
@@ -173,6 +174,8 @@ config::Config load_config(const cxxopts::ParseResult& parsed,
       }
     } catch (const cxxopts::exceptions::exception&) {
       // The command does not define this flag (or with another type): not a config flag there.
+    } catch (const std::bad_cast&) {
+      // Defined with another type (cleanup's --pool is a switch, spawn's --pool a size).
     }
   }
   std::optional<std::filesystem::path> file;

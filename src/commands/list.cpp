@@ -36,7 +36,7 @@ std::string kind_of(const core::DatabaseInfo& d, core::Group g) {
 int run_list(const Args& args) {
   cxxopts::Options options(args[0],
                            "List every database, grouped as Production, Development, PR previews, "
-                           "Personal, Snapshots, Other.");
+                           "Personal, Snapshots, Warm pool, Other.");
   add_common_options(options);
   options.add_options()("json", "print one JSON array")(
       "exact-sizes",
@@ -105,6 +105,10 @@ int run_list(const Args& args) {
     // run (the next spawn, snapshot or cleanup removes it once its builder is gone).
     std::string label = d.name + (protection.reason(d.name, all) ? " *" : "");
     if (d.build_target) label += " (build of " + *d.build_target + ", in progress or interrupted)";
+    // A warm pool member: handed out by rename to the next spawn from its snapshot.
+    if (d.meta && d.meta->kind == core::Kind::pool) {
+      label += " (clone of " + d.meta->snapshot.value_or("?") + ")";
+    }
     // "~": a cached size, not measured by this run.
     std::string size = human_size(d.size_bytes);
     if (d.size_bytes >= 0 && d.size_age) {
@@ -129,8 +133,9 @@ int run_list(const Args& args) {
     std::printf("%s\n", util::workflow::neutralize_commands(line).c_str());
   };
   bool first = true;
-  for (auto g : {core::Group::production, core::Group::development, core::Group::pr_preview,
-                 core::Group::personal, core::Group::snapshot, core::Group::other}) {
+  for (auto g :
+       {core::Group::production, core::Group::development, core::Group::pr_preview,
+        core::Group::personal, core::Group::snapshot, core::Group::pool, core::Group::other}) {
     if (groups[g].empty()) continue;
     std::printf("%s%s (%zu)\n", first ? "" : "\n", core::to_string(g).c_str(), groups[g].size());
     first = false;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/common.hpp"
+#include "commands/pool_topup.hpp"
 #include "core/lifecycle.hpp"
 #include "core/naming.hpp"
 #include "util/dotenv.hpp"
@@ -49,6 +50,8 @@ int run_spawn(const Args& args) {
       ("update-env", "set DATABASE_URL in this dotenv file (cleanup --restore-env undoes it)",
        cxxopts::value<std::string>(), "FILE")
       ("json", "print the result as JSON")
+      ("pool", "afterwards, keep N ready clones of the latest snapshot (the warm pool; default 0)",
+       cxxopts::value<std::string>(), "N")
       ("feature", "", cxxopts::value<std::vector<std::string>>());
   // clang-format on
   options.parse_positional({"feature"});
@@ -117,6 +120,8 @@ int run_spawn(const Args& args) {
                   : p.count("replace") ? core::IfExists::replace
                                        : core::IfExists::fail;
   req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
+  req.use_pool = true;
+  size_t pool_size = pool_size_setting(cfg);
 
   if (p.count("update-env")) {
     // Checked before anything is created: a spawn should not end with a database and an error.
@@ -132,7 +137,10 @@ int run_spawn(const Args& args) {
       "when the server is back, 'previewdb list' shows what exists; run the same spawn again",
       [&] { return core::spawn(conn, req, make_protection(cfg)); });
   std::string url = db::url_for_database(target.conninfo, result.name, /*include_password=*/true);
-  if (result.created) {
+  if (result.pooled) {
+    util::log::info("created " + result.name + " from the warm pool (a clone of " +
+                    result.snapshot + ")");
+  } else if (result.created) {
     util::log::info(std::string(result.replaced ? "re-created " : "created ") + result.name +
                     " from " + result.snapshot + " (" + result.strategy + ")");
     if (!result.strategy_reason.empty()) {
@@ -150,15 +158,20 @@ int run_spawn(const Args& args) {
   if (p.count("json")) {
     nlohmann::json out{{"name", result.name},         {"url", url},
                        {"created", result.created},   {"replaced", result.replaced},
-                       {"snapshot", result.snapshot}, {"strategy", result.strategy}};
+                       {"snapshot", result.snapshot}, {"strategy", result.strategy},
+                       {"pooled", result.pooled}};
     // Why this clone strategy (null when nothing was cloned from a template).
     out["strategy_reason"] = result.strategy_reason.empty()
                                  ? nlohmann::json(nullptr)
                                  : nlohmann::json(result.strategy_reason);
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2) << "
+";
   } else {
     std::cout << url << "\n";
   }
+  std::cout << std::flush;
+  // After the result is out: the warm pool for the next spawn (a warning at worst).
+  top_up_pool_at_end(conn, req.source, pool_size, req.strategy, user);
   return 0;
 }
 

@@ -66,6 +66,8 @@ const std::vector<Key>& keys() {
       {"s3_sweep_after", "", {"PREVIEWDB_S3_SWEEP_AFTER"}, "24h", Type::duration},
       // Archive encryption (the key itself only from PREVIEWDB_ENCRYPTION_KEY or a key file).
       {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
+      // The warm pool (ci, spawn): ready clones of the latest snapshot kept at the end of a run.
+      {"pool_size", "pool", {"PREVIEWDB_POOL_SIZE"}, "0", Type::integer},
   };
   return table;
 }

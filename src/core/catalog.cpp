@@ -20,6 +20,8 @@ std::string to_string(Group g) {
       return "Personal";
     case Group::snapshot:
       return "Snapshots";
+    case Group::pool:
+      return "Warm pool";
     case Group::other:
       return "Other";
   }
@@ -64,6 +66,7 @@ std::optional<Kind> parse_kind(const std::string& k) {
   if (k == "pr") return Kind::pr;
   if (k == "personal") return Kind::personal;
   if (k == "snapshot") return Kind::snapshot;
+  if (k == "pool") return Kind::pool;
   return std::nullopt;
 }
 

@@ -29,8 +29,8 @@ struct DatabaseInfo {
   bool managed() const { return meta.has_value(); }
 };
 
-enum class Group { production, development, pr_preview, personal, snapshot, other };
-std::string to_string(Group g);  // "Production", "Development", "PR previews", ...
+enum class Group { production, development, pr_preview, personal, snapshot, other, pool };
+std::string to_string(Group g);  // "Production", "Development", "PR previews", ..., "Warm pool"
 
 // Every database but template0/template1, sorted by name, with the registry's facts (opening the
 // registry, pruning stale rows and adopting legacy previews first). with_sizes: unmanaged

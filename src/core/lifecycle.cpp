@@ -6,6 +6,7 @@
 
 #include "core/catalog.hpp"
 #include "core/naming.hpp"
+#include "core/pool.hpp"
 #include "core/registry.hpp"
 #include "crypto/random.hpp"
 #include "db/advisory_lock.hpp"
@@ -218,6 +219,11 @@ std::string describe_use_holder(db::Connection& conn, const std::string& name) {
 
 SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protection& protection) {
   validate_name(req.name);
+  if (is_pool_name(req.name)) {
+    throw usage_error("invalid database name " + util::quoted(req.name) + ": names starting with " +
+                          std::string(k_pool_prefix) + " are reserved for previewdb's warm pool",
+                      "choose another name");
+  }
   auto all = list_databases(conn);
   if (auto why = protection.reason(req.name, all)) {
     throw Error(ExitCode::refused,
@@ -324,6 +330,15 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     snapshot_id = snaps.front().name;
   }
   result.snapshot = snapshot_id;
+  // The warm pool: a ready clone of this very snapshot, taken by rename (no copy at all).
+  if (req.use_pool && !existing && !req.empty && !req.snapshot && !req.prepare) {
+    if (take_from_pool(conn, req.source, snapshot_id, req.name, req.meta)) {
+      result.created = true;
+      result.pooled = true;
+      result.strategy = "pool";
+      return result;
+    }
+  }
   // Held while cloning: a prune (drop_database takes the same lock) never drops the snapshot
   // under a running clone. Re-checked once held: it may have been dropped just before.
   std::optional<db::AdvisoryLock> snapshot_lock;

@@ -37,6 +37,9 @@ struct SpawnRequest {
   // Run on the finished temporary database before it takes the name (`reset` migrates it): a
   // failure there leaves the existing database as it was and nothing half-made.
   std::function<void(const std::string& temp)> prepare;
+  // Take a member of the warm pool (core/pool.hpp) when creating from the latest snapshot of
+  // `source` (no snapshot id, no `prepare`, nothing to replace); a clone when none can be taken.
+  bool use_pool = false;
 };
 
 struct SpawnResult {
@@ -44,9 +47,10 @@ struct SpawnResult {
   bool created = false;  // false: an existing database was reused
   bool replaced = false;
   std::string snapshot;  // the snapshot it was cloned from
-  std::string strategy;  // "WAL_LOG", "FILE_COPY", "pg_restore"
+  std::string strategy;  // "WAL_LOG", "FILE_COPY", "pg_restore", "pool"
   // Why that strategy (a template clone): "--strategy", the default, or the recorded evidence.
   std::string strategy_reason;
+  bool pooled = false;  // taken from the warm pool by rename
 };
 
 // Creates request.name from the snapshot. Concurrent calls for one name are serialised by an

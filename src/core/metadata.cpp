@@ -16,6 +16,8 @@ std::string to_string(Kind kind) {
       return "snapshot";
     case Kind::build:
       return "build";
+    case Kind::pool:
+      return "pool";
   }
   return "personal";
 }

@@ -13,7 +13,9 @@
 namespace previewdb::core {
 
 // build: a database still being built under a temporary name (or left by an interrupted build).
-enum class Kind { pr, personal, snapshot, build };
+// pool: a ready clone of the latest snapshot of a source, waiting in the warm pool (core/pool.hpp)
+// to be handed out by rename.
+enum class Kind { pr, personal, snapshot, build, pool };
 
 std::string to_string(Kind kind);
 

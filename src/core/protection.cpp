@@ -41,6 +41,8 @@ Group Protection::group_of(const DatabaseInfo& db) const {
         return Group::snapshot;
       case Kind::build:
         return Group::other;
+      case Kind::pool:
+        return Group::pool;
     }
   }
   if (db.name == "prod" || db.name == "production" || db.name == "defaultdb") {

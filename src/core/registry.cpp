@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS registry.databases (
   target text NOT NULL,
   owner oid NOT NULL,
   state text NOT NULL CHECK (state IN ('building', 'ready')),
-  kind text NOT NULL CHECK (kind IN ('pr', 'personal', 'snapshot')),
+  kind text NOT NULL CONSTRAINT databases_kind_check
+    CHECK (kind IN ('pr', 'personal', 'snapshot', 'pool')),
   source text,
   repository text,
   pr_number bigint,
@@ -82,6 +83,13 @@ CREATE TABLE IF NOT EXISTS registry.database_sizes (
 
 // The newest clones the registry keeps (older ones are deleted as new ones come).
 const int k_kept_clone_samples = 1000;
+
+// Registries made before the warm pool allow only pr, personal and snapshot (the constraint
+// PostgreSQL named databases_kind_check): widened once, under the schema lock.
+const char* k_kind_check_sql = R"SQL(
+ALTER TABLE registry.databases DROP CONSTRAINT IF EXISTS databases_kind_check;
+ALTER TABLE registry.databases ADD CONSTRAINT databases_kind_check
+  CHECK (kind IN ('pr', 'personal', 'snapshot', 'pool')))SQL";
 
 }  // namespace
 
@@ -133,6 +141,9 @@ SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
        to_regclass('registry.databases') IS NOT NULL,
        to_regclass('registry.clone_samples') IS NOT NULL
          AND to_regclass('registry.database_sizes') IS NOT NULL
+         AND coalesce((SELECT pg_get_constraintdef(c.oid) LIKE '%''pool''%' FROM pg_constraint c
+                       WHERE c.conrelid = to_regclass('registry.databases')
+                         AND c.conname = 'databases_kind_check'), false)
 FROM pg_database d
 JOIN pg_roles me ON me.rolname = current_user
 LEFT JOIN pg_roles o ON o.oid = d.datdba
@@ -162,6 +173,13 @@ WHERE d.datname = current_database())SQL");
       if (!made) {
         reg.m_conn->exec(k_schema_sql);
         reg.adopt_legacy();
+      } else if (!reg.m_conn
+                      ->exec("SELECT coalesce((SELECT pg_get_constraintdef(oid) LIKE '%''pool''%' "
+                             "FROM pg_constraint WHERE conrelid = 'registry.databases'::regclass "
+                             "AND conname = 'databases_kind_check'), false)")
+                      .get_bool(0, 0)) {
+        // Not widened by another run while this one waited for the lock.
+        reg.m_conn->exec(k_kind_check_sql);
       }
       reg.m_conn->exec(k_evidence_sql);
       reg.m_conn->exec("COMMIT");
@@ -279,6 +297,20 @@ bool Registry::record(const std::string& name, const Metadata& meta) {
        meta.pr_number ? std::optional(std::to_string(*meta.pr_number)) : std::nullopt, created_at,
        meta.created_by, meta.branch, meta.snapshot});
   return r.rows() > 0;
+}
+
+bool Registry::hand_out(long long oid, const std::string& name, const Metadata& meta) {
+  std::optional<std::string> created_at;
+  if (util::parse_iso8601(meta.created_at)) created_at = meta.created_at;
+  auto r = m_conn->exec(
+      "UPDATE registry.databases SET name = $2, target = $2, kind = $3, source = $4, "
+      "repository = $5, pr_number = $6, created_at = coalesce($7::timestamptz, now()), "
+      "created_by = $8, branch = $9, snapshot = $10 "
+      "WHERE oid = $1 AND kind = 'pool' AND state = 'ready'",
+      {std::to_string(oid), name, to_string(meta.kind), meta.source, meta.repository,
+       meta.pr_number ? std::optional(std::to_string(*meta.pr_number)) : std::nullopt, created_at,
+       meta.created_by, meta.branch, meta.snapshot});
+  return r.command_tuples() == "1";
 }
 
 void Registry::forget_oid(long long oid) {

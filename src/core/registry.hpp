@@ -55,6 +55,9 @@ class Registry {
   // which previewdb renamed and `cleanup` may drop). False when it is not owned by the role or
   // already recorded.
   bool record(const std::string& name, const Metadata& meta);
+  // A warm pool member (kind pool, ready) renamed to `name` in the caller's open transaction on
+  // conn(): its row becomes `meta`'s (kind, pull request, creator...). False when no such row.
+  bool hand_out(long long oid, const std::string& name, const Metadata& meta);
   // After DROP DATABASE.
   void forget_oid(long long oid);
   // Adoption of a legacy preview by the first repository that claims it.
