@@ -66,6 +66,10 @@ const std::vector<Key>& keys() {
       {"s3_sweep_after", "", {"PREVIEWDB_S3_SWEEP_AFTER"}, "24h", Type::duration},
       // Archive encryption (the key itself only from PREVIEWDB_ENCRYPTION_KEY or a key file).
       {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
+      // safe-migrate: the backup's kind (auto, template, archive) and a server (a login that may
+      // create databases) for its clones and records when the target's role may not.
+      {"safe_migrate_backup", "backup", {"PREVIEWDB_SAFE_MIGRATE_BACKUP"}, "auto"},
+      {"scratch_url", "scratch-url", {"PREVIEWDB_SCRATCH_URL"}, nullptr},
   };
   return table;
 }
