@@ -205,6 +205,11 @@ int run_safe_migrate(const Args& args) {
                                         backup_value ? backup_value->origin : "default");
   auto scratch = cfg.get("scratch_url");
   refuse_password_in_flag(scratch);
+  if (scratch && parsed->count("restore")) {
+    throw usage_error("--restore puts a template snapshot back on the target's own server",
+                      "run it without --scratch-url / PREVIEWDB_SCRATCH_URL; an archive is put "
+                      "back with 'previewdb restore BACKUP --store URL --into DB'");
+  }
   {
     auto o = dry_run_options(cfg, *parsed, "safe-migrate");
     Target maintenance_target = target;

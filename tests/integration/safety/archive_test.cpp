@@ -231,3 +231,10 @@ TEST_F(SafeMigrateArchive, KilledAtEachStepTheNextRunReportsAndFinishes) {
     EXPECT_TRUE(temporaries().empty()) << util::join(temporaries(), ", ");
   }
 }
+
+TEST_F(SafeMigrateArchive, RestoreOfASnapshotWithAScratchServerIsAUsageError) {
+  auto r = run_cli({"safe-migrate", "shop", "--restore", "snap_shop_20261130_000000"}, role_env());
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("--restore puts a template snapshot back"));
+  EXPECT_THAT(r.err, HasSubstr("previewdb restore BACKUP --store URL --into DB"));
+}
