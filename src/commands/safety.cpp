@@ -201,6 +201,8 @@ int run_safe_migrate(const Args& args) {
   dryrun::SafeMigrateReport report;
   // A bad kind is a usage error before any connection.
   auto backup_value = cfg.get("safe_migrate_backup");
+  if (parsed->count("backup"))
+    backup_value = config::Value{(*parsed)["backup"].as<std::string>(), "--backup"};
   auto kind = dryrun::parse_backup_kind(backup_value ? backup_value->value : "auto",
                                         backup_value ? backup_value->origin : "default");
   auto scratch = cfg.get("scratch_url");

@@ -68,7 +68,8 @@ const std::vector<Key>& keys() {
       {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
       // safe-migrate: the backup's kind (auto, template, archive) and a server (a login that may
       // create databases) for its clones and records when the target's role may not.
-      {"safe_migrate_backup", "backup", {"PREVIEWDB_SAFE_MIGRATE_BACKUP"}, "auto"},
+      // (No flag here: --backup is also other commands' positional; safe-migrate reads its own.)
+      {"safe_migrate_backup", "", {"PREVIEWDB_SAFE_MIGRATE_BACKUP"}, "auto"},
       {"scratch_url", "scratch-url", {"PREVIEWDB_SCRATCH_URL"}, nullptr},
   };
   return table;
