@@ -6,11 +6,19 @@
 #
 #   bench/safe_migrate_bench.sh [PREVIEWDB_BIN]
 #
-# Environment: SCALE (pgbench scale, default 5: about 80 MB; 70 gives about 1 GB), REPS (default 3,
-# medians), WORK (scratch directory; default a temporary one, removed at exit).
+# Environment: SIZE (the database's size: 1G, 500M, ...; turned into a pgbench scale at about 15 MB
+# per unit), else SCALE (pgbench scale, default 5: about 80 MB; 68 is about 1 GB), REPS (default 3,
+# medians), WORK (scratch directory; default a temporary one, removed at exit), ARCHIVE=1 (also time
+# `safe-migrate --backup archive`: pg_dump into a file:// store, its restore test, the dry run).
 set -euo pipefail
 
 BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
+if [[ -n "${SIZE:-}" ]]; then
+  MB=$(python3 -c "import re,sys; m=re.fullmatch(r'(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?', sys.argv[1].strip(), re.I)
+if not m: sys.exit('SIZE must look like 1G, 500M or 2048 (MB): ' + sys.argv[1])
+print(float(m[1]) * {'': 1, 'K': 1/1024, 'M': 1, 'G': 1024, 'T': 1024**2}[m[2].upper()])" "$SIZE")
+  SCALE=$(python3 -c "print(max(1, round($MB / 15)))")
+fi
 SCALE=${SCALE:-5}
 REPS=${REPS:-3}
 if [[ -z "${WORK:-}" ]]; then
@@ -51,7 +59,11 @@ drop_snapshots() {
   done
 }
 
-declare -a T_MIGRATE T_SAFE T_BACKUP T_DRY T_CLONE
+step_s() { # the duration of step $2 in safe-migrate's --json $1, in seconds
+  python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(next((s['duration_ms'] for s in j['steps'] if s['step'] == sys.argv[2]), 0)/1000)" "$1" "$2"
+}
+
+declare -a T_MIGRATE T_SAFE T_BACKUP T_DRY T_CLONE T_CLONE_FC T_ARCHIVE T_ABACKUP T_AVERIFY T_ADRY
 for ((i = 1; i <= REPS; i++)); do
   fresh target
   sync
@@ -67,8 +79,22 @@ for ((i = 1; i <= REPS; i++)); do
   out=$("$BIN" safe-migrate target --database-url "$BASE" --dir "$WORK/m" --json -q)
   t1=$(now)
   T_SAFE+=("$(elapsed "$t0" "$t1")")
-  T_BACKUP+=("$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(j['steps'][0]['duration_ms']/1000)" "$out")")
-  T_DRY+=("$(python3 -c "import json,sys; j=json.loads(sys.argv[1]); print(j['steps'][1]['duration_ms']/1000)" "$out")")
+  T_BACKUP+=("$(step_s "$out" backup)")
+  T_DRY+=("$(step_s "$out" dry-run)")
+
+  if [[ "${ARCHIVE:-0}" == 1 ]]; then
+    fresh target
+    rm -rf "$WORK/store"
+    sync
+    t0=$(now)
+    out=$("$BIN" safe-migrate target --database-url "$BASE" --dir "$WORK/m" --json -q \
+      --backup archive --backup-store "$WORK/store")
+    t1=$(now)
+    T_ARCHIVE+=("$(elapsed "$t0" "$t1")")
+    T_ABACKUP+=("$(step_s "$out" backup)")
+    T_AVERIFY+=("$(step_s "$out" verify)")
+    T_ADRY+=("$(step_s "$out" dry-run)")
+  fi
 
   # The raw template clone the backup step is measured against (same server, same database).
   fresh target
@@ -78,6 +104,14 @@ for ((i = 1; i <= REPS; i++)); do
   psql -X -q -d postgres -c "CREATE DATABASE rawclone TEMPLATE target"
   t1=$(now)
   T_CLONE+=("$(elapsed "$t0" "$t1")")
+  # The same with FILE_COPY (what previewdb's auto strategy picks for a large database).
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS rawclone"
+  sync
+  t0=$(now)
+  psql -X -q -d postgres -c "CREATE DATABASE rawclone TEMPLATE target STRATEGY FILE_COPY"
+  t1=$(now)
+  T_CLONE_FC+=("$(elapsed "$t0" "$t1")")
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS rawclone"
 done
 
 M=$(median "${T_MIGRATE[@]}")
@@ -85,8 +119,16 @@ S=$(median "${T_SAFE[@]}")
 B=$(median "${T_BACKUP[@]}")
 D=$(median "${T_DRY[@]}")
 C=$(median "${T_CLONE[@]}")
+CF=$(median "${T_CLONE_FC[@]}")
+echo "server: $(psql -X -At -d postgres -c 'SHOW server_version'); machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "database: pgbench scale $SCALE ($DBSIZE), $REPS runs, medians"
 echo "migrate:            ${M} s"
 echo "safe-migrate:       ${S} s  ($(ratio "$S" "$M")x migrate)"
 echo "  backup step:      ${B} s  ($(ratio "$B" "$C")x a raw CREATE DATABASE ... TEMPLATE: ${C} s; target <= 1.2x)"
+echo "                          (a raw ... TEMPLATE ... STRATEGY FILE_COPY: ${CF} s; $(ratio "$B" "$CF")x that)"
 echo "  dry-run step:     ${D} s"
+if [[ "${ARCHIVE:-0}" == 1 ]]; then
+  A=$(median "${T_ARCHIVE[@]}")
+  echo "safe-migrate --backup archive: ${A} s  ($(ratio "$A" "$M")x migrate)"
+  echo "  backup (pg_dump into file://): $(median "${T_ABACKUP[@]}") s; verify (restore test): $(median "${T_AVERIFY[@]}") s; dry-run: $(median "${T_ADRY[@]}") s"
+fi

@@ -254,8 +254,9 @@ RestoreResult restore_in_place(db::Connection& conn, const RestoreRequest& req) 
   }
   db::AdvisoryLock name_lock(conn, core::spawn_lock_key(req.target), lock_timeout_of(conn),
                              "database " + util::quoted(req.target));
-  auto all = core::list_databases(conn);
-  refuse_protected(req, all);
+  // Only when there is a protection to check: listing reads previewdb's registry, which a role
+  // restoring in place (no CREATEDB: safe-migrate's archive restore) may not reach.
+  if (req.protection && !req.allow_protected) refuse_protected(req, core::list_databases(conn));
   if (!core::read_properties(conn, req.target)) {
     throw Error(ExitCode::not_found, "no database " + util::quoted(req.target) + " to restore into",
                 {"without --clean, restore creates it"});

@@ -14,6 +14,7 @@
 #include "db/interrupt.hpp"
 #include "dryrun/dryrun.hpp"
 #include "dryrun/safe_migrate.hpp"
+#include "storage/store.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
 #include "util/log.hpp"
@@ -165,9 +166,10 @@ std::function<void(const std::string&)> step_hook(std::map<std::string, std::str
 int run_safe_migrate(const Args& args) {
   cxxopts::Options options(
       args[0],
-      "Back up DB (a template snapshot on its server), dry-run the pending migrations on a clone\n"
-      "of that backup, apply them under the migration lock, and restore the backup when applying\n"
-      "fails (unless others wrote since). Exit 0 migrated; 6 refused (data loss; the findings are\n"
+      "Back up DB (a template snapshot on its server, else a verified pg_dump archive in a backup\n"
+      "store), dry-run the pending migrations on a clone of that backup, apply them under the\n"
+      "migration lock, and restore the backup when applying fails (unless others wrote since). "
+      "Exit 0 migrated; 6 refused (data loss; the findings are\n"
       "printed); 7 a migration failed (restored=true/false says what happened); 1 the restore\n"
       "itself failed (the backup is named).\n"
       "  previewdb safe-migrate [DB] [--allow-data-loss] [--no-restore]\n"
@@ -181,7 +183,15 @@ int run_safe_migrate(const Args& args) {
       ("no-restore", "do not restore the backup when applying fails")
       ("terminate-sessions", "end other sessions on DB when a restore needs it idle")
       ("restore", "only restore this safe-migrate backup (a snapshot) into DB, by rename",
-       cxxopts::value<std::string>(), "SNAPSHOT");
+       cxxopts::value<std::string>(), "SNAPSHOT")
+      ("backup", "the backup's kind: auto (default), template (a snapshot on the target's server) "
+       "or archive (a verified pg_dump archive in a store)", cxxopts::value<std::string>(), "KIND")
+      ("backup-store", "take an archive backup into this store: a folder, file://DIR or "
+       "s3://BUCKET/PREFIX (default for archives: BACKUP_DIR, ./backups)",
+       cxxopts::value<std::string>(), "URL")
+      ("scratch-url", "a server and login that may create databases, for the dry run's clones "
+       "and previewdb's records when the target's role may not (no password in the flag)",
+       cxxopts::value<std::string>(), "URL");
   // clang-format on
   auto parsed = parse(options, args);
   if (!parsed) return 0;
@@ -189,9 +199,24 @@ int run_safe_migrate(const Args& args) {
   auto env = config::process_env();
   auto target = resolve_target(cfg, /*prefer_direct=*/true);
   dryrun::SafeMigrateReport report;
+  // A bad kind is a usage error before any connection.
+  auto backup_value = cfg.get("safe_migrate_backup");
+  if (parsed->count("backup"))
+    backup_value = config::Value{(*parsed)["backup"].as<std::string>(), "--backup"};
+  auto kind = dryrun::parse_backup_kind(backup_value ? backup_value->value : "auto",
+                                        backup_value ? backup_value->origin : "default");
+  auto scratch = cfg.get("scratch_url");
+  refuse_password_in_flag(scratch);
+  if (scratch && parsed->count("restore")) {
+    throw usage_error("--restore puts a template snapshot back on the target's own server",
+                      "run it without --scratch-url / PREVIEWDB_SCRATCH_URL; an archive is put "
+                      "back with 'previewdb restore BACKUP --store URL --into DB'");
+  }
   {
     auto o = dry_run_options(cfg, *parsed, "safe-migrate");
-    auto maint = connect_maintenance(target, lock_timeout_setting(cfg));
+    Target maintenance_target = target;
+    if (scratch) maintenance_target = Target{scratch->value, scratch->origin, false};
+    auto maint = connect_maintenance(maintenance_target, lock_timeout_setting(cfg));
     if (parsed->count("restore")) {
       report = dryrun::restore_snapshot(maint, o.database, (*parsed)["restore"].as<std::string>(),
                                         parsed->count("terminate-sessions") > 0);
@@ -203,12 +228,28 @@ int run_safe_migrate(const Args& args) {
       so.no_restore = parsed->count("no-restore") > 0;
       so.terminate_sessions = parsed->count("terminate-sessions") > 0;
       so.on_step = step_hook(env);
+      so.backup = kind;
+      so.backup_origin = backup_value ? backup_value->origin : "default";
+      so.backup_store_given = parsed->count("backup-store") > 0;
+      std::string where = so.backup_store_given ? (*parsed)["backup-store"].as<std::string>()
+                                                : cfg.get_string("backup_store");
+      // Absolute: the URL is recorded, and a later run (the restore after a kill) may start
+      // elsewhere.
+      if (!where.empty() && where.find("://") == std::string::npos) {
+        where = std::filesystem::absolute(where).lexically_normal().string();
+      }
+      so.store_url = storage::store_url_from(where);
+      auto opts = store_options(cfg);
+      so.open_store = [opts](const std::string& url) { return storage::open_store(url, opts); };
+      so.backup_level = static_cast<int>(cfg.get_int("backup_level", 1, 19));
+      if (scratch) so.maintenance_conninfo = scratch->value;
       report = dryrun::safe_migrate(maint, so);
     }
   }
   if (auto out = env.count("GITHUB_OUTPUT") ? env["GITHUB_OUTPUT"] : ""; !out.empty()) {
     std::vector<std::pair<std::string, std::string>> pairs = {
-        {"backup", report.backup},
+        {"backup", report.backup_url.empty() ? report.backup : report.backup_url},
+        {"backup-kind", report.backup_kind},
         {"restored", report.restored ? "true" : "false"},
         {"migrations-applied", std::to_string(report.applied.size())},
         {"exit-code", std::to_string(report.exit_code)}};

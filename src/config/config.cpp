@@ -68,6 +68,11 @@ const std::vector<Key>& keys() {
       {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
       // The warm pool (ci, spawn): ready clones of the latest snapshot kept at the end of a run.
       {"pool_size", "pool", {"PREVIEWDB_POOL_SIZE"}, "0", Type::integer},
+      // safe-migrate: the backup's kind (auto, template, archive) and a server (a login that may
+      // create databases) for its clones and records when the target's role may not.
+      // (No flag here: --backup is also other commands' positional; safe-migrate reads its own.)
+      {"safe_migrate_backup", "", {"PREVIEWDB_SAFE_MIGRATE_BACKUP"}, "auto"},
+      {"scratch_url", "scratch-url", {"PREVIEWDB_SCRATCH_URL"}, nullptr},
   };
   return table;
 }

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "core/registry.hpp"
 #include "db/advisory_lock.hpp"
@@ -315,6 +317,56 @@ void count_failing_rows(db::Connection& c, const migrate::Statement& st, const O
   }
 }
 
+// Looks at pg_locks from a second session every k_lock_sample_interval_ms while the dry run's
+// session runs a statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY): the
+// relation locks that session holds on the tables that existed before the run.
+class LockSampler {
+ public:
+  LockSampler(db::Connection& watcher, int pid, const Baseline& base)
+      : m_watcher(watcher), m_pid(std::to_string(pid)), m_base(base) {
+    m_thread = std::thread([this] { loop(); });
+  }
+  ~LockSampler() { stop(); }
+  LockSampler(const LockSampler&) = delete;
+  LockSampler& operator=(const LockSampler&) = delete;
+  // Stops looking; what was seen.
+  std::vector<LockSample> stop() {
+    m_stop = true;
+    if (m_thread.joinable()) m_thread.join();
+    return m_samples;
+  }
+
+ private:
+  void loop() {
+    auto start = Clock::now();
+    const std::string oids = oid_array(m_base.oids);
+    while (!m_stop) {
+      try {
+        auto r = m_watcher.exec(
+            "SELECT relation::bigint, mode FROM pg_locks WHERE pid = $1::int AND "
+            "locktype = 'relation' AND granted AND relation = ANY($2::oid[])",
+            {m_pid, oids});
+        long long at = ms_between(start, Clock::now());
+        for (int i = 0; i < r.rows(); ++i) {
+          auto it = m_base.tables.find(r.get_int(i, 0));
+          if (it != m_base.tables.end()) m_samples.push_back({at, it->second.name, r.get(i, 1)});
+        }
+      } catch (const std::exception& e) {
+        util::log::debug(std::string("lock sampling stopped: ") + e.what());
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(k_lock_sample_interval_ms));
+    }
+  }
+
+  db::Connection& m_watcher;
+  std::string m_pid;
+  const Baseline& m_base;
+  std::atomic<bool> m_stop{false};
+  std::vector<LockSample> m_samples;
+  std::thread m_thread;
+};
+
 class Runner {
  public:
   Runner(db::Connection& c, const Baseline& b, const DryRunOptions& o)
@@ -427,14 +479,22 @@ class Runner {
   // A statement that cannot run in a transaction (CREATE INDEX CONCURRENTLY, VACUUM...).
   bool run_bare(const Migration& m, const migrate::Statement& st, MigrationObservation& obs) {
     check_interrupt();
+    std::optional<LockSampler> sampler;
+    if (!m_base.oids.empty()) sampler.emplace(watcher(), PQbackendPID(m_c.raw()), m_base);
     auto t0 = Clock::now();
     Outcome out = run_sql(m_c, st.sql);
     obs.duration_ms += ms_between(t0, Clock::now());
+    std::vector<LockSample> samples;
+    if (sampler) samples = sampler->stop();
     obs.locks_measured = false;
+    obs.locks_sampled = true;
     if (!out.ok) {
       check_interrupt();
       fail(m, st, out, obs);
       return false;
+    }
+    for (auto& l : aggregate_lock_samples(samples, k_lock_sample_interval_ms, st.line)) {
+      merge_lock(obs, std::move(l));
     }
     if (!out.tuples.empty()) obs.rows_affected += std::atoll(out.tuples.c_str());
     return true;
@@ -447,14 +507,10 @@ class Runner {
   }
 
  private:
-  static int lock_rank(const std::string& mode) {
-    static const char* order[] = {
-        "AccessShareLock", "RowShareLock",          "RowExclusiveLock", "ShareUpdateExclusiveLock",
-        "ShareLock",       "ShareRowExclusiveLock", "ExclusiveLock",    "AccessExclusiveLock"};
-    for (int i = 0; i < 8; ++i) {
-      if (mode == order[i]) return i;
-    }
-    return -1;
+  // The second session that samples pg_locks (opened on first use, on the clone).
+  db::Connection& watcher() {
+    if (!m_watcher) m_watcher.emplace(core::connect_like(m_c, PQdb(m_c.raw())));
+    return *m_watcher;
   }
 
   static void merge_lock(MigrationObservation& obs, LockTaken l) {
@@ -462,6 +518,7 @@ class Runner {
       if (x.table != l.table) continue;
       if (lock_rank(l.mode) > lock_rank(x.mode)) x.mode = l.mode;
       x.held_ms = std::max(x.held_ms, l.held_ms);
+      x.sampled = x.sampled || l.sampled;
       return;
     }
     obs.locks.push_back(std::move(l));
@@ -556,6 +613,7 @@ class Runner {
   const DryRunOptions& m_options;
   std::map<std::string, std::string> m_pk;  // kept old values' table -> its key columns
   int m_kept = 0;
+  std::optional<db::Connection> m_watcher;
 };
 
 MigrationObservation observe(db::Connection& c, const Baseline& base, const Migration& m,
@@ -638,6 +696,37 @@ std::vector<const Migration*> pending_on(const DryRunOptions& o, const std::stri
 }
 
 }  // namespace
+
+int lock_rank(const std::string& mode) {
+  static const char* order[] = {
+      "AccessShareLock", "RowShareLock",          "RowExclusiveLock", "ShareUpdateExclusiveLock",
+      "ShareLock",       "ShareRowExclusiveLock", "ExclusiveLock",    "AccessExclusiveLock"};
+  for (int i = 0; i < 8; ++i) {
+    if (mode == order[i]) return i;
+  }
+  return -1;
+}
+
+std::vector<LockTaken> aggregate_lock_samples(const std::vector<LockSample>& samples,
+                                              long long interval_ms, int line) {
+  std::vector<LockTaken> out;
+  std::map<std::string, std::pair<long long, long long>> seen;  // table -> first, last
+  for (const auto& s : samples) {
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const LockTaken& l) { return l.table == s.table; });
+    if (it == out.end()) {
+      out.push_back({s.table, s.mode, 0, line, true});
+      seen[s.table] = {s.at_ms, s.at_ms};
+      continue;
+    }
+    if (lock_rank(s.mode) > lock_rank(it->mode)) it->mode = s.mode;
+    auto& [first, last] = seen[s.table];
+    first = std::min(first, s.at_ms);
+    last = std::max(last, s.at_ms);
+  }
+  for (auto& l : out) l.held_ms = seen[l.table].second - seen[l.table].first + interval_ms;
+  return out;
+}
 
 SpaceCheck check_space(long long database_bytes, std::optional<long long> free_bytes,
                        const std::string& where) {

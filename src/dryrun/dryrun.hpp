@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/lifecycle.hpp"
 #include "db/connection.hpp"
@@ -36,6 +37,25 @@ struct DryRunOptions {
 // Error(refused) when the server has no room for the clone, and migrate's own errors for what
 // migrate would refuse (changed files, syntax errors, COPY FROM STDIN).
 DryRunReport dry_run(db::Connection& maintenance, const DryRunOptions& options);
+
+// ---- lock sampling (statements that cannot run in a transaction) --------------------------------
+
+// One look at pg_locks, from a second session, at a relation lock the dry run's session held
+// `at_ms` after the statement started.
+struct LockSample {
+  long long at_ms = 0;
+  std::string table;
+  std::string mode;
+};
+// How often the second session looks while such a statement runs.
+inline constexpr long long k_lock_sample_interval_ms = 5;
+// The strongest mode seen per table (tables in first-seen order), held from its first sample to
+// its last plus one interval, marked sampled, from `line`.
+std::vector<LockTaken> aggregate_lock_samples(const std::vector<LockSample>& samples,
+                                              long long interval_ms, int line);
+// pg_locks' table lock modes, weakest (AccessShareLock, 0) to strongest (AccessExclusiveLock, 7);
+// -1 for anything else.
+int lock_rank(const std::string& mode);
 
 // The free space check before a template copy: room when free >= size * 1.1 + 64 MiB. With
 // free unknown (the server is not on this machine) the check is skipped and says so.

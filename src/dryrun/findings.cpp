@@ -114,8 +114,10 @@ std::vector<Finding> classify(const MigrationObservation& o) {
   for (const auto& l : o.locks) {
     bool blocking = blocks_writes(l.mode);
     add("lock", blocking ? Severity::warning : Severity::info, l.table, "", std::nullopt,
-        l.mode + " on " + l.table + " held " + std::to_string(l.held_ms) + " ms (from line " +
-            std::to_string(l.statement_line) + " to the commit)" +
+        l.mode + " on " + l.table + " held " + std::to_string(l.held_ms) + " ms " +
+            (l.sampled ? "(sampled while line " + std::to_string(l.statement_line) +
+                             " ran outside a transaction)"
+                       : "(from line " + std::to_string(l.statement_line) + " to the commit)") +
             (blocking ? ": blocks writes meanwhile" : ""));
   }
   if (o.failure) {
@@ -184,12 +186,14 @@ nlohmann::json to_json(const DryRunReport& r) {
       }
     }
     mj["locks_measured"] = m.locks_measured;
+    mj["locks_sampled"] = m.locks_sampled;
     mj["locks"] = nlohmann::json::array();
     for (const auto& l : m.locks) {
       mj["locks"].push_back({{"table", l.table},
                              {"mode", l.mode},
                              {"held_ms", l.held_ms},
-                             {"line", l.statement_line}});
+                             {"line", l.statement_line},
+                             {"sampled", l.sampled}});
     }
     if (m.failure) {
       mj["error"] = {{"line", m.failure->line},
@@ -224,7 +228,12 @@ std::string format_report(const DryRunReport& r) {
         << "): " << m.statements << " statement" << (m.statements == 1 ? "" : "s") << ", "
         << m.duration_ms << " ms, " << m.rows_affected << " rows affected"
         << (m.failure ? ", FAILED" : "") << "\n";
-    if (!m.locks_measured) out << "  locks: not measured (runs outside a transaction)\n";
+    if (m.locks_sampled) {
+      out << "  locks: sampled from a second session (runs outside a transaction; very short "
+             "locks may be missed)\n";
+    } else if (!m.locks_measured) {
+      out << "  locks: not measured (runs outside a transaction)\n";
+    }
     for (const auto& f : classify(m)) {
       out << "  " << severity_name(f.severity) << ": " << util::printable(f.message) << "\n";
     }

@@ -34,6 +34,10 @@ struct LockTaken {
   std::string mode;  // pg_locks.mode: "AccessExclusiveLock", ...
   long long held_ms = 0;
   int statement_line = 0;  // where it was first taken
+  // Seen by sampling pg_locks from a second session while a statement that cannot run in a
+  // transaction ran (held: first sample to last, plus one interval); very short locks may be
+  // missed.
+  bool sampled = false;
 };
 
 // A statement that failed on the clone.
@@ -62,6 +66,7 @@ struct MigrationObservation {
   std::vector<TypeChange> type_changes;
   std::vector<LockTaken> locks;  // strongest mode per table
   bool locks_measured = true;    // false outside a transaction (see docs/SAFETY.md)
+  bool locks_sampled = false;    // outside a transaction: sampled from a second session
   std::optional<Failure> failure;
 };
 

@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <sstream>
 #include <thread>
 
+#include "backup/backup.hpp"
+#include "backup/restore.hpp"
+#include "core/lifecycle.hpp"
 #include "core/naming.hpp"
 #include "core/registry.hpp"
 #include "core/swap.hpp"
@@ -33,6 +37,10 @@ long long ms_since(Clock::time_point t) {
 struct State {
   std::string step;
   std::string backup, kept_as;
+  std::string backup_kind = "template", backup_store;  // archive: its store's URL
+  // archive: every table and schema of the target at the backup (an in-place restore drops what
+  // came after: it is not in the archive, and pg_restore --clean would leave it)
+  std::vector<std::string> tables, schemas;
   std::map<std::string, long long> stats;     // write counters at the backup
   std::map<std::string, long long> expected;  // what our own migrations write (dry run)
   std::string pid, started_at;
@@ -61,12 +69,17 @@ class StateRecord {
         "CREATE TABLE IF NOT EXISTS safe_migrate_state (database text PRIMARY KEY, step text NOT "
         "NULL, backup text, kept_as text, stats jsonb, expected jsonb, pid integer, started_at "
         "timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())");
+    m_c.exec(
+        "ALTER TABLE safe_migrate_state ADD COLUMN IF NOT EXISTS backup_kind text, "
+        "ADD COLUMN IF NOT EXISTS backup_store text, ADD COLUMN IF NOT EXISTS catalog jsonb");
   }
   std::optional<State> read() {
     auto r = m_c.exec(
         "SELECT step, coalesce(backup, ''), coalesce(kept_as, ''), coalesce(stats::text, '{}'), "
         "coalesce(expected::text, '{}'), coalesce(pid::text, '?'), "
-        "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+        "coalesce(backup_kind, 'template'), coalesce(backup_store, ''), "
+        "coalesce(catalog::text, '{}') "
         "FROM safe_migrate_state WHERE database = $1",
         {m_db});
     if (!r.rows()) return std::nullopt;
@@ -78,30 +91,47 @@ class StateRecord {
     s.expected = counters_from(nlohmann::json::parse(r.get(0, 4), nullptr, false));
     s.pid = r.get(0, 5);
     s.started_at = r.get(0, 6);
+    s.backup_kind = r.get(0, 7);
+    s.backup_store = r.get(0, 8);
+    auto catalog = nlohmann::json::parse(r.get(0, 9), nullptr, false);
+    for (const char* key : {"tables", "schemas"}) {
+      if (!catalog.is_object() || !catalog.contains(key) || !catalog[key].is_array()) continue;
+      for (const auto& v : catalog[key]) {
+        if (v.is_string()) (key[0] == 't' ? s.tables : s.schemas).push_back(v.get<std::string>());
+      }
+    }
     return s;
   }
   void begin() {
     m_c.exec(
         "INSERT INTO safe_migrate_state (database, step, pid) VALUES ($1, 'backup', $2) "
         "ON CONFLICT (database) DO UPDATE SET step = 'backup', backup = NULL, kept_as = NULL, "
-        "stats = NULL, expected = NULL, pid = $2, started_at = now(), updated_at = now()",
+        "stats = NULL, expected = NULL, backup_kind = NULL, backup_store = NULL, catalog = NULL, "
+        "pid = $2, started_at = now(), updated_at = now()",
         {m_db, std::to_string(::getpid())});
   }
   void step(const std::string& step) {
     m_c.exec("UPDATE safe_migrate_state SET step = $2, updated_at = now() WHERE database = $1",
              {m_db, step});
   }
-  void backup(const std::string& name, const std::map<std::string, long long>& stats) {
+  void backup(const std::string& name, const std::map<std::string, long long>& stats,
+              const std::string& kind, const std::string& store) {
     m_c.exec(
-        "UPDATE safe_migrate_state SET backup = $2, stats = $3::jsonb, updated_at = now() "
-        "WHERE database = $1",
-        {m_db, name, counters_json(stats).dump()});
+        "UPDATE safe_migrate_state SET backup = $2, stats = $3::jsonb, backup_kind = $4, "
+        "backup_store = nullif($5, ''), updated_at = now() WHERE database = $1",
+        {m_db, name, counters_json(stats).dump(), kind, store});
   }
   void expected(const std::map<std::string, long long>& writes) {
     m_c.exec(
         "UPDATE safe_migrate_state SET expected = $2::jsonb, updated_at = now() WHERE database = "
         "$1",
         {m_db, counters_json(writes).dump()});
+  }
+  void catalog(const std::vector<std::string>& tables, const std::vector<std::string>& schemas) {
+    nlohmann::json j = {{"tables", tables}, {"schemas", schemas}};
+    m_c.exec(
+        "UPDATE safe_migrate_state SET catalog = $2::jsonb, updated_at = now() WHERE database = $1",
+        {m_db, j.dump()});
   }
   void kept_as(const std::string& name) {
     m_c.exec("UPDATE safe_migrate_state SET kept_as = $2, updated_at = now() WHERE database = $1",
@@ -116,10 +146,16 @@ class StateRecord {
 // ---- the target --------------------------------------------------------------------------------
 
 // Write counters of the target's tables (inserts + updates + deletes), outside previewdb's own
-// schema and the tools' history tables (previewdb writes those itself). A fresh session: its
-// statistics snapshot is taken now.
-std::map<std::string, long long> write_counters(db::Connection& maint, const std::string& db) {
-  auto c = core::connect_like(maint, db);
+// schema and the tools' history tables (previewdb writes those itself). A fresh session on the
+// target's server (not necessarily the maintenance one): its statistics snapshot is taken now.
+db::Connection open_target(const SafeMigrateOptions& o) {
+  return db::Connection::open({.conninfo = o.dry.migrate.target.conninfo,
+                               .dbname = o.dry.database,
+                               .busy_retry = o.dry.migrate.target.busy_retry});
+}
+
+std::map<std::string, long long> write_counters(const SafeMigrateOptions& o) {
+  auto c = open_target(o);
   auto r = c.exec(
       "SELECT quote_ident(schemaname) || '.' || quote_ident(relname), "
       "n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables "
@@ -128,6 +164,22 @@ std::map<std::string, long long> write_counters(db::Connection& maint, const std
       "'__drizzle_migrations')");
   std::map<std::string, long long> out;
   for (int i = 0; i < r.rows(); ++i) out[r.get(i, 0)] = r.get_int(i, 1);
+  return out;
+}
+
+// The target's tables and schemas (outside the system's), quoted.
+const char* k_tables_sql =
+    "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c JOIN "
+    "pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN "
+    "('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1";
+const char* k_schemas_sql =
+    "SELECT quote_ident(nspname) FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', "
+    "'information_schema') AND nspname NOT LIKE 'pg\\_%' ORDER BY 1";
+
+std::vector<std::string> column(db::Connection& c, const char* sql) {
+  auto r = c.exec(sql);
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.get(i, 0));
   return out;
 }
 
@@ -182,24 +234,96 @@ std::string swap_in(db::Connection& maint, const std::string& db, const std::str
   }
 }
 
-std::string restore_command(const std::string& db, const std::string& snapshot) {
-  return "previewdb safe-migrate " + db + " --restore " + snapshot;
+std::string restore_command(const std::string& db, const State& state) {
+  if (state.backup_kind == "archive") {
+    return "previewdb restore " + state.backup + " --store " + state.backup_store + " --into " + db;
+  }
+  return "previewdb safe-migrate " + db + " --restore " + state.backup;
+}
+
+bool same_server(const SafeMigrateOptions& o) {
+  return o.maintenance_conninfo.empty();
+}
+
+const std::string& maintenance_conninfo(const SafeMigrateOptions& o) {
+  return same_server(o) ? o.dry.migrate.target.conninfo : o.maintenance_conninfo;
+}
+
+// The target's role (may it create databases?) and the other client sessions on the target, from
+// a session of its own that is closed again (a template copy needs the target idle).
+BackupFacts target_facts(const SafeMigrateOptions& o) {
+  BackupFacts f;
+  auto c = open_target(o);
+  auto r = c.exec(
+      "SELECT current_user::text, coalesce((SELECT rolcreatedb OR rolsuper FROM pg_roles "
+      "WHERE rolname = current_user), false)");
+  f.role = r.get(0, 0);
+  f.can_create = r.get_bool(0, 1);
+  auto s = c.exec(
+      "SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> "
+      "pg_backend_pid() AND backend_type = 'client backend' ORDER BY pid");
+  for (int i = 0; i < s.rows(); ++i) f.sessions.push_back(s.get(i, 0));
+  f.same_server = same_server(o);
+  return f;
+}
+
+// An archive put back: swapped in like a snapshot (backup::restore, the original kept) when the
+// clones live on the target's server and the role may create databases there; else in place
+// (pg_restore --clean --single-transaction) after dropping the tables created since the backup:
+// they are not in the archive, so --clean would leave them. Returns the kept name ("" in place).
+std::string restore_archive(db::Connection& maint, const SafeMigrateOptions& o, const State& state,
+                            const std::string& timestamp) {
+  if (!o.open_store) {
+    throw Error(ExitCode::failure, "cannot open the backup store " + state.backup_store);
+  }
+  auto store = o.open_store(state.backup_store);
+  backup::RestoreRequest rq;
+  rq.conninfo = o.dry.migrate.target.conninfo;
+  rq.target = o.dry.database;
+  rq.source.kind = backup::SourceKind::backup;
+  rq.source.store = store.get();
+  rq.source.name = state.backup;
+  rq.timestamp = timestamp;
+  rq.terminate_sessions = o.terminate_sessions;
+  rq.created_by = "previewdb safe-migrate";
+  if (same_server(o) && target_facts(o).can_create) {
+    auto result = backup::restore(maint, rq);
+    return result.swap ? result.swap->kept_as : "";
+  }
+  rq.clean = true;
+  auto c = open_target(o);
+  std::set<std::string> tables(state.tables.begin(), state.tables.end());
+  std::set<std::string> schemas(state.schemas.begin(), state.schemas.end());
+  if (!schemas.empty()) {  // never without a record of what was there
+    for (const auto& table : column(c, k_tables_sql)) {
+      if (tables.count(table)) continue;
+      util::log::info("restore: dropping table " + table + ", created after the backup");
+      c.exec("DROP TABLE IF EXISTS " + table + " CASCADE");
+    }
+    for (const auto& schema : column(c, k_schemas_sql)) {
+      if (schemas.count(schema)) continue;
+      util::log::info("restore: dropping schema " + schema + ", created after the backup");
+      c.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    }
+  }
+  backup::restore(c, rq);
+  return "";
 }
 
 // Restores unless someone else wrote since the backup (or --no-restore); fills the report.
 void restore_or_explain(db::Connection& maint, StateRecord& record, const State& state,
                         const SafeMigrateOptions& o, SafeMigrateReport& report) {
   const std::string& db = o.dry.database;
-  report.restore_command = restore_command(db, state.backup);
+  report.restore_command = restore_command(db, state);
   if (o.no_restore) {
     report.not_restored_reason = "--no-restore";
     record.step("done");
     return;
   }
-  if (exists(maint, db)) {
+  if (!same_server(o) || exists(maint, db)) {
     // Statistics reach shared memory when a session goes idle, at most a second later.
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    auto now = write_counters(maint, db);
+    auto now = write_counters(o);
     auto foreign = foreign_writes(state.stats, now, state.expected);
     if (!foreign.empty()) {
       report.not_restored_reason = "other sessions wrote to " + util::join(foreign, ", ") +
@@ -213,9 +337,10 @@ void restore_or_explain(db::Connection& maint, StateRecord& record, const State&
   if (o.on_step) o.on_step("restore");
   std::string kept;
   try {
-    kept =
-        swap_in(maint, db, state.backup, util::compact_timestamp(std::chrono::system_clock::now()),
-                o.terminate_sessions, o.on_step);
+    std::string stamp = util::compact_timestamp(std::chrono::system_clock::now());
+    kept = state.backup_kind == "archive"
+               ? restore_archive(maint, o, state, stamp)
+               : swap_in(maint, db, state.backup, stamp, o.terminate_sessions, o.on_step);
     record.kept_as(kept);
   } catch (const Error& e) {
     if (e.code() == ExitCode::refused) {
@@ -225,8 +350,9 @@ void restore_or_explain(db::Connection& maint, StateRecord& record, const State&
     }
     report.steps.push_back({"restore", ms_since(start), "FAILED"});
     util::log::warn("!!! RESTORE FAILED: " + std::string(e.what()));
-    util::log::warn("!!! the backup is snapshot " + state.backup +
-                    "; restore it with: " + report.restore_command);
+    util::log::warn("!!! the backup is " +
+                    std::string(state.backup_kind == "archive" ? "archive " : "snapshot ") +
+                    state.backup + "; restore it with: " + report.restore_command);
     report.exit_code = static_cast<int>(ExitCode::failure);
     report.error += std::string(report.error.empty() ? "" : "; ") + "restore failed: " + e.what();
     return;
@@ -234,11 +360,10 @@ void restore_or_explain(db::Connection& maint, StateRecord& record, const State&
   record.step("done");
   report.restored = true;
   report.kept_as = kept;
-  report.steps.push_back({"restore", ms_since(start),
-                          "restored " + state.backup +
-                              ", the failed "
-                              "database kept as " +
-                              kept});
+  report.steps.push_back(
+      {"restore", ms_since(start),
+       "restored " + state.backup +
+           (kept.empty() ? " in place" : ", the failed database kept as " + kept)});
 }
 
 std::map<std::string, long long> expected_writes(const DryRunReport& r) {
@@ -263,6 +388,54 @@ std::vector<std::string> foreign_writes(const std::map<std::string, long long>& 
     if (now - b->second > mine) out.push_back(table);
   }
   return out;
+}
+
+BackupKind parse_backup_kind(const std::string& text, const std::string& origin) {
+  std::string v = util::to_lower(util::trim(text));
+  if (v == "auto" || v.empty()) return BackupKind::automatic;
+  if (v == "template" || v == "snapshot") return BackupKind::template_copy;
+  if (v == "archive") return BackupKind::archive;
+  throw usage_error("invalid backup kind " + util::quoted(text) + " (from " + origin + ")",
+                    "use --backup auto, template or archive");
+}
+
+std::string to_string(BackupKind kind) {
+  switch (kind) {
+    case BackupKind::automatic:
+      return "auto";
+    case BackupKind::template_copy:
+      return "template";
+    case BackupKind::archive:
+      return "archive";
+  }
+  return "?";
+}
+
+BackupChoice choose_backup(const BackupFacts& f) {
+  std::optional<std::string> no_template;
+  if (!f.same_server) {
+    no_template = "previewdb's clones live on another server (--scratch-url), not the target's";
+  } else if (!f.can_create) {
+    no_template = "role " + util::quoted(f.role) +
+                  " may not create databases on the target's server (no CREATEDB)";
+  }
+  std::string asked = "asked for" + (f.wanted_origin.empty() ? "" : " by " + f.wanted_origin);
+  if (f.wanted == BackupKind::template_copy) {
+    if (no_template) {
+      throw Error(ExitCode::refused, "cannot take a template backup: " + *no_template,
+                  {"use --backup archive (or auto): a verified pg_dump archive in a backup store"});
+    }
+    return {BackupKind::template_copy, asked};
+  }
+  if (f.wanted == BackupKind::archive) return {BackupKind::archive, asked};
+  if (f.store_given) return {BackupKind::archive, "--backup-store names a store"};
+  if (no_template) return {BackupKind::archive, *no_template};
+  if (!f.sessions.empty()) {
+    return {BackupKind::archive, "the target has " + std::to_string(f.sessions.size()) +
+                                     " other session(s) (pids " + util::join(f.sessions, ", ") +
+                                     "); a template copy needs it idle"};
+  }
+  return {BackupKind::template_copy, "the target is idle and on this server"};
 }
 
 std::string kept_name(const std::string& database, const std::string& timestamp) {
@@ -300,13 +473,21 @@ SafeMigrateReport safe_migrate(db::Connection& maint, const SafeMigrateOptions& 
       "safe-migrate of " + util::quoted(db));
   StateRecord record(reg.conn(), db);
   if (auto prev = record.read(); prev && prev->step != "done") {
-    std::string what = "a previous safe-migrate of " + db + " (pid " + prev->pid + ", started " +
-                       prev->started_at + ") stopped during step " + util::quoted(prev->step) +
-                       (prev->backup.empty() ? "" : "; its backup is snapshot " + prev->backup);
+    std::string what =
+        "a previous safe-migrate of " + db + " (pid " + prev->pid + ", started " +
+        prev->started_at + ") stopped during step " + util::quoted(prev->step) +
+        (prev->backup.empty()
+             ? ""
+             : "; its backup is " +
+                   std::string(prev->backup_kind == "archive" ? "archive " : "snapshot ") +
+                   prev->backup);
     if (prev->step == "restore") {
       report.previous = what + ": finishing its restore";
       util::log::warn(*report.previous);
       report.backup = prev->backup;
+      report.backup_kind = prev->backup_kind;
+      if (prev->backup_kind == "archive")
+        report.backup_url = prev->backup_store + "/" + prev->backup;
       report.failed = true;
       report.error = "the previous run's migration failed";
       report.exit_code = static_cast<int>(ExitCode::migration_failed);
@@ -347,25 +528,100 @@ SafeMigrateReport safe_migrate(db::Connection& maint, const SafeMigrateOptions& 
   record.begin();
   if (o.on_step) o.on_step("backup");
   auto t = Clock::now();
-  auto stats = write_counters(maint, db);
-  snapshot::SnapshotRequest sr;
-  sr.source = db;
-  sr.created_by = o.created_by;
-  sr.conninfo = o.dry.migrate.target.conninfo;
-  sr.strategy = o.dry.strategy;
-  auto snap = snapshot::create_snapshot(maint, sr);
-  report.backup = snap.id;
-  record.backup(snap.id, stats);
-  report.steps.push_back({"backup", ms_since(t), "snapshot " + snap.id + " (" + snap.method + ")"});
-  util::log::info("backup: snapshot " + snap.id + " (" + snap.method + ")");
+  BackupFacts facts = target_facts(o);
+  facts.wanted = o.backup;
+  facts.wanted_origin = o.backup_origin;
+  facts.store_given = o.backup_store_given;
+  BackupChoice choice;
+  try {
+    choice = choose_backup(facts);
+  } catch (const Error&) {
+    record.step("done");
+    throw;
+  }
+  report.backup_kind = to_string(choice.kind);
+  report.backup_reason = choice.reason;
+  util::log::info("backup: " + report.backup_kind + " (" + choice.reason + ")");
+  auto stats = write_counters(o);
+  if (choice.kind == BackupKind::template_copy) {
+    snapshot::SnapshotRequest sr;
+    sr.source = db;
+    sr.created_by = o.created_by;
+    sr.conninfo = o.dry.migrate.target.conninfo;
+    sr.strategy = o.dry.strategy;
+    auto snap = snapshot::create_snapshot(maint, sr);
+    report.backup = snap.id;
+    record.backup(snap.id, stats, "template", "");
+    report.steps.push_back(
+        {"backup", ms_since(t), "snapshot " + snap.id + " (" + snap.method + ")"});
+    util::log::info("backup: snapshot " + snap.id + " (" + snap.method + ")");
 
-  // 2. dry run on a clone of the snapshot
-  record.step("dry-run");
-  if (o.on_step) o.on_step("dry-run");
-  t = Clock::now();
-  DryRunOptions dry = o.dry;
-  dry.clone_from = snap.id;
-  report.dry_run = dryrun::dry_run(maint, dry);
+    // 2. dry run on a clone of the snapshot
+    record.step("dry-run");
+    if (o.on_step) o.on_step("dry-run");
+    t = Clock::now();
+    DryRunOptions dry = o.dry;
+    dry.clone_from = snap.id;
+    report.dry_run = dryrun::dry_run(maint, dry);
+  } else {
+    if (!o.open_store) throw Error(ExitCode::usage, "no backup store to write an archive to");
+    auto store = o.open_store(o.store_url);
+    backup::Manifest m;
+    {
+      auto conn = open_target(o);
+      record.catalog(column(conn, k_tables_sql), column(conn, k_schemas_sql));
+      auto now = std::chrono::system_clock::now();
+      backup::BackupRequest br;
+      br.conninfo = o.dry.migrate.target.conninfo;
+      br.database = db;
+      br.level = o.backup_level;
+      br.timestamp = util::compact_timestamp(now);
+      br.created_at = util::to_iso8601(now);
+      m = backup::create_backup(conn, *store, br);
+    }
+    report.backup = m.name;
+    report.backup_url = store->describe() + "/" + m.name;
+    record.backup(m.name, stats, "archive", o.store_url);
+    report.steps.push_back({"backup", ms_since(t),
+                            "archive " + report.backup_url + " (" +
+                                util::human_bytes(static_cast<double>(m.size_compressed)) + ")"});
+    util::log::info("backup: archive " + report.backup_url);
+
+    // 2. verify (`backup verify --restore-test`: read back in full into a scratch database on the
+    // maintenance server) and, on that restored copy, the dry run: what was backed up is exactly
+    // what the dry run sees, and the busy target is not copied a second time.
+    record.step("dry-run");
+    if (o.on_step) o.on_step("dry-run");
+    t = Clock::now();
+    long long dry_ms = 0;
+    // Its own session: the scratch database's build lock is held by `maint`, and a janitor on the
+    // same session would take that (re-entrant) lock and see the scratch as abandoned.
+    auto dry_conn = core::connect_like(maint, core::k_registry_database);
+    backup::VerifyOptions vo;
+    vo.maintenance = &maint;
+    vo.conninfo = maintenance_conninfo(o);
+    vo.on_restored = [&](const std::string& scratch) {
+      auto t2 = Clock::now();
+      DryRunOptions dry = o.dry;
+      dry.clone_from = scratch;
+      dry.migrate.target.conninfo = maintenance_conninfo(o);
+      report.dry_run = dryrun::dry_run(dry_conn, dry);
+      dry_ms = ms_since(t2);
+    };
+    auto v = backup::verify_backup(*store, m.name, vo);
+    if (!v.ok || !report.dry_run) {
+      record.step("done");
+      throw Error(ExitCode::failure,
+                  "backup " + report.backup_url + " failed its verification (" +
+                      util::join(v.problems, "; ") + "); nothing was applied",
+                  {"run 'previewdb backup verify " + m.name + " --store " + o.store_url +
+                   " --restore-test' to see it again"});
+    }
+    backup::mark_verified(*store, *v.manifest, util::to_iso8601(std::chrono::system_clock::now()));
+    report.steps.push_back(
+        {"verify", ms_since(t) - dry_ms, "restore test of " + m.name + " passed"});
+    t = Clock::now() - std::chrono::milliseconds(dry_ms);
+  }
   const auto& findings = report.dry_run->findings;
   bool failing = std::any_of(findings.begin(), findings.end(),
                              [](const Finding& f) { return f.severity == Severity::failure; });
@@ -427,6 +683,9 @@ nlohmann::json to_json(const SafeMigrateReport& r) {
   nlohmann::json j;
   j["database"] = r.database;
   j["backup"] = r.backup;
+  if (!r.backup_kind.empty()) j["backup_kind"] = r.backup_kind;
+  if (!r.backup_url.empty()) j["backup_url"] = r.backup_url;
+  if (!r.backup_reason.empty()) j["backup_reason"] = r.backup_reason;
   j["steps"] = nlohmann::json::array();
   for (const auto& s : r.steps) {
     j["steps"].push_back({{"step", s.name}, {"duration_ms", s.ms}, {"result", s.result}});
@@ -447,6 +706,11 @@ nlohmann::json to_json(const SafeMigrateReport& r) {
 std::string format_report(const SafeMigrateReport& r) {
   std::ostringstream out;
   if (r.previous) out << util::printable(*r.previous) << "\n";
+  if (!r.backup_kind.empty()) {
+    out << "backup_kind: " << r.backup_kind;
+    if (!r.backup_reason.empty()) out << " (" << util::printable(r.backup_reason) << ")";
+    out << "\n";
+  }
   for (const auto& s : r.steps) {
     out << s.name << ": " << util::printable(s.result) << " (" << s.ms << " ms)\n";
   }
@@ -460,8 +724,12 @@ std::string format_report(const SafeMigrateReport& r) {
   if (!r.error.empty()) out << "error: " << util::printable(r.error) << "\n";
   if (r.failed || !r.not_restored_reason.empty()) {
     if (r.restored) {
-      out << "restored=true: " << r.database << " is back to backup " << r.backup
-          << "; the failed database is kept as " << r.kept_as << "\n";
+      out << "restored=true: " << r.database << " is back to backup " << r.backup;
+      if (r.kept_as.empty()) {
+        out << " (restored in place)\n";
+      } else {
+        out << "; the failed database is kept as " << r.kept_as << "\n";
+      }
     } else {
       out << "restored=false";
       if (!r.not_restored_reason.empty()) out << ": " << util::printable(r.not_restored_reason);

@@ -20,8 +20,36 @@
 
 #include "db/connection.hpp"
 #include "dryrun/dryrun.hpp"
+#include "storage/store.hpp"
 
 namespace previewdb::dryrun {
+
+// Step one's backup: a template snapshot on the target's own server (fast, needs CREATEDB there and
+// an idle target), or a verified archive (pg_dump into a backup store, file:// or s3://).
+enum class BackupKind { automatic, template_copy, archive };
+// "auto", "template", "archive"; anything else is a usage error naming the setting.
+BackupKind parse_backup_kind(const std::string& text, const std::string& origin);
+std::string to_string(BackupKind kind);  // "auto", "template", "archive"
+
+// What the choice depends on, gathered by safe_migrate (or a test).
+struct BackupFacts {
+  BackupKind wanted = BackupKind::automatic;
+  std::string wanted_origin;  // "--backup", "PREVIEWDB_SAFE_MIGRATE_BACKUP", ...
+  bool store_given = false;   // --backup-store: the user asked for an archive there
+  bool same_server = true;    // previewdb's clones live on the target's server (no --scratch-url)
+  bool can_create = true;     // the target's role may create databases (CREATEDB or superuser)
+  std::string role;           // that role, for the reason
+  std::vector<std::string> sessions;  // other client sessions on the target (pids)
+};
+struct BackupChoice {
+  BackupKind kind = BackupKind::template_copy;  // never automatic
+  std::string reason;
+};
+// template when nothing stands in its way; archive when forced, when --backup-store is given, when
+// the clones live on another server, when the role may not create databases, or when the target
+// is busy (a template copy needs it idle). Throws Error(refused) when template is forced but
+// impossible (another server, no CREATEDB).
+BackupChoice choose_backup(const BackupFacts& facts);
 
 struct SafeMigrateOptions {
   DryRunOptions dry;  // the folder, the rules, the target database (dry.database)
@@ -34,6 +62,18 @@ struct SafeMigrateOptions {
   // copy is built, core::swap_database comes next). The command prints progress; tests pause here
   // to kill the run.
   std::function<void(const std::string& step)> on_step;
+
+  // The backup: which kind (automatic: choose_backup decides), the archive store's URL (no
+  // secrets: credentials come from the environment) and how to open a store from such a URL.
+  BackupKind backup = BackupKind::automatic;
+  std::string backup_origin;
+  bool backup_store_given = false;
+  std::string store_url;
+  std::function<std::unique_ptr<storage::SnapshotStore>(const std::string& url)> open_store;
+  int backup_level = 3;
+  // The maintenance connection's server and login (libpq conninfo): where clones, the registry
+  // and the state record live. Empty: the target's (dry.migrate.target.conninfo).
+  std::string maintenance_conninfo;
 };
 
 struct Step {
@@ -45,7 +85,10 @@ struct Step {
 struct SafeMigrateReport {
   std::string database;
   std::vector<Step> steps;
-  std::string backup;                   // the snapshot taken in step one
+  std::string backup;                   // the snapshot taken in step one, or the archive's name
+  std::string backup_kind;              // "template" or "archive"
+  std::string backup_url;               // the archive's place (store URL/name), no secrets
+  std::string backup_reason;            // why that kind
   std::optional<std::string> previous;  // what the state record said about an interrupted run
   std::optional<DryRunReport> dry_run;
   std::vector<std::string> applied;
