@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Change detection on a large repository: `previewdb ci --dry-run` (detection and decision only,
 # no database) next to `git diff --name-only origin/main...HEAD -- migrations/schema/`, both timed
-# as whole processes (process start included), in one run. Target: previewdb no slower than git.
+# as whole processes (process start included; wall and CPU time), in one run. Target: previewdb no
+# slower than git.
 #
 #   bench/git_detect_bench.sh [PREVIEWDB_BIN]
 #
@@ -96,16 +97,16 @@ if [[ ! -d "$REPO/.git" ]]; then
 fi
 cd "$REPO"
 
-now_ns() { date +%s%N; }
-# Wall time of "$@" in microseconds, output discarded.
+# Wall time and CPU time (user + system) of "$@" in microseconds ("WALL CPU"), output
+# discarded. The CPU time is what the process itself did, whatever else the machine runs.
+TIMEFORMAT='%3R %3U %3S'
 run_us() {
-  local t0 t1
-  t0=$(now_ns)
-  "$@" >/dev/null 2>&1
-  t1=$(now_ns)
-  echo $(((t1 - t0) / 1000))
+  local t
+  t=$({ time "$@" >/dev/null 2>&1; } 2>&1)
+  awk '{printf "%d %d\n", $1 * 1000000, ($2 + $3) * 1000000}' <<<"$t"
 }
-median_ms() { sort -n | awk '{a[NR]=$1} END {printf "%.1f\n", a[int((NR+1)/2)] / 1000}'; }
+# Median of column $1 of the "WALL CPU" lines, in ms.
+median_ms() { awk -v c="$1" '{print $c}' | sort -n | awk '{a[NR]=$1} END {printf "%.1f\n", a[int((NR+1)/2)] / 1000}'; }
 
 detect() { "$BIN" ci --dry-run --provider generic --pr 1 --base-ref main "$@"; }
 gitdiff() { git diff --name-only origin/main...HEAD -- migrations/schema/; }
@@ -129,11 +130,14 @@ report() {
     ours+=("$(run_us detect)")
     theirs+=("$(run_us gitdiff)")
   done
-  local a b
-  a=$(printf '%s\n' "${ours[@]}" | median_ms)
-  b=$(printf '%s\n' "${theirs[@]}" | median_ms)
-  echo "$label: previewdb ci --dry-run ${a} ms, git diff ${b} ms (medians of $REPS);" \
-    "previewdb/git = $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')"
+  local a b ca cb
+  a=$(printf '%s\n' "${ours[@]}" | median_ms 1)
+  b=$(printf '%s\n' "${theirs[@]}" | median_ms 1)
+  ca=$(printf '%s\n' "${ours[@]}" | median_ms 2)
+  cb=$(printf '%s\n' "${theirs[@]}" | median_ms 2)
+  echo "$label (medians of $REPS): wall: previewdb ci --dry-run ${a} ms, git diff ${b} ms," \
+    "previewdb/git = $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}');" \
+    "CPU: ${ca} ms vs ${cb} ms, previewdb/git = $(awk -v a="$ca" -v b="$cb" 'BEGIN {printf "%.2f", a / b}')"
 }
 
 echo "repository: $(git rev-list --count HEAD) commits reachable from HEAD, $(git rev-list --count origin/main) on origin/main"

@@ -35,7 +35,8 @@ target_include_directories(previewdb-portable PRIVATE
                            $<TARGET_PROPERTY:previewdb_core,INTERFACE_INCLUDE_DIRECTORIES>)
 target_compile_definitions(previewdb-portable PRIVATE
                            $<TARGET_PROPERTY:previewdb_core,INTERFACE_COMPILE_DEFINITIONS>)
-target_link_options(previewdb-portable PRIVATE -static-libstdc++ -static-libgcc)
+target_link_options(previewdb-portable PRIVATE -static-libstdc++ -static-libgcc
+                    ${PREVIEWDB_EXE_LINK_OPTIONS})
 # glibc stays shared (its NSS and dlopen need it); everything else is an archive.
 target_link_libraries(previewdb-portable PRIVATE $<TARGET_FILE:previewdb_core>
                       ${PREVIEWDB_PORTABLE_ARCHIVES} Threads::Threads dl m rt)

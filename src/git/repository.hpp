@@ -10,7 +10,8 @@ namespace previewdb::git {
 
 // Initialises libgit2 once per process and never shuts it down (other threads may still use it
 // while statics are destroyed). Its object cache is off: detection reads each commit once, and
-// caching them only costs time (~10% of detection).
+// caching them only costs time (~10% of detection). Objects read are not re-hashed (strict hash
+// verification off), as git does not either.
 void ensure_init();
 
 // Owning handles for libgit2 objects, each freed with its own function.

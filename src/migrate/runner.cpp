@@ -141,6 +141,33 @@ class Runner {
     m_undo = nullptr;
   }
 
+  // Durable commits once per run instead of once per migration (issue 15). Each migration still
+  // commits in one transaction with its history rows; with defer on, that commit does not wait
+  // for its WAL to reach the disk (synchronous_commit off for that transaction only). A later
+  // commit that waits flushes all WAL before it, so the run's last migration commits as the
+  // session says (synchronous by default), and a run that fails half-way calls flush_deferred().
+  // A server crash can lose only a suffix of the deferred migrations, each with its history rows.
+  void defer_flush(bool on) { m_defer = on; }
+
+  // Makes the deferred commits durable: one small synchronous write transaction (a no-op update
+  // of the last deferred history row), whose flush covers every commit before it.
+  void flush_deferred() noexcept {
+    if (!m_unflushed) return;
+    try {
+      if (PQtransactionStatus(m_conn.raw()) == PQTRANS_IDLE) {
+        m_conn.exec("UPDATE _previewdb.schema_migrations SET status = status WHERE id = $1",
+                    {*m_unflushed});
+        m_unflushed.reset();
+        return;
+      }
+    } catch (const std::exception& e) {
+      util::log::debug(std::string("flushing the deferred commits: ") + e.what());
+    }
+    util::log::warn(
+        "could not wait for the migrations applied so far to reach the disk; the server writes "
+        "them out within a second unless it crashes first");
+  }
+
   void apply(const Migration& m) {
     auto start = Clock::now();
     util::log::debug(std::string(m_undo ? "undoing " : "applying ") + m.id + " (" +
@@ -221,7 +248,10 @@ class Runner {
     RecordInfo info{.applied_by = m_options.applied_by};
     size_t n = m.statements.size();
     bool own = m.mode == Mode::own_transaction;
+    // Not the run's last commit: it need not wait for its WAL flush, the last one flushes it.
+    bool deferred = m_defer && !own && !m_undo;
     if (!own) add("BEGIN", -1);
+    if (deferred) add("SET LOCAL synchronous_commit = off", -1);
     for (size_t i = 0; i < n - (own ? 1 : 0); ++i) add(m.statements[i].sql, static_cast<int>(i));
     for (const auto& s : record_sql(m, info)) add(s, -1);
     if (own)
@@ -257,7 +287,10 @@ class Runner {
     if (!error && PQstatus(raw) != CONNECTION_OK) {
       error = ServerError{"", util::trim(PQerrorMessage(raw)), "", "", 0};
     }
-    if (!error) return;
+    if (!error) {
+      m_unflushed = deferred ? std::optional(own_subject(m).id) : std::nullopt;
+      return;
+    }
     try {
       m_conn.exec("ROLLBACK");
     } catch (...) {
@@ -292,6 +325,7 @@ class Runner {
                                        : "interrupted: previewdb stopped while applying it",
                        .applied_by = m_options.applied_by};
     m_conn.exec(record_own(m_conn, own_subject(m), m_set.format, pending));
+    m_unflushed.reset();  // that commit waited for the WAL flush, so did every earlier one
     if (m_undo) {
       for (const auto& s :
            tool_undo_before_autocommit(m_conn, m_set.format, m_undo->schema, m_undo->previous)) {
@@ -447,7 +481,15 @@ class Runner {
   MigrateReport& m_report;
   bool m_group_open = false;
   const Undo* m_undo = nullptr;
+  bool m_defer = false;
+  std::optional<std::string> m_unflushed;  // id of the last commit not yet known to be flushed
 };
+
+// Only PostgreSQL has the per-transaction synchronous_commit setting (CockroachDB announces
+// itself with a crdb_version parameter).
+bool can_defer_flush(db::Connection& conn) {
+  return PQparameterStatus(conn.raw(), "crdb_version") == nullptr;
+}
 
 void configure_session(db::Connection& conn, const MigrateOptions& o) {
   if (o.statement_timeout) {
@@ -718,13 +760,22 @@ MigrateReport migrate(const MigrateOptions& o) {
   Runner runner(o, conn, *set, tool.get(), watchdog, report);
   runner.begin_group("previewdb migrate: " + std::to_string(pending.size()) +
                      " pending migration(s) on " + report.database);
-  for (const Migration* m : pending) {
+  bool defer = can_defer_flush(conn);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    const Migration* m = pending[i];
     if (m->statements.empty()) {
       // An empty file is still a migration the tool would record.
       util::log::debug(m->id + " has no statements");
     }
+    runner.defer_flush(defer && i + 1 < pending.size());
     try {
-      runner.apply(*m);
+      try {
+        runner.apply(*m);
+      } catch (...) {
+        // What was applied before the failure is reported as applied: make it durable first.
+        runner.flush_deferred();
+        throw;
+      }
     } catch (const db::QueryError& e) {
       // Bookkeeping statements (history rows) fail the same way when the server goes away.
       if (connection_lost(conn.raw(), e.sqlstate())) {
