@@ -164,8 +164,7 @@ int run_spawn(const Args& args) {
     out["strategy_reason"] = result.strategy_reason.empty()
                                  ? nlohmann::json(nullptr)
                                  : nlohmann::json(result.strategy_reason);
-    std::cout << out.dump(2) << "
-";
+    std::cout << out.dump(2) << "\n";
   } else {
     std::cout << url << "\n";
   }
