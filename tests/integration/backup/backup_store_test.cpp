@@ -313,3 +313,23 @@ TEST_F(BackupStore, ListSkipsABackupWithAnUnreadableManifestAndVerifyRefusesIt) 
   EXPECT_EQ(verify.code, 6) << verify.err;
   EXPECT_THAT(verify.err, HasSubstr("describes another backup"));
 }
+
+// snapshot list --store did not fail on a damaged manifest (s3:// skips it with a warning, see
+// tests/integration/s3); a file:// store now names it too.
+TEST_F(BackupStore, SnapshotListSkipsAnArchiveWithDamagedMetadataNamingIt) {
+  util::TempDir dir;
+  std::string url = "file://" + dir.path().string();
+  auto first = cli({"snapshot", "shop", "--to", url});
+  ASSERT_EQ(first.code, 0) << first.err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto second = cli({"snapshot", "shop", "--to", url});
+  ASSERT_EQ(second.code, 0) << second.err;
+  std::string bad = util::trim(second.out);
+  std::ofstream(dir.path() / (bad + ".json"), std::ios::trunc) << "{ not json";
+  auto list = cli({"snapshot", "list", "--store", url, "--json"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  auto j = nlohmann::json::parse(list.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["id"], util::trim(first.out));
+  EXPECT_THAT(list.err, HasSubstr("skipped snapshot archive " + bad));
+}
