@@ -32,6 +32,7 @@ build_pkgs=(
   postgresql postgresql-client
   python3 python3-yaml  # the workflow/action.yml test parses YAML
   zstd  # bench/restore_bench.sh decompresses a backup's archive for its pg_restore baseline
+  time  # bench/s3_bench.sh reports peak RSS with /usr/bin/time -v
   curl ca-certificates
   # The portable tarball (scripts/build-portable.sh): libcurl is regenerated from its Debian
   # source (autoreconf), and its test runs the binary in a debootstrap'd minimal root.

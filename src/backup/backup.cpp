@@ -11,6 +11,7 @@
 #include "core/scratch.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
+#include "storage/encryption.hpp"
 #include "storage/zstd.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -176,6 +177,9 @@ std::string to_json(const Manifest& m) {
             {"duration_ms", m.duration_ms},
             {"label", m.label ? json(*m.label) : json(nullptr)},
             {"verified_at", m.verified_at ? json(*m.verified_at) : json(nullptr)}};
+  j["encryption"] = m.encryption_key_id
+                        ? json{{"cipher", "AES-256-GCM"}, {"key_id", *m.encryption_key_id}}
+                        : json(nullptr);
   if (m.history_head) {
     j["history_head"] = {{"id", m.history_head->id},
                          {"name", m.history_head->name},
@@ -205,6 +209,10 @@ std::optional<Manifest> parse_manifest(const std::string& text) {
     if (j.contains("label") && j["label"].is_string()) m.label = j["label"].get<std::string>();
     if (j.contains("verified_at") && j["verified_at"].is_string())
       m.verified_at = j["verified_at"].get<std::string>();
+    if (j.contains("encryption") && !j["encryption"].is_null()) {
+      // An encryption member that cannot be read must not pass for "not encrypted".
+      m.encryption_key_id = j["encryption"].at("key_id").get<std::string>();
+    }
     if (j.contains("history_head") && j["history_head"].is_object()) {
       const auto& h = j["history_head"];
       m.history_head =
@@ -213,6 +221,92 @@ std::optional<Manifest> parse_manifest(const std::string& text) {
     return m;
   } catch (const json::exception&) {
     return std::nullopt;
+  }
+}
+
+Manifest read_manifest(storage::SnapshotStore& store, const std::string& name) {
+  // s3:// checks the HMAC as it reads (Error(refused) when it fails).
+  auto text = storage::read_object_text(store, manifest_object(name));
+  if (!text) {
+    throw Error(ExitCode::pending,
+                "backup " + name + " in " + store.describe() +
+                    " has no manifest (incomplete, or not previewdb's)",
+                {"choose another with 'previewdb backup list --store " + store.describe() + "'"});
+  }
+  auto m = parse_manifest(*text);
+  if (!m) {
+    throw Error(ExitCode::refused,
+                "manifest " + manifest_object(name) + " in " + store.describe() +
+                    " is not a valid backup manifest: refusing to trust it",
+                {"someone or something changed it; choose another backup with 'previewdb backup "
+                 "list', or remove " +
+                 name + " from the store"});
+  }
+  if (m->name != name) {
+    throw Error(ExitCode::refused,
+                "manifest " + manifest_object(name) + " in " + store.describe() +
+                    " describes another backup (" + util::printable(m->name) +
+                    "): refusing to trust it",
+                {"someone or something copied or renamed it; choose another backup"});
+  }
+  return *m;
+}
+
+void check_key(const Manifest& m, const std::optional<storage::EncryptionKey>& key,
+               const std::string& store) {
+  if (!m.encryption_key_id) return;
+  if (!key) {
+    throw usage_error("backup " + m.name + " in " + store + " is encrypted (key " +
+                          util::printable(*m.encryption_key_id) + ")",
+                      "give its key in PREVIEWDB_ENCRYPTION_KEY or with --encryption-key-file");
+  }
+  if (key->id != *m.encryption_key_id) {
+    throw Error(ExitCode::refused,
+                "backup " + m.name + " in " + store + " was encrypted with the key " +
+                    util::printable(*m.encryption_key_id) + ", not with the key given (" + key->id +
+                    "): nothing was read",
+                {"give the key it was written with (PREVIEWDB_ENCRYPTION_KEY or "
+                 "--encryption-key-file)"});
+  }
+}
+
+struct ArchiveDecoder::Impl {
+  std::optional<storage::Decryptor> decryptor;
+  storage::ZstdDecompressor zstd;
+  std::string plain;
+};
+
+ArchiveDecoder::ArchiveDecoder(const Manifest& m, const std::optional<storage::EncryptionKey>& key,
+                               const std::string& what)
+    : m_impl(std::make_unique<Impl>()) {
+  if (m.encryption_key_id) {
+    check_key(m, key, what);
+    m_impl->decryptor.emplace(*key, "backup " + what);
+  }
+}
+
+ArchiveDecoder::~ArchiveDecoder() = default;
+
+void ArchiveDecoder::update(std::string_view stored, std::string& out) {
+  if (!m_impl->decryptor) {
+    m_impl->zstd.update(stored, out);
+    return;
+  }
+  m_impl->plain.clear();
+  m_impl->decryptor->update(stored, m_impl->plain);
+  m_impl->zstd.update(m_impl->plain, out);
+}
+
+void ArchiveDecoder::finish(std::string& out) {
+  if (m_impl->decryptor) {
+    m_impl->plain.clear();
+    m_impl->decryptor->finish(m_impl->plain);
+    m_impl->zstd.update(m_impl->plain, out);
+  }
+  if (!m_impl->zstd.complete()) {
+    throw Error(ExitCode::failure,
+                "the archive ends in the middle of its compressed stream "
+                "(truncated)");
   }
 }
 
@@ -251,9 +345,21 @@ Manifest create_backup(db::Connection& conn, storage::SnapshotStore& store,
   m.level = req.level;
   m.label = req.label;
   m.history_head = current_history_head(conn);
+  if (req.encryption_key) m.encryption_key_id = req.encryption_key->id;
 
   auto started = std::chrono::steady_clock::now();
   storage::ZstdCompressor zstd(req.level);
+  // Encrypted after compression (ciphertext does not compress); the checksum and size in the
+  // manifest are of the object as stored.
+  std::optional<storage::Encryptor> encryptor;
+  if (req.encryption_key) encryptor.emplace(*req.encryption_key);
+  std::string sealed;
+  auto stored = [&](std::string& data) -> const std::string& {
+    if (!encryptor) return data;
+    sealed.clear();
+    encryptor->update(data, sealed);
+    return sealed;
+  };
   auto writer = store.create_object(archive_object(name));
   crypto::Sha256 sha;
   util::StreamingProcess dump(
@@ -268,9 +374,10 @@ Manifest create_backup(db::Connection& conn, storage::SnapshotStore& store,
     m.size_raw += n;
     zstd.update(chunk, out);
     if (!out.empty()) {
-      sha.update(out);
-      writer->write(out);
-      m.size_compressed += out.size();
+      const std::string& bytes = stored(out);
+      sha.update(bytes);
+      writer->write(bytes);
+      m.size_compressed += bytes.size();
       out.clear();
     }
     ticker.tick(m.size_raw, m.size_compressed);
@@ -282,6 +389,12 @@ Manifest create_backup(db::Connection& conn, storage::SnapshotStore& store,
                                        ": pg_dump failed: " + tool_failure(result));
   }
   zstd.finish(out);
+  if (encryptor) {
+    sealed.clear();
+    encryptor->update(out, sealed);
+    encryptor->finish(sealed);
+    out.swap(sealed);
+  }
   sha.update(out);
   writer->write(out);
   m.size_compressed += out.size();
@@ -302,13 +415,16 @@ void mark_verified(storage::SnapshotStore& store, Manifest m, const std::string&
 VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& name,
                            const VerifyOptions& options) {
   VerifyResult v;
-  auto text = storage::read_object_text(store, manifest_object(name));
-  if (!text) {
+  // An incomplete backup is damage; a manifest not to be trusted, or a key that does not fit, is
+  // refused before anything is read.
+  try {
+    v.manifest = read_manifest(store, name);
+  } catch (const Error& e) {
+    if (e.code() != ExitCode::pending) throw;
     v.problems.push_back("no manifest " + manifest_object(name) +
                          " (an incomplete or foreign backup)");
-  } else if (!(v.manifest = parse_manifest(*text))) {
-    v.problems.push_back("manifest " + manifest_object(name) + " is not a valid backup manifest");
   }
+  if (v.manifest) check_key(*v.manifest, options.encryption_key, store.describe());
   auto reader = store.open_object(archive_object(name));
   if (!reader) {
     v.problems.push_back("no archive " + archive_object(name));
@@ -335,7 +451,7 @@ VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& nam
   if (options.maintenance) spec = pg_spec(options.conninfo, dbname, argv);
   util::StreamingProcess restore(spec, /*feed_stdin=*/true, /*read_stdout=*/false);
 
-  storage::ZstdDecompressor zstd;
+  ArchiveDecoder decoder(m, options.encryption_key, name + " in " + store.describe());
   crypto::Sha256 sha;
   std::uint64_t compressed = 0;
   std::string in(k_chunk, '\0');
@@ -343,17 +459,23 @@ VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& nam
   bool feeding = true;
   bool corrupt = false;
   Ticker ticker(options.progress);
+  auto damaged = [&](const Error& e) {
+    v.problems.push_back(std::string(m.encryption_key_id ? "the archive does not decrypt and "
+                                                           "decompress: "
+                                                         : "the archive does not decompress: ") +
+                         e.what());
+    corrupt = true;
+    restore.close_stdin();
+  };
   while (size_t n = reader->read(in.data(), in.size())) {
     std::string_view chunk(in.data(), n);
     sha.update(chunk);
     compressed += n;
     if (corrupt) continue;
     try {
-      zstd.update(chunk, out);
+      decoder.update(chunk, out);
     } catch (const Error& e) {
-      v.problems.push_back(std::string("the archive does not decompress: ") + e.what());
-      corrupt = true;
-      restore.close_stdin();
+      damaged(e);
       continue;
     }
     v.size_raw += out.size();
@@ -361,11 +483,20 @@ VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& nam
     out.clear();
     ticker.tick(v.size_raw, compressed);
   }
-  if (!corrupt && !zstd.complete()) {
-    v.problems.push_back("the archive ends in the middle of its compressed stream (truncated)");
+  if (!corrupt) {
+    try {
+      decoder.finish(out);
+      v.size_raw += out.size();
+      if (feeding && !restore.write(out.data(), out.size())) feeding = false;
+    } catch (const Error& e) {
+      v.problems.push_back(m.encryption_key_id
+                               ? std::string("the archive is incomplete: ") + e.what()
+                               : std::string(e.what()));
+      corrupt = true;
+    }
   }
   // A damaged stream must never look like a complete one to pg_restore.
-  if (corrupt || !zstd.complete()) ::kill(restore.pid(), SIGKILL);
+  if (corrupt) ::kill(restore.pid(), SIGKILL);
   const auto& rr = restore.wait();
   std::string digest = sha.hex_digest();
   if (digest != m.sha256) {
@@ -375,7 +506,7 @@ VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& nam
     v.problems.push_back("archive size " + std::to_string(compressed) +
                          " differs from the manifest's " + std::to_string(m.size_compressed));
   }
-  if (!corrupt && zstd.complete()) {
+  if (!corrupt) {
     if (v.size_raw != m.size_raw) {
       v.problems.push_back("decompressed size " + std::to_string(v.size_raw) +
                            " differs from the manifest's " + std::to_string(m.size_raw));
@@ -398,8 +529,14 @@ std::vector<BackupInfo> list_backups(storage::SnapshotStore& store) {
     b.name = o.name.substr(0, o.name.size() - std::string(k_archive_suffix).size());
     b.size = o.size;
     b.modified = o.modified;
-    if (auto text = storage::read_object_text(store, manifest_object(b.name))) {
-      b.manifest = parse_manifest(*text);
+    try {
+      b.manifest = read_manifest(store, b.name);
+    } catch (const Error& e) {
+      // One planted or damaged manifest must not hide the other backups.
+      if (e.code() == ExitCode::refused)
+        b.invalid = e.what();
+      else if (e.code() != ExitCode::pending)
+        throw;
     }
     out.push_back(std::move(b));
   }
@@ -448,6 +585,33 @@ std::vector<std::string> plan_retention(const std::vector<BackupInfo>& all,
     if (too_many || too_old) drop.push_back(mine[i]->name);
   }
   return drop;
+}
+
+std::vector<std::string> plan_prune(const std::vector<BackupInfo>& all,
+                                    const std::optional<std::string>& database,
+                                    const RetentionPolicy& policy,
+                                    std::chrono::system_clock::time_point now) {
+  std::set<std::string> databases;
+  for (const auto& b : all)
+    if (b.manifest && (!database || b.manifest->database == *database))
+      databases.insert(b.manifest->database);
+  std::vector<std::string> drop;
+  for (const auto& db : databases) {
+    auto mine = plan_retention(all, db, policy, now);
+    drop.insert(drop.end(), mine.begin(), mine.end());
+  }
+  return drop;
+}
+
+std::vector<std::pair<std::string, std::size_t>> crowded_databases(
+    const std::vector<BackupInfo>& all, std::size_t keep) {
+  std::map<std::string, std::size_t> count;
+  for (const auto& b : all)
+    if (b.manifest) ++count[b.manifest->database];
+  std::vector<std::pair<std::string, std::size_t>> out;
+  for (const auto& [db, n] : count)
+    if (n > std::max(k_backup_warn_count, keep)) out.emplace_back(db, n);
+  return out;
 }
 
 void remove_backup(storage::SnapshotStore& store, const std::string& name) {

@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "db/connection.hpp"
@@ -66,10 +69,13 @@ struct Manifest {
   int pg_dump_major = 0;
   std::string created_at;  // ISO 8601 UTC, when the dump started
   std::uint64_t size_raw = 0;
-  std::uint64_t size_compressed = 0;
-  // Of the archive object (compressed). The uncompressed stream is covered by zstd's own
-  // content checksum in the frame (checked on every decompression) and by size_raw.
+  std::uint64_t size_compressed = 0;  // of the archive object as stored (encrypted, if it is)
+  // Of the archive object as stored. The uncompressed stream is covered by zstd's own content
+  // checksum in the frame (checked on every decompression) and by size_raw.
   std::string sha256;
+  // Set: the archive is zstd then AES-256-GCM chunks (storage/encryption.hpp) under the key with
+  // this id (a hash prefix, safe to print).
+  std::optional<std::string> encryption_key_id;
   int level = 0;
   std::optional<HistoryHead> history_head;  // _previewdb.schema_migrations at backup time
   long long duration_ms = 0;
@@ -80,6 +86,35 @@ struct Manifest {
 std::string to_json(const Manifest& m);
 // nullopt for text that is not a well-formed manifest of this format.
 std::optional<Manifest> parse_manifest(const std::string& text);
+
+// Backup `name`'s manifest. Error(pending) when there is none (an incomplete backup);
+// Error(refused) when it is there but not to be trusted: not a manifest of this format, or (s3://)
+// its HMAC fails.
+Manifest read_manifest(storage::SnapshotStore& store, const std::string& name);
+
+// Before anything is read or restored: an encrypted backup needs its key. Error(usage) naming how
+// to give one when there is none; Error(refused) naming both key ids when key is another key.
+// Nothing for an unencrypted backup.
+void check_key(const Manifest& m, const std::optional<storage::EncryptionKey>& key,
+               const std::string& store);
+
+// Turns an archive object, as stored, back into pg_dump's stream: decrypts it (when the manifest
+// says it is encrypted; only authenticated bytes come out) and decompresses it. Throws Error
+// (refused from decryption, failure from zstd) naming what is wrong with the stream.
+class ArchiveDecoder {
+ public:
+  ArchiveDecoder(const Manifest& m, const std::optional<storage::EncryptionKey>& key,
+                 const std::string& what);
+  ~ArchiveDecoder();
+  // Appends what is ready to out.
+  void update(std::string_view stored, std::string& out);
+  // At the end of the object: throws when the stream is incomplete.
+  void finish(std::string& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
 
 // ---- making a backup ---------------------------------------------------------------------------
 
@@ -95,6 +130,8 @@ struct BackupRequest {
   std::string created_at;
   Progress progress;  // may be empty
   std::filesystem::path lib_root = "/usr/lib/postgresql";
+  // Set: the archive is encrypted after compression (--encrypt), the key's id in the manifest.
+  std::optional<storage::EncryptionKey> encryption_key;
 };
 
 // Dumps request.database (conn is connected to it) into the store. Nothing named NAME.dump.zst
@@ -120,6 +157,8 @@ struct VerifyOptions {
   std::function<void(const std::string& scratch)> on_restored;
   Progress progress;
   std::filesystem::path lib_root = "/usr/lib/postgresql";
+  // Decrypts an encrypted backup (check_key: Error before anything is read without it).
+  std::optional<storage::EncryptionKey> encryption_key;
 };
 
 struct VerifyResult {
@@ -132,7 +171,9 @@ struct VerifyResult {
 // A full read-back of backup `name`: the archive decompressed to its end, its SHA-256 and sizes
 // against the manifest, pg_restore reading the table of contents and every data block from the
 // decompressed stream (its output discarded, or restored into the scratch database). Damage is a
-// result, not an exception; Error only for what makes the check impossible (no pg_restore).
+// result, not an exception (an encrypted chunk that fails authentication, a truncated archive);
+// Error only for what makes the check impossible: no pg_restore, a manifest not to be trusted
+// (read_manifest), a missing or wrong key (check_key).
 VerifyResult verify_backup(storage::SnapshotStore& store, const std::string& name,
                            const VerifyOptions& options);
 
@@ -143,12 +184,17 @@ void mark_verified(storage::SnapshotStore& store, Manifest manifest, const std::
 
 struct BackupInfo {
   std::string name;
-  std::optional<Manifest> manifest;  // nullopt: archive without (readable) manifest: incomplete
-  std::uint64_t size = 0;            // of the archive object
+  // nullopt: archive without a manifest (incomplete), or with one not to be trusted (invalid).
+  std::optional<Manifest> manifest;
+  std::uint64_t size = 0;  // of the archive object
   std::chrono::system_clock::time_point modified;
+  // Why the manifest is not to be trusted (a failed HMAC, not a manifest): set when there is a
+  // manifest object that read_manifest refuses. Such a backup is listed but never chosen.
+  std::optional<std::string> invalid;
 };
 
-// Backups in the store, oldest first (by created_at, else by the archive's time).
+// Backups in the store, oldest first (by created_at, else by the archive's time). A manifest
+// not to be trusted does not fail the listing: that backup gets `invalid`.
 std::vector<BackupInfo> list_backups(storage::SnapshotStore& store);
 
 // The backup a user named: a backup name, NAME.dump.zst, or a label; nullopt when none matches.
@@ -166,6 +212,21 @@ struct RetentionPolicy {
 std::vector<std::string> plan_retention(const std::vector<BackupInfo>& all,
                                         const std::string& database, const RetentionPolicy& policy,
                                         std::chrono::system_clock::time_point now);
+
+// Which backups to delete for `backup prune`: plan_retention for every database with backups in
+// the store (or only `database`), newest first within each.
+std::vector<std::string> plan_prune(const std::vector<BackupInfo>& all,
+                                    const std::optional<std::string>& database,
+                                    const RetentionPolicy& policy,
+                                    std::chrono::system_clock::time_point now);
+
+// More backups of one database than this in a store gets a warning (as snapshots do), unless
+// retention is configured to keep more.
+inline constexpr std::size_t k_backup_warn_count = 5;
+// The databases with more backups (complete ones, named or not) in the store than
+// max(k_backup_warn_count, keep), with their counts.
+std::vector<std::pair<std::string, std::size_t>> crowded_databases(
+    const std::vector<BackupInfo>& all, std::size_t keep);
 
 // Deletes a backup's archive and manifest.
 void remove_backup(storage::SnapshotStore& store, const std::string& name);

@@ -9,7 +9,6 @@
 #include "core/registry.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
-#include "storage/zstd.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -94,26 +93,34 @@ void load_backup(const RestoreRequest& req, const Manifest& m, const std::string
     throw Error(ExitCode::not_found, "no archive " + req.source.name + k_archive_suffix + " in " +
                                          req.source.store->describe());
   }
+  ArchiveDecoder decoder(m, req.encryption_key,
+                         req.source.name + " in " + req.source.store->describe());
   util::StreamingProcess child(client_spec(req.conninfo, dbname, argv), /*feed_stdin=*/true,
                                /*read_stdout=*/false);
-  storage::ZstdDecompressor zstd;
   crypto::Sha256 sha;
   std::uint64_t compressed = 0, raw = 0;
   std::string in(k_chunk, '\0'), out;
   std::optional<std::string> damage;
+  std::optional<Error> refused;  // decryption: the archive is not what was encrypted
   bool feeding = true;
   auto started = std::chrono::steady_clock::now();
   auto last = started;
+  auto decode = [&](auto&& step) {
+    try {
+      step();
+    } catch (const Error& e) {
+      if (e.code() == ExitCode::refused)
+        refused = e;
+      else
+        damage = std::string("the archive does not decompress: ") + e.what();
+    }
+  };
   while (size_t n = reader->read(in.data(), in.size())) {
     std::string_view chunk(in.data(), n);
     sha.update(chunk);
     compressed += n;
-    try {
-      zstd.update(chunk, out);
-    } catch (const Error& e) {
-      damage = std::string("the archive does not decompress: ") + e.what();
-      break;
-    }
+    decode([&] { decoder.update(chunk, out); });
+    if (damage || refused) break;
     raw += out.size();
     if (feeding && !child.write(out.data(), out.size())) feeding = false;
     out.clear();
@@ -124,12 +131,24 @@ void load_backup(const RestoreRequest& req, const Manifest& m, const std::string
       req.progress(raw, compressed);
     }
   }
-  if (!damage && !zstd.complete()) damage = "the archive ends in the middle of its stream";
-  if (!damage && sha.hex_digest() != m.sha256) damage = "its SHA-256 differs from the manifest's";
-  if (!damage && raw != m.size_raw) damage = "its size differs from the manifest's";
-  if (damage) {
+  if (!damage && !refused) {
+    decode([&] { decoder.finish(out); });
+    if (damage && damage->find("truncated") != std::string::npos)
+      damage = "the archive ends in the middle of its stream";
+    raw += out.size();
+    if (!damage && !refused && feeding && !child.write(out.data(), out.size())) feeding = false;
+  }
+  if (!damage && !refused && sha.hex_digest() != m.sha256)
+    damage = "its SHA-256 differs from the manifest's";
+  if (!damage && !refused && raw != m.size_raw) damage = "its size differs from the manifest's";
+  if (damage || refused) {
     ::kill(child.pid(), SIGKILL);
     child.wait();
+    if (refused) {
+      throw Error(ExitCode::refused, std::string(refused->what()),
+                  {"nothing was restored (the temporary database is dropped); do not trust this "
+                   "backup"});
+    }
     throw Error(ExitCode::pending, "backup " + req.source.name + " is damaged: " + *damage,
                 {"nothing was restored; run 'previewdb backup verify " + req.source.name + "'"});
   }
@@ -174,14 +193,7 @@ void load_into(db::Connection& conn, const RestoreRequest& req, const std::strin
   if (!is_superuser(conn)) args.push_back("--no-owner");  // objects then belong to previewdb's role
   switch (req.source.kind) {
     case SourceKind::backup: {
-      auto text = storage::read_object_text(*req.source.store, req.source.name + k_manifest_suffix);
-      auto m = text ? parse_manifest(*text) : std::nullopt;
-      if (!m) {
-        throw Error(ExitCode::pending,
-                    "backup " + req.source.name + " has no valid manifest (incomplete)",
-                    {"choose another with 'previewdb backup list'"});
-      }
-      load_backup(req, *m, dbname, args, tool_name);
+      load_backup(req, read_manifest(*req.source.store, req.source.name), dbname, args, tool_name);
       return;
     }
     case SourceKind::archive: {
@@ -267,6 +279,7 @@ RestoreResult restore_in_place(db::Connection& conn, const RestoreRequest& req) 
     VerifyOptions vo;
     vo.toc_only = true;
     vo.lib_root = req.lib_root;
+    vo.encryption_key = req.encryption_key;
     auto v = verify_backup(*req.source.store, req.source.name, vo);
     if (!v.ok) {
       throw Error(ExitCode::pending,
@@ -280,8 +293,8 @@ RestoreResult restore_in_place(db::Connection& conn, const RestoreRequest& req) 
   std::vector<std::string> args = {"--clean", "--if-exists", "--single-transaction"};
   if (!is_superuser(conn)) args.push_back("--no-owner");
   if (req.source.kind == SourceKind::backup) {
-    auto text = storage::read_object_text(*req.source.store, req.source.name + k_manifest_suffix);
-    load_backup(req, *parse_manifest(*text), req.target, args, result.tool);
+    load_backup(req, read_manifest(*req.source.store, req.source.name), req.target, args,
+                result.tool);
   } else {
     auto r = util::run_process(foreign_archive_restore(req, req.target, args, result.tool));
     if (!r.ok()) {
@@ -334,6 +347,11 @@ std::optional<int> archive_dump_major(const std::string& list_output) {
 }
 
 RestoreResult restore(db::Connection& conn, const RestoreRequest& req) {
+  if (req.source.kind == SourceKind::backup) {
+    // Refused before anything is created: a manifest not to be trusted, a missing or wrong key.
+    check_key(read_manifest(*req.source.store, req.source.name), req.encryption_key,
+              req.source.store->describe());
+  }
   if (req.clean) return restore_in_place(conn, req);
   core::remove_stale_temporaries(conn);
   auto all = core::list_databases(conn);

@@ -59,6 +59,9 @@ struct RestoreRequest {
   std::string created_by = "previewdb restore";
   Progress progress;
   std::filesystem::path lib_root = "/usr/lib/postgresql";
+  // Decrypts an encrypted backup; without it (or with another key) the restore is refused before
+  // any database is created.
+  std::optional<storage::EncryptionKey> encryption_key;
 };
 
 struct RestoreResult {
@@ -74,7 +77,10 @@ struct RestoreResult {
 // terminate_sessions, a role that may not create databases (hint: --clean); Error(usage) for
 // --clean with a plain SQL file; Error(failure) naming the tool's message when loading fails
 // (the temporary database is dropped, the target untouched); Error(pending) when a backup's
-// archive does not match its manifest.
+// archive does not match its manifest or it has none. Before any database is created: a backup
+// manifest not to be trusted is Error(refused) (read_manifest), a missing or wrong key Error(usage)
+// or Error(refused) (check_key). An encrypted archive that fails authentication part way is
+// Error(refused): no unauthenticated byte reaches pg_restore, the temporary database is dropped.
 RestoreResult restore(db::Connection& maintenance, const RestoreRequest& request);
 
 // ---- rollback ----------------------------------------------------------------------------------

@@ -27,9 +27,12 @@ namespace {
 void add_restore_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options()
-      ("store", "where backups live: a folder or file://DIR (default ./backups, BACKUP_DIR)",
+      ("store", "where backups live: a folder, file://DIR or s3://BUCKET/PREFIX (default "
+       "./backups, BACKUP_DIR)",
        cxxopts::value<std::string>(), "URL")
       ("to", "alias of --store", cxxopts::value<std::string>(), "URL")
+      ("encryption-key-file", "a file holding the key of an encrypted backup (hex or base64; "
+       "default PREVIEWDB_ENCRYPTION_KEY)", cxxopts::value<std::string>(), "FILE")
       ("terminate-sessions", "close the sessions connected to the database (a rename needs it idle)")
       ("clean", "restore in place (pg_restore --clean --if-exists, one transaction): for when a "
                 "swap is impossible (no CREATEDB, not the owner); keeps no copy of the original")
@@ -37,6 +40,15 @@ void add_restore_options(cxxopts::Options& options) {
       ("y,yes", "do not ask for confirmation (needed without a terminal)")
       ("json", "print the result as JSON");
   // clang-format on
+}
+
+// S3 settings and the archive key (PREVIEWDB_ENCRYPTION_KEY, --encryption-key-file).
+storage::StoreOptions restore_store_options(const cxxopts::ParseResult& parsed,
+                                            const config::Config& cfg) {
+  std::optional<std::string> key_file;
+  if (parsed.count("encryption-key-file"))
+    key_file = parsed["encryption-key-file"].as<std::string>();
+  return store_options(cfg, key_file);
 }
 
 // --store, else --to, else BACKUP_DIR / previewdb.json / ./backups (as `backup` reads them).
@@ -47,7 +59,7 @@ std::unique_ptr<storage::SnapshotStore> open_store_option(const cxxopts::ParseRe
   }
   std::string where =
       parsed.count("to") ? parsed["to"].as<std::string>() : cfg.get_string("backup_store");
-  return storage::open_store(storage::store_url_from(where));
+  return storage::open_store(storage::store_url_from(where), restore_store_options(parsed, cfg));
 }
 
 // The database the target URL names (DATABASE_URL's path, PGDATABASE), or "".
@@ -82,7 +94,8 @@ Chosen choose_source(const std::optional<std::string>& wanted, const cxxopts::Pa
       return c;
     }
     c.store = storage::open_store(
-        storage::store_url_from(p.has_parent_path() ? p.parent_path().string() : std::string(".")));
+        storage::store_url_from(p.has_parent_path() ? p.parent_path().string() : std::string(".")),
+        restore_store_options(parsed, cfg));
     std::string file = p.filename().string();
     c.source.name = file.substr(0, file.size() - std::string(backup::k_archive_suffix).size());
   } else {
@@ -112,14 +125,8 @@ Chosen choose_source(const std::optional<std::string>& wanted, const cxxopts::Pa
   }
   c.source.kind = backup::SourceKind::backup;
   c.source.store = c.store.get();
-  if (auto text = storage::read_object_text(*c.store, c.source.name + backup::k_manifest_suffix))
-    c.manifest = backup::parse_manifest(*text);
-  if (!c.manifest) {
-    throw Error(ExitCode::pending,
-                "backup " + c.source.name + " in " + c.store->describe() +
-                    " has no valid manifest (incomplete or not previewdb's)",
-                {"choose another with 'previewdb backup list'"});
-  }
+  // Error(pending) without a manifest, Error(refused) for one not to be trusted.
+  c.manifest = backup::read_manifest(*c.store, c.source.name);
   return c;
 }
 
@@ -213,6 +220,7 @@ backup::RestoreResult run_restore_request(db::Connection& maintenance, backup::R
   req.clean = parsed.count("clean") > 0;
   req.timestamp = util::compact_timestamp(std::chrono::system_clock::now());
   req.created_by = "previewdb restore (" + resolve_creator(cfg) + ")";
+  req.encryption_key = restore_store_options(parsed, cfg).encryption_key;
   auto start = std::chrono::steady_clock::now();
   req.progress = [start, name = req.target](std::uint64_t raw, std::uint64_t compressed) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -263,7 +263,12 @@ class FileStore : public SnapshotStore {
       auto text = util::read_file_if_exists(m_dir / (id + ".json"), 1 << 20);
       if (!text) continue;
       auto meta = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-      if (!meta.is_object()) continue;
+      if (!meta.is_object()) {
+        // As s3:// does: one damaged file neither fails the listing nor goes unmentioned.
+        util::log::warn("skipped snapshot archive " + util::printable(id) + " in " + describe() +
+                        ": its metadata " + id + ".json is not a JSON object");
+        continue;
+      }
       std::error_code ec;
       auto size = fs::file_size(m_dir / (id + ".dump"), ec);
       out.push_back({id, meta.value("source", ""), meta.value("created_at", ""),
