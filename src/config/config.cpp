@@ -66,6 +66,11 @@ const std::vector<Key>& keys() {
       {"s3_sweep_after", "", {"PREVIEWDB_S3_SWEEP_AFTER"}, "24h", Type::duration},
       // Archive encryption (the key itself only from PREVIEWDB_ENCRYPTION_KEY or a key file).
       {"encrypt", "encrypt", {"PREVIEWDB_ENCRYPT"}, "false", Type::boolean},
+      // PII masking of every snapshot previewdb takes (docs/MASKING.md; the salt only from
+      // PREVIEWDB_MASK_SALT).
+      {"mask_rules", "mask", {"PREVIEWDB_MASK_RULES"}, nullptr, Type::path},
+      {"exclude_data", "exclude-data", {"PREVIEWDB_EXCLUDE_DATA"}, nullptr, Type::list},
+      {"require_rules", "require-rules", {"PREVIEWDB_REQUIRE_RULES"}, "false", Type::boolean},
   };
   return table;
 }

@@ -37,7 +37,7 @@ SELECT d.datname, d.oid, coalesce(o.rolname, d.datdba::text), d.datistemplate, d
             THEN pg_database_size(d.oid) END,
        r.kind, r.state, r.name, r.target, r.source, r.repository, r.pr_number,
        to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), r.created_by,
-       r.branch, r.snapshot
+       r.branch, r.snapshot, r.mask_rules_sha256
 FROM pg_database d
 LEFT JOIN pg_roles o ON o.oid = d.datdba
 LEFT JOIN LATERAL (
@@ -88,6 +88,7 @@ std::vector<DatabaseInfo> query(db::Connection& maintenance, bool with_sizes,
         m.created_by = r.get(i, 14);
         m.branch = r.get_opt(i, 15);
         m.snapshot = r.get_opt(i, 16);
+        m.mask_rules_sha256 = r.get_opt(i, 17);
         d.meta = std::move(m);
       }
     }

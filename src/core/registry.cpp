@@ -60,8 +60,13 @@ CREATE TABLE IF NOT EXISTS registry.databases (
   created_at timestamptz NOT NULL DEFAULT now(),
   created_by text NOT NULL DEFAULT '',
   branch text,
-  snapshot text
+  snapshot text,
+  mask_rules_sha256 text
 ))SQL";
+
+// Registries made before masking existed get the column (once, under the schema lock).
+const char* k_mask_column_sql =
+    "ALTER TABLE registry.databases ADD COLUMN IF NOT EXISTS mask_rules_sha256 text";
 
 }  // namespace
 
@@ -110,7 +115,9 @@ Registry Registry::verified() && {
 SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
        d.datacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a
                                    WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT'),
-       to_regclass('registry.databases') IS NOT NULL
+       to_regclass('registry.databases') IS NOT NULL,
+       EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('registry.databases')
+                 AND attname = 'mask_rules_sha256' AND NOT attisdropped)
 FROM pg_database d
 JOIN pg_roles me ON me.rolname = current_user
 LEFT JOIN pg_roles o ON o.oid = d.datdba
@@ -131,7 +138,7 @@ WHERE d.datname = current_database())SQL");
     reg.m_conn->exec(std::string("REVOKE ALL ON DATABASE ") +
                      reg.m_conn->quote_ident(k_registry_database) + " FROM PUBLIC");
   }
-  if (!r.get_bool(0, 5)) {
+  if (!r.get_bool(0, 5) || !r.get_bool(0, 6)) {
     reg.m_conn->exec("BEGIN");
     try {
       reg.m_conn->exec("SELECT pg_advisory_xact_lock(hashtext('previewdb:registry-schema'))");
@@ -141,6 +148,7 @@ WHERE d.datname = current_database())SQL");
         reg.m_conn->exec(k_schema_sql);
         reg.adopt_legacy();
       }
+      reg.m_conn->exec(k_mask_column_sql);
       reg.m_conn->exec("COMMIT");
     } catch (...) {
       try {
@@ -206,12 +214,12 @@ long long Registry::begin_build(const std::string& temp, const std::string& targ
   if (util::parse_iso8601(meta.created_at)) created_at = meta.created_at;
   auto r = m_conn->exec(
       "INSERT INTO registry.databases (name, target, owner, state, kind, source, repository, "
-      "pr_number, created_at, created_by, branch, snapshot) "
+      "pr_number, created_at, created_by, branch, snapshot, mask_rules_sha256) "
       "VALUES ($1, $2, $3, 'building', $4, $5, $6, $7, coalesce($8::timestamptz, now()), $9, $10, "
-      "$11) RETURNING id",
+      "$11, $12) RETURNING id",
       {temp, target, std::to_string(m_role_oid), to_string(meta.kind), meta.source, meta.repository,
        meta.pr_number ? std::optional(std::to_string(*meta.pr_number)) : std::nullopt, created_at,
-       meta.created_by, meta.branch, meta.snapshot});
+       meta.created_by, meta.branch, meta.snapshot, meta.mask_rules_sha256});
   return r.get_int(0, 0);
 }
 
