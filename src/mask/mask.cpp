@@ -382,8 +382,8 @@ void check_rule(const Rule& r, const ColumnInfo& c, const std::string& origin) {
     throw refuse("the column (" + c.type + ") is too short for a fake email (25 characters)",
                  "use hash or partial");
   }
-  if (r.function == Function::null && c.not_null) {
-    throw refuse("the column is NOT NULL", "use fixed or hash");
+  if ((r.function == Function::null || (r.function == Function::fixed && !r.value)) && c.not_null) {
+    throw refuse("the column is NOT NULL", "use a fixed value or hash");
   }
   if (c.unique && !keeps_unique(r.function) && !(r.function == Function::null && !c.not_null)) {
     throw refuse("the column is part of a unique index or primary key, and " +

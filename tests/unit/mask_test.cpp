@@ -222,6 +222,9 @@ TEST(MaskChecks, RefusesWhatAColumnCannotTake) {
   auto not_null = text_column();
   not_null.not_null = true;
   EXPECT_THAT(refused("null", not_null), HasSubstr("NOT NULL"));
+  auto fixed_null = mask::parse_rules(
+      R"([{"table": "t", "column": "c", "function": "fixed", "params": {"value": null}}])", "r");
+  EXPECT_THROW(mask::check_rule(fixed_null[0], not_null, "rules.json"), Error);
   mask::ColumnInfo integer;
   integer.type = "integer";
   integer.category = 'N';
