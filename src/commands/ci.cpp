@@ -23,6 +23,7 @@
 #include "commands/common.hpp"
 #include "commands/hold.hpp"
 #include "commands/lint_sources.hpp"
+#include "commands/mask_options.hpp"
 #include "commands/pool_topup.hpp"
 #include "core/catalog.hpp"
 #include "core/lifecycle.hpp"
@@ -114,6 +115,7 @@ struct Settings {
   bool pr_comment = false;                   // --pr-comment: the report as one PR comment
   std::optional<ci::FailLevel> fail_on;      // --fail-on: exit 9 for findings at this level
   size_t pool_size = 0;                      // --pool: warm clones kept at the end of the run
+  std::optional<mask::Spec> mask;            // mask_rules, exclude_data, require_rules
 };
 
 // The preview's name for this run's pull request (name template, repository).
@@ -145,6 +147,10 @@ void register_secrets(const Settings& s, const config::Config& cfg) {
   if (auto v = env_or(s.env, "PGPASSWORD"); !v.empty()) {
     util::register_secret(v);
     if (s.provider == ci::Provider::github) workflow_command(ci::add_mask_command(v));
+  }
+  // The masking salt (mask_spec registered it for logs): also masked in the runner's log.
+  if (s.mask && !s.mask->salt.empty() && s.provider == ci::Provider::github) {
+    workflow_command(ci::add_mask_command(s.mask->salt));
   }
   // A Netlify clone URL can carry a token in its userinfo; never let it reach a log.
   if (auto repo_url = env_or(s.env, "REPOSITORY_URL"); !repo_url.empty()) {
@@ -459,12 +465,15 @@ void record_cause(const migrate::Target& mt, const std::string& cause) {
 
 // Zero setup: a server with no snapshot of the source yet gets one on the first run.
 void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const std::string& source,
-                     const std::string& created_by, std::chrono::seconds timeout) {
+                     const std::string& created_by, std::chrono::seconds timeout,
+                     const std::optional<mask::Spec>& mask) {
   snapshot::SnapshotRequest req;
   req.source = source;
   req.created_by = created_by;
   req.conninfo = conninfo;
+  req.mask = mask;
   if (auto made = snapshot::ensure_first_snapshot(conn, req, timeout)) {
+    if (made->masking) log_masking(*made->masking);
     util::log::info("no snapshot of '" + source + "' yet: taking one: " + made->id + " (" +
                     made->method + "); keep it current with 'previewdb ci --refresh-source' on " +
                     "the base branch, or 'previewdb snapshot'");
@@ -512,7 +521,7 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
   }
   req.source = s.source;
   ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,
-                  whole_seconds(s.lock_timeout));
+                  whole_seconds(s.lock_timeout), s.mask);
   req.conninfo = target.conninfo;
   req.if_exists = core::IfExists::reuse;
   req.strategy = core::parse_clone_strategy(s.strategy);
@@ -632,7 +641,9 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
   req.created_by = by;
   req.conninfo = target.conninfo;
   req.strategy = core::parse_clone_strategy(s.strategy);
+  req.mask = s.mask;
   auto made = snapshot::create_snapshot(maintenance, req);
+  if (made.masking) log_masking(*made.masking);
   facts.snapshot = made.id;
   util::log::info("snapshot " + made.id + " of " + s.source + " taken (" + made.method + ")");
 
@@ -1097,6 +1108,7 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   s.refresh_source = cfg.get_bool("refresh_source");
   s.keep_snapshots = static_cast<size_t>(cfg.get_int("keep_snapshots", 1, 1000));
   s.pool_size = pool_size_setting(cfg);
+  s.mask = mask_spec(cfg);
 
   if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
   s.export_env = p.count("export-env") > 0;

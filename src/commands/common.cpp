@@ -167,7 +167,7 @@ config::Config load_config(const cxxopts::ParseResult& parsed,
     std::string flag = key.flag;
     try {
       if (!parsed.count(flag)) continue;
-      if (flag == "protect") {
+      if (flag == "protect" || flag == "exclude-data") {
         flags[flag] = util::join(parsed[flag].as<std::vector<std::string>>(), ",");
       } else {
         flags[flag] = parsed[flag].as<std::string>();

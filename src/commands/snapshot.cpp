@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands/common.hpp"
+#include "commands/mask_options.hpp"
 #include "core/catalog.hpp"
 #include "core/naming.hpp"
 #include "snapshot/snapshot.hpp"
@@ -26,7 +27,10 @@ nlohmann::json snapshot_json(const core::DatabaseInfo& d) {
       {"source", d.meta->source.value_or("")},
       {"created_at", d.meta->created_at},
       {"created_by", d.meta->created_by},
-      {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)}};
+      {"size_bytes", d.size_bytes >= 0 ? nlohmann::json(d.size_bytes) : nlohmann::json(nullptr)},
+      {"masked", d.meta->mask_rules_sha256.has_value()},
+      {"mask_rules_sha256", d.meta->mask_rules_sha256 ? nlohmann::json(*d.meta->mask_rules_sha256)
+                                                      : nlohmann::json(nullptr)}};
 }
 
 void warn_over(size_t count, const std::string& source, const std::string& where) {
@@ -153,7 +157,7 @@ int snapshot_list(const Args& args) {
     return 0;
   }
   auto now = std::chrono::system_clock::now();
-  std::printf("%-40s %-16s %-21s %-8s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE");
+  std::printf("%-40s %-16s %-21s %-8s %s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE", "MASKED");
   for (const auto& d : plan.keep) {
     auto created = util::parse_iso8601(d.meta->created_at);
     std::string age =
@@ -161,9 +165,10 @@ int snapshot_list(const Args& args) {
                 : "?";
     // Metadata is a comment anyone with CREATEDB can write: one line per row, whatever it holds.
     char row[1024];
-    std::snprintf(row, sizeof row, "%-40s %-16s %-21s %-8s", util::printable(d.name).c_str(),
+    std::snprintf(row, sizeof row, "%-40s %-16s %-21s %-8s %s", util::printable(d.name).c_str(),
                   util::printable(d.meta->source.value_or("")).c_str(),
-                  util::printable(d.meta->created_at).c_str(), age.c_str());
+                  util::printable(d.meta->created_at).c_str(), age.c_str(),
+                  d.meta->mask_rules_sha256 ? "yes" : "no");
     std::printf("%s\n", util::workflow::neutralize_commands(row).c_str());
   }
   return 0;
@@ -268,10 +273,12 @@ int run_snapshot(const Args& args) {
       args[0],
       "Take a point-in-time snapshot of SOURCE (default dev) and print its id.\n"
       "  previewdb snapshot [SOURCE] [--to file://DIR|s3://BUCKET/PREFIX] [--wait-idle 30s]\n"
-      "                     [--terminate-sessions]\n"
+      "                     [--terminate-sessions] [--mask FILE] [--exclude-data TABLE]...\n"
+      "                     [--require-rules]\n"
       "  previewdb snapshot list [--json] [--store URL]\n"
       "  previewdb snapshot prune --keep N [--store URL] [--dry-run] [--yes]");
   add_common_options(options);
+  add_mask_options(options);
   // clang-format off
   options.add_options()
       ("encrypt", "encrypt the archive written with --to (AES-256-GCM; key from "
@@ -327,12 +334,14 @@ int run_snapshot(const Args& args) {
   if (auto e = cfg.get("encrypt"); req.encrypt && !req.store_url && e->origin.rfind("--", 0) != 0)
     req.encrypt = false;
   if (req.store_url || req.encrypt) req.store_options = store_options(cfg, key_file);
+  req.mask = mask_spec(cfg);
   auto result = db::naming_lost_connection(
       "taking a snapshot of database " + util::quoted(source),
       "when the server is back, 'previewdb snapshot list' shows the snapshots; run it again",
       [&] { return snapshot::create_snapshot(conn, req); });
   util::log::info("snapshot " + result.id + " of " + source + " created (" + result.method + ")" +
                   (result.archive ? ", archive " + *result.archive : ""));
+  if (result.masking) log_masking(*result.masking);
   warn_over(result.snapshots_of_source, source, "");
   if (req.store_url) {
     // The same warning for the store (the original scripts warned about the bucket).
@@ -355,6 +364,9 @@ int run_snapshot(const Args& args) {
                                 {"source", source},
                                 {"method", result.method},
                                 {"archive", result.archive ? nlohmann::json(*result.archive)
+                                                           : nlohmann::json(nullptr)},
+                                {"masked", result.masking.has_value()},
+                                {"masking", result.masking ? masking_json(*result.masking)
                                                            : nlohmann::json(nullptr)}}
                      .dump(2)
               << "\n";

@@ -73,6 +73,11 @@ const std::vector<Key>& keys() {
       // (No flag here: --backup is also other commands' positional; safe-migrate reads its own.)
       {"safe_migrate_backup", "", {"PREVIEWDB_SAFE_MIGRATE_BACKUP"}, "auto"},
       {"scratch_url", "scratch-url", {"PREVIEWDB_SCRATCH_URL"}, nullptr},
+      // PII masking of every snapshot previewdb takes (docs/MASKING.md; the salt only from
+      // PREVIEWDB_MASK_SALT).
+      {"mask_rules", "mask", {"PREVIEWDB_MASK_RULES"}, nullptr, Type::path},
+      {"exclude_data", "exclude-data", {"PREVIEWDB_EXCLUDE_DATA"}, nullptr, Type::list},
+      {"require_rules", "require-rules", {"PREVIEWDB_REQUIRE_RULES"}, "false", Type::boolean},
   };
   return table;
 }

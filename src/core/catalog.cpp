@@ -47,7 +47,8 @@ SELECT d.datname, d.oid, coalesce(o.rolname, d.datdba::text), d.datistemplate, d
        to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), r.created_by,
        r.branch, r.snapshot,
        s.size_bytes, to_char(s.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-       greatest(0, extract(epoch FROM now() - s.measured_at))::bigint
+       greatest(0, extract(epoch FROM now() - s.measured_at))::bigint,
+       r.mask_rules_sha256
 FROM pg_database d
 LEFT JOIN pg_roles o ON o.oid = d.datdba
 LEFT JOIN LATERAL (
@@ -103,6 +104,7 @@ std::vector<DatabaseInfo> query(db::Connection& maintenance, bool with_sizes, bo
         m.created_by = r.get(i, 14);
         m.branch = r.get_opt(i, 15);
         m.snapshot = r.get_opt(i, 16);
+        m.mask_rules_sha256 = r.get_opt(i, 20);
         d.meta = std::move(m);
       }
     }

@@ -38,6 +38,10 @@ std::string to_comment(const Metadata& m) {
             {"snapshot", opt(m.snapshot)}};
   if (m.source) j["source"] = *m.source;
   if (m.repository) j["repository"] = *m.repository;
+  if (m.mask_rules_sha256) {
+    j["masked"] = true;
+    j["mask_rules_sha256"] = *m.mask_rules_sha256;
+  }
   return j.dump();
 }
 
@@ -68,6 +72,9 @@ std::optional<Metadata> parse_comment(std::string_view comment) {
   m.branch = str("branch");
   m.snapshot = str("snapshot");
   m.source = str("source");
+  if (auto it = j.find("masked"); it != j.end() && it->is_boolean() && it->get<bool>()) {
+    m.mask_rules_sha256 = str("mask_rules_sha256").value_or("");
+  }
   return m;
 }
 

@@ -1,9 +1,10 @@
 // The JSON comment on every database previewdb creates (COMMENT ON DATABASE):
 //   {"tool":"previewdb","kind":"pr|personal|snapshot","created_at":"...Z","created_by":"...",
 //    "pr_number":N|null,"branch":"..."|null,"snapshot":"..."|null}
-// Snapshots also carry "source", previews of a known repository "repository". The comment is for
-// people and for the original format only: what previewdb manages is decided by the registry
-// (core/registry.hpp), never by a comment, which any owner of a database can write.
+// Snapshots also carry "source" (and "masked": true, "mask_rules_sha256" when masked), previews of
+// a known repository "repository". The comment is for people and for the original format only: what
+// previewdb manages is decided by the registry (core/registry.hpp), never by a comment, which any
+// owner of a database can write.
 #pragma once
 
 #include <optional>
@@ -28,6 +29,8 @@ struct Metadata {
   std::optional<std::string> snapshot;    // the snapshot a clone was made from
   std::optional<std::string> source;      // snapshots: the database they were taken of
   std::optional<std::string> repository;  // previews: owner/name of the repository, if known
+  // Snapshots taken with masking (docs/MASKING.md): the SHA-256 of the rules; "masked": true.
+  std::optional<std::string> mask_rules_sha256;
 };
 
 std::string to_comment(const Metadata& m);

@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS registry.databases (
   created_at timestamptz NOT NULL DEFAULT now(),
   created_by text NOT NULL DEFAULT '',
   branch text,
-  snapshot text
+  snapshot text,
+  mask_rules_sha256 text
 ))SQL";
 
 // Added after the first release: created (IF NOT EXISTS) in registries made by earlier versions
@@ -90,6 +91,9 @@ const char* k_kind_check_sql = R"SQL(
 ALTER TABLE registry.databases DROP CONSTRAINT IF EXISTS databases_kind_check;
 ALTER TABLE registry.databases ADD CONSTRAINT databases_kind_check
   CHECK (kind IN ('pr', 'personal', 'snapshot', 'pool')))SQL";
+// Registries made before masking existed get the column (once, under the schema lock).
+const char* k_mask_column_sql =
+    "ALTER TABLE registry.databases ADD COLUMN IF NOT EXISTS mask_rules_sha256 text";
 
 }  // namespace
 
@@ -144,6 +148,8 @@ SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
          AND coalesce((SELECT pg_get_constraintdef(c.oid) LIKE '%''pool''%' FROM pg_constraint c
                        WHERE c.conrelid = to_regclass('registry.databases')
                          AND c.conname = 'databases_kind_check'), false)
+         AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('registry.databases')
+                       AND attname = 'mask_rules_sha256' AND NOT attisdropped)
 FROM pg_database d
 JOIN pg_roles me ON me.rolname = current_user
 LEFT JOIN pg_roles o ON o.oid = d.datdba
@@ -182,6 +188,7 @@ WHERE d.datname = current_database())SQL");
         reg.m_conn->exec(k_kind_check_sql);
       }
       reg.m_conn->exec(k_evidence_sql);
+      reg.m_conn->exec(k_mask_column_sql);
       reg.m_conn->exec("COMMIT");
     } catch (...) {
       try {
@@ -249,12 +256,12 @@ long long Registry::begin_build(const std::string& temp, const std::string& targ
   if (util::parse_iso8601(meta.created_at)) created_at = meta.created_at;
   auto r = m_conn->exec(
       "INSERT INTO registry.databases (name, target, owner, state, kind, source, repository, "
-      "pr_number, created_at, created_by, branch, snapshot) "
+      "pr_number, created_at, created_by, branch, snapshot, mask_rules_sha256) "
       "VALUES ($1, $2, $3, 'building', $4, $5, $6, $7, coalesce($8::timestamptz, now()), $9, $10, "
-      "$11) RETURNING id",
+      "$11, $12) RETURNING id",
       {temp, target, std::to_string(m_role_oid), to_string(meta.kind), meta.source, meta.repository,
        meta.pr_number ? std::optional(std::to_string(*meta.pr_number)) : std::nullopt, created_at,
-       meta.created_by, meta.branch, meta.snapshot});
+       meta.created_by, meta.branch, meta.snapshot, meta.mask_rules_sha256});
   return r.get_int(0, 0);
 }
 

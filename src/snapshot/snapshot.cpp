@@ -151,6 +151,7 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
   meta.created_at = util::to_iso8601(now);
   meta.created_by = req.created_by;
   meta.source = req.source;
+  if (req.mask) meta.mask_rules_sha256 = req.mask->rules_sha256;
   // Registered before it exists; a snapshot only because the registry says so.
   long long row =
       reg.begin_build(temp, snapshot_name(req.source, util::compact_timestamp(now)), meta);
@@ -165,6 +166,11 @@ SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req)
       reg.built(row, temp);
       storage::copy_online(req.conninfo, req.source, temp);
       result.method = "pg_dump | pg_restore (source busy)";
+    }
+    if (req.mask) {
+      // The copy only: the source is never written. Before the dump and before freezing.
+      auto copy = db::Connection::open({.conninfo = req.conninfo, .dbname = temp});
+      result.masking = mask::apply(copy, *req.mask, req.source);
     }
     if (store) {
       // Dumped now, while the copy still accepts connections, streamed into the store (no local

@@ -11,6 +11,7 @@
 #include "core/lifecycle.hpp"
 #include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
+#include "mask/mask.hpp"
 #include "storage/store.hpp"
 
 namespace previewdb::snapshot {
@@ -28,6 +29,8 @@ struct SnapshotRequest {
   // them to end, and/or end them (pg_terminate_backend), before the slower pg_dump copy.
   std::chrono::seconds wait_idle{0};
   bool terminate_sessions = false;
+  // Mask the copy before it is frozen and before its archive is dumped (docs/MASKING.md).
+  std::optional<mask::Spec> mask;
 };
 
 struct SnapshotResult {
@@ -35,6 +38,7 @@ struct SnapshotResult {
   std::string method;                  // "template (WAL_LOG)", "pg_dump | pg_restore (source busy)"
   std::optional<std::string> archive;  // where --to wrote the archive
   size_t snapshots_of_source = 0;      // including this one
+  std::optional<mask::Report> masking;  // what masking changed, when asked
 };
 
 // Throws Error(not_found) when the source does not exist, Error(usage) for a bad source name.

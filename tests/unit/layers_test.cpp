@@ -33,7 +33,8 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"storage", {"util", "db", "crypto", "net"}},
     {"core", {"util", "crypto", "db", "storage"}},
     {"migrate", {"util", "crypto", "db"}},
-    {"snapshot", {"util", "crypto", "db", "storage", "core"}},
+    {"mask", {"util", "crypto", "db"}},  // PII masking of snapshot copies
+    {"snapshot", {"util", "crypto", "db", "storage", "core", "mask"}},
     {"backup", {"util", "crypto", "db", "storage", "core"}},
     {"ci", {"util", "crypto", "db", "git", "net"}},
     {"lint", {"util", "db", "migrate"}},
@@ -42,7 +43,7 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"webhook", {"util", "crypto"}},  // signatures, what a delivery asks for
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "backup", "ci", "lint", "schema", "dryrun", "webhook"}},
+      "snapshot", "backup", "ci", "lint", "schema", "dryrun", "webhook", "mask"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
