@@ -6,6 +6,7 @@
 
 #include "commands/common.hpp"
 #include "core/catalog.hpp"
+#include "db/dialect.hpp"
 #include "util/duration.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
@@ -45,6 +46,9 @@ int run_list(const Args& args) {
   auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto protection = make_protection(cfg);
   auto all = core::list_databases(conn, /*with_sizes=*/true);
+  // A server without sizes (CockroachDB) shows "-", as the original system did; "?" stays for a
+  // size PostgreSQL would not let us read.
+  const bool sizes_exist = db::dialect_of(conn).database_sizes;
 
   if (parsed->count("json")) {
     nlohmann::json out = nlohmann::json::array();
@@ -96,7 +100,8 @@ int run_list(const Args& args) {
     // run (the next spawn, snapshot or cleanup removes it once its builder is gone).
     std::string label = d.name + (protection.reason(d.name, all) ? " *" : "");
     if (d.build_target) label += " (build of " + *d.build_target + ", in progress or interrupted)";
-    Row row = {label, created, age, owner, pr, branch, human_size(d.size_bytes)};
+    Row row = {
+        label, created, age, owner, pr, branch, sizes_exist ? human_size(d.size_bytes) : "-"};
     // Names, owners and branches are data anyone with CREATEDB can write: one line per row, and
     // nothing that a CI runner would read as a workflow command.
     for (auto& cell : row) cell = util::printable(cell);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/registry.hpp"
+#include "db/dialect.hpp"
 
 namespace previewdb::core {
 
@@ -99,7 +100,8 @@ std::vector<DatabaseInfo> query(db::Connection& maintenance, bool with_sizes,
 }  // namespace
 
 std::vector<DatabaseInfo> list_databases(db::Connection& conn, bool with_sizes) {
-  return query(conn, with_sizes, std::nullopt);
+  // CockroachDB (Serverless above all) has no pg_database_size: unknown, shown as "-".
+  return query(conn, with_sizes && db::dialect_of(conn).database_sizes, std::nullopt);
 }
 
 std::optional<DatabaseInfo> find_database(db::Connection& conn, const std::string& name) {
