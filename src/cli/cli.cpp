@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "commands/commands.hpp"
+#include "commands/doctor.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/redact.hpp"
@@ -63,6 +64,8 @@ const Command k_commands[] = {
      commands::run_webhook},
     {"hold", "mark a database in use until stdin closes, so cleanup skips it (build plugins)",
      commands::run_hold},
+    {"doctor", "check step by step that previewdb works on a server (CockroachDB included)",
+     commands::run_doctor},
 };
 
 void print_help() {

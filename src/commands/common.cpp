@@ -365,14 +365,13 @@ db::Connection connect_maintenance(const Target& target, std::chrono::millisecon
   if (!conn) {
     {
       auto boot = open();
-      db::dialect_of(
-          boot);  // refuses servers we cannot manage yet (CockroachDB), before any change
       core::Registry::open(boot);
     }
     conn.emplace(
         db::Connection::open({.conninfo = target.conninfo, .dbname = core::k_registry_database}));
   }
-  db::dialect_of(*conn);
+  const auto& dialect = db::dialect_of(*conn);
+  util::log::debug(std::string("server dialect: ") + dialect.name);
   conn->set_limits({.lock_timeout = lock_timeout});
   return std::move(*conn);
 }

@@ -6,6 +6,7 @@
 
 #include "commands/common.hpp"
 #include "core/catalog.hpp"
+#include "db/dialect.hpp"
 #include "util/duration.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
@@ -49,6 +50,9 @@ int run_list(const Args& args) {
   auto protection = make_protection(cfg);
   auto all = core::list_databases(conn, /*with_sizes=*/true,
                                   /*exact_sizes=*/parsed->count("exact-sizes") > 0);
+  // A server without sizes (CockroachDB) shows "-", as the original system did; "?" stays for a
+  // size PostgreSQL would not let us read.
+  const bool sizes_exist = db::dialect_of(conn).database_sizes;
 
   if (parsed->count("json")) {
     nlohmann::json out = nlohmann::json::array();
@@ -110,8 +114,8 @@ int run_list(const Args& args) {
       label += " (clone of " + d.meta->snapshot.value_or("?") + ")";
     }
     // "~": a cached size, not measured by this run.
-    std::string size = human_size(d.size_bytes);
-    if (d.size_bytes >= 0 && d.size_age) {
+    std::string size = sizes_exist ? human_size(d.size_bytes) : "-";
+    if (sizes_exist && d.size_bytes >= 0 && d.size_age) {
       size = "~" + size;
       oldest_size = std::max(oldest_size, *d.size_age);
       any_estimate = true;

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/registry.hpp"
+#include "db/dialect.hpp"
 #include "util/log.hpp"
 
 namespace previewdb::core {
@@ -142,7 +143,8 @@ std::vector<DatabaseInfo> query(db::Connection& maintenance, bool with_sizes, bo
 }  // namespace
 
 std::vector<DatabaseInfo> list_databases(db::Connection& conn, bool with_sizes, bool exact_sizes) {
-  return query(conn, with_sizes, exact_sizes, std::nullopt);
+  // CockroachDB (Serverless above all) has no pg_database_size: unknown, shown as "-".
+  return query(conn, with_sizes && db::dialect_of(conn).database_sizes, exact_sizes, std::nullopt);
 }
 
 std::vector<long long> sizes_to_measure(const std::vector<CachedSize>& cached,

@@ -10,6 +10,8 @@
 #include "core/registry.hpp"
 #include "crypto/random.hpp"
 #include "db/advisory_lock.hpp"
+#include "db/dialect.hpp"
+#include "storage/cockroach_url.hpp"
 #include "storage/store.hpp"
 #include "util/error.hpp"
 #include "util/files.hpp"
@@ -104,9 +106,12 @@ bool same_owner(const Metadata& existing, const Metadata& wanted) {
 
 void drop_temporary(db::Connection& conn, const std::string& name) {
   try {
+    const auto& dialect = db::dialect_of(conn);
     // A half-made snapshot may already be a template, which DROP refuses.
-    conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
-    conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
+    if (dialect.template_databases) {
+      conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
+    }
+    conn.exec(dialect.drop_database(name, /*if_exists=*/true));
   } catch (const std::exception& e) {
     util::log::warn("could not remove temporary database " + name + ": " + e.what());
   }
@@ -224,6 +229,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                           std::string(k_pool_prefix) + " are reserved for previewdb's warm pool",
                       "choose another name");
   }
+  const auto& dialect = db::dialect_of(conn);
   auto all = list_databases(conn);
   if (auto why = protection.reason(req.name, all)) {
     throw Error(ExitCode::refused,
@@ -310,7 +316,10 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     // No snapshot: an empty database that `prepare` fills.
   } else if (req.snapshot) {
     snapshot_id = *req.snapshot;
-    if (is_file_snapshot(snapshot_id)) {
+    if (!dialect.template_databases) {
+      // CockroachDB: a BACKUP collection; a bad URL is refused before any change.
+      storage::cockroach_storage_url(snapshot_id, "", req.store_options);
+    } else if (is_file_snapshot(snapshot_id)) {
       // An unsupported scheme or missing settings are refused before any change.
       storage::open_store(snapshot_id, req.store_options);
     } else {
@@ -320,6 +329,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                     {"run 'previewdb snapshot list' to see the snapshots"});
       }
     }
+  } else if (!dialect.template_databases) {
+    throw Error(ExitCode::not_found,
+                std::string(dialect.name) +
+                    " has no template databases: previews are restored "
+                    "from a BACKUP, and no snapshot collection was named",
+                {"take one with 'previewdb snapshot " + req.source +
+                 " --to s3://BUCKET/PREFIX' and pass the printed s3:// location as --snapshot"});
   } else {
     auto snaps = snapshots_of(all, req.source);
     if (snaps.empty()) {
@@ -342,7 +358,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   // Held while cloning: a prune (drop_database takes the same lock) never drops the snapshot
   // under a running clone. Re-checked once held: it may have been dropped just before.
   std::optional<db::AdvisoryLock> snapshot_lock;
-  if (!req.empty && !is_file_snapshot(snapshot_id)) {
+  if (!req.empty && !is_file_snapshot(snapshot_id) && dialect.template_databases) {
     snapshot_lock.emplace(conn, spawn_lock_key(snapshot_id), std::chrono::minutes(10),
                           "snapshot " + util::quoted(snapshot_id));
     if (!find_database(conn, snapshot_id)) {
@@ -367,9 +383,18 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   long long row = reg.begin_build(temp, req.name, meta);
   try {
     if (req.empty) {
-      conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+      conn.exec(db::dialect_of(conn).create_empty_database(temp));
       reg.built(row, temp);
       result.strategy = "empty";
+    } else if (!dialect.template_databases) {
+      // CockroachDB: the newest backup of the snapshot's collection, restored under the
+      // temporary name (RESTORE creates the database). The URL carries the credentials.
+      db::exec_redacted(
+          conn, db::cockroach::restore_database(
+                    req.source, storage::cockroach_storage_url(snapshot_id, "", req.store_options),
+                    temp));
+      reg.built(row, temp);
+      result.strategy = "RESTORE";
     } else if (is_file_snapshot(snapshot_id)) {
       auto store = storage::open_store(snapshot_id, req.store_options);
       std::string object = storage::store_object_id(snapshot_id);
@@ -388,14 +413,14 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       if (store->remote() || storage::archive_encrypted(*store, object)) {
         // Streamed into pg_restore: a damaged or tampered archive fails the restore into the
         // temporary database, which is dropped below; nothing is ever visible under req.name.
-        conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+        conn.exec(db::dialect_of(conn).create_empty_database(temp));
         reg.built(row, temp);
         storage::restore_stream(req.conninfo, temp, *store, object,
                                 req.store_options.encryption_key);
       } else {
         util::TempDir scratch;
         auto archive = store->fetch(object, scratch.path());
-        conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+        conn.exec(db::dialect_of(conn).create_empty_database(temp));
         reg.built(row, temp);
         storage::restore_archive(req.conninfo, temp, archive);
       }
@@ -413,10 +438,12 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       result.strategy_reason = plan.reason;
     }
     if (req.prepare) req.prepare(temp);
-    conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
-              conn.quote_literal(to_comment(meta)));
+    if (dialect.comment_on_database) {
+      conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
+                conn.quote_literal(to_comment(meta)));
+    }
     if (existing) {
-      conn.exec("DROP DATABASE " + conn.quote_ident(req.name) + " WITH (FORCE)");
+      conn.exec(dialect.drop_database(req.name, /*if_exists=*/false));
       reg.forget_oid(existing->oid);
       result.replaced = true;
     }
@@ -471,10 +498,10 @@ void rebuild_local_database(db::Connection& conn, const std::string& name,
   meta.created_at = util::to_iso8601(std::chrono::system_clock::now());
   long long row = reg.begin_build(temp, name, meta);
   try {
-    conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE template0");
+    conn.exec(db::dialect_of(conn).create_empty_database(temp));
     reg.built(row, temp);
     if (prepare) prepare(temp);
-    conn.exec("DROP DATABASE " + conn.quote_ident(name) + " WITH (FORCE)");
+    conn.exec(db::dialect_of(conn).drop_database(name, /*if_exists=*/false));
     if (existing->managed()) reg.forget_oid(existing->oid);
     conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " + conn.quote_ident(name));
     // Unregistered, as `local start` made it: dev is the source, not something previewdb drops.
@@ -556,10 +583,11 @@ DropResult drop_database(db::Connection& conn, const std::string& name,
   if (!exclusive_use.held()) {
     return {DropOutcome::refused_in_use, describe_use_holder(conn, name)};
   }
-  if (it->meta && it->meta->kind == Kind::snapshot) {
+  const auto& dialect = db::dialect_of(conn);
+  if (it->meta && it->meta->kind == Kind::snapshot && dialect.template_databases) {
     conn.exec("ALTER DATABASE " + conn.quote_ident(name) + " IS_TEMPLATE false");
   }
-  conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(name) + " WITH (FORCE)");
+  conn.exec(dialect.drop_database(name, /*if_exists=*/true));
   if (it->managed()) Registry::open(conn).forget_oid(it->oid);
   return {DropOutcome::dropped, ""};
 }

@@ -3,6 +3,7 @@
 #include "core/lifecycle.hpp"
 
 #include "core/naming.hpp"
+#include "db/dialect.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/redact.hpp"
@@ -27,7 +28,7 @@ void create_registry_database(db::Connection& maintenance) {
   // One clear error (the role and the grant) rather than "permission denied".
   require_createdb(maintenance);
   try {
-    maintenance.exec("CREATE DATABASE " + name + " TEMPLATE template0");
+    maintenance.exec(db::dialect_of(maintenance).create_empty_database(k_registry_database));
   } catch (const db::QueryError& e) {
     // Another run made it meanwhile (42P04; 23505 when both inserted into pg_database at once).
     if (e.sqlstate() == "42P04" || e.sqlstate() == "23505") return;

@@ -4,6 +4,7 @@
 
 #include "core/lifecycle.hpp"
 #include "core/metadata.hpp"
+#include "db/dialect.hpp"
 #include "util/log.hpp"
 #include "util/time.hpp"
 
@@ -21,7 +22,7 @@ ScratchDatabase::ScratchDatabase(db::Connection& conn, const std::string& purpos
   meta.created_by = purpose;
   m_row = m_reg.begin_build(m_name, m_name, meta);
   try {
-    conn.exec("CREATE DATABASE " + conn.quote_ident(m_name) + " TEMPLATE template0");
+    conn.exec(db::dialect_of(conn).create_empty_database(m_name));
     m_reg.built(m_row, m_name);
   } catch (...) {
     cleanup();

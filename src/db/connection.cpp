@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "db/dialect.hpp"
 #include "util/log.hpp"
 #include "util/redact.hpp"
 #include "util/strings.hpp"
@@ -514,12 +515,10 @@ void Connection::reopen() {
 }
 
 void Connection::set_limits(const SessionLimits& limits) {
-  auto ms = std::max<long long>(1, limits.lock_timeout.count());
-  exec("SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', '0', false)",
-       {std::to_string(ms) + "ms"});
-  // The server checks every second whether the client is still there, even while the statement
-  // waits for a lock, and ends the statement (and its locks) when it is gone.
-  if (server_version() >= 140000) exec("SET client_connection_check_interval = '1s'");
+  for (const auto& sql :
+       dialect_of(*this).session_settings(limits.lock_timeout, server_version())) {
+    exec(sql);
+  }
   m_limits = limits;
 }
 

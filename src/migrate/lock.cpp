@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "crypto/random.hpp"
+#include "db/dialect.hpp"
 #include "util/duration.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -322,7 +323,14 @@ bool looks_like_pooler(const std::string& conninfo) {
 }
 
 std::unique_ptr<MigrationLock> acquire_lock(db::Connection& conn, const LockOptions& options) {
-  if (options.mode != LockMode::table) {
+  bool advisory = options.mode != LockMode::table;
+  if (advisory && !db::dialect_of(conn).advisory_locks) {
+    // CockroachDB accepts pg_advisory_lock but it locks nothing: the lease row instead.
+    util::log::info(std::string(db::dialect_of(conn).name) +
+                    " has no working session advisory locks: using a lock row with a lease");
+    advisory = false;
+  }
+  if (advisory) {
     auto lock = std::make_unique<AdvisoryLock>(conn);
     std::string sql = "SELECT pg_try_advisory_lock(" + std::to_string(k_advisory_key) + ")";
     bool supported = true;

@@ -49,6 +49,11 @@ struct MigrateOptions {
   // Apply only these migrations (ids); the folder's others stay pending (drift rebuilds what a
   // database has applied). Unset: every pending migration.
   std::optional<std::set<std::string>> only;
+  // Every migration a statement at a time, outside any explicit transaction, its history rows
+  // written only after its last statement returned (so after its schema changes are visible).
+  // Chosen by the dialect on CockroachDB (schema changes in explicit transactions are limited
+  // there); this forces it elsewhere (tests on PostgreSQL).
+  bool statement_at_a_time = false;
 };
 
 // One migration in a dry-run plan or a run's result.

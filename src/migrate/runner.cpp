@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "db/dialect.hpp"
 #include "migrate/down.hpp"
 #include "migrate/migrate.hpp"
 #include "migrate/readers.hpp"
@@ -174,12 +175,16 @@ class Runner {
                      std::to_string(m.statements.size()) + " statements" +
                      (m.mode_reason.empty() ? "" : "; " + m.mode_reason) + ")");
     if (m_watchdog.fired()) fail(m, -1, ServerError{"", "cancelled", "", "", 0}, false);
-    if (m.mode == Mode::autocommit)
+    if (m.mode == Mode::autocommit || m_statement_at_a_time)
       apply_autocommit(m);
     else
       apply_transaction(m);
-    MigrationRun run{m.id,          m.display_path, m.statements.size(), mode_label(m.mode),
-                     m.mode_reason, ms_since(start)};
+    MigrationRun run{m.id,
+                     m.display_path,
+                     m.statements.size(),
+                     m_statement_at_a_time ? k_statement_mode : mode_label(m.mode),
+                     m_statement_at_a_time ? m_statement_reason : m.mode_reason,
+                     ms_since(start)};
     util::log::info(std::string(m_undo ? "undid " : "applied ") + m.id + " (" +
                     std::to_string(run.statements) + " statement" +
                     (run.statements == 1 ? "" : "s") + ", " + std::to_string(run.duration_ms) +
@@ -187,6 +192,14 @@ class Runner {
     m_report.applied.push_back(m.id);
     m_report.runs.push_back(std::move(run));
   }
+
+  // Every migration a statement at a time (MigrateOptions::statement_at_a_time, or a dialect
+  // without transactional DDL), `reason` saying why.
+  void statement_at_a_time(std::string reason) {
+    m_statement_at_a_time = true;
+    m_statement_reason = std::move(reason);
+  }
+  static constexpr const char* k_statement_mode = "statement at a time";
 
   static std::string mode_label(Mode mode) {
     switch (mode) {
@@ -207,6 +220,11 @@ class Runner {
     const Migration* previous;
     std::string schema;
   };
+
+  // Why m ran the way it did.
+  const std::string& reason_of(const Migration& m) const {
+    return m_statement_at_a_time ? m_statement_reason : m.mode_reason;
+  }
 
   // previewdb's row describes the up migration, also while its down runs.
   const Migration& own_subject(const Migration& m) const { return m_undo ? *m_undo->up : m; }
@@ -417,7 +435,7 @@ class Runner {
     if (m_undo) {
       undo_hints(e, m, line, partial);
     } else if (partial) {
-      e.with_hint("it ran outside a transaction (" + m.mode_reason +
+      e.with_hint("it ran outside a transaction (" + reason_of(m) +
                   "): the statements before line " + std::to_string(line) +
                   " were applied and it is recorded as failed; 'previewdb status' shows it");
       e.with_hint("fix the file and the database, then run 'previewdb migrate' again to retry it");
@@ -444,7 +462,7 @@ class Runner {
 
   void undo_hints(Error& e, const Migration& m, int line, bool partial) const {
     if (partial) {
-      e.with_hint("it ran outside a transaction (" + m.mode_reason +
+      e.with_hint("it ran outside a transaction (" + reason_of(m) +
                   "): the statements before line " + std::to_string(line) + " were run and " +
                   m.id + " is recorded as failed; 'previewdb status' shows it");
       e.with_hint("make the database consistent by hand, then 'previewdb resolve --rolled-back " +
@@ -483,6 +501,8 @@ class Runner {
   const Undo* m_undo = nullptr;
   bool m_defer = false;
   std::optional<std::string> m_unflushed;  // id of the last commit not yet known to be flushed
+  bool m_statement_at_a_time = false;
+  std::string m_statement_reason;
 };
 
 // Only PostgreSQL has the per-transaction synchronous_commit setting (CockroachDB announces
@@ -622,6 +642,14 @@ MigrateReport migrate(const MigrateOptions& o) {
 
   std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
   auto tool = make_tool_history(set->format, schema);
+  // CockroachDB runs schema changes asynchronously and limits them in explicit transactions
+  // ("Online Schema Changes"): each statement on its own, the history after it returned.
+  std::optional<std::string> per_statement;
+  if (o.statement_at_a_time) {
+    per_statement = "statement at a time was asked for";
+  } else if (const auto& dialect = db::dialect_of(conn); !dialect.transactional_ddl) {
+    per_statement = std::string(dialect.name) + " limits schema changes in explicit transactions";
+  }
   HeldLocks locks;
   if (!o.dry_run) {
     LockOptions lo{
@@ -748,7 +776,8 @@ MigrateReport migrate(const MigrateOptions& o) {
     for (const Migration* m : pending) {
       report.applied.push_back(m->id);
       report.runs.push_back({m->id, m->display_path, m->statements.size(),
-                             Runner::mode_label(m->mode), m->mode_reason, 0});
+                             per_statement ? Runner::k_statement_mode : Runner::mode_label(m->mode),
+                             per_statement.value_or(m->mode_reason), 0});
     }
     return report;
   }
@@ -758,6 +787,7 @@ MigrateReport migrate(const MigrateOptions& o) {
     return report;
   }
   Runner runner(o, conn, *set, tool.get(), watchdog, report);
+  if (per_statement) runner.statement_at_a_time(*per_statement);
   runner.begin_group("previewdb migrate: " + std::to_string(pending.size()) +
                      " pending migration(s) on " + report.database);
   bool defer = can_defer_flush(conn);
@@ -913,6 +943,10 @@ DownReport migrate_down(const DownOptions& d) {
     return nullptr;
   };
   Runner runner(o, conn, set, tool.get(), watchdog, inner);
+  if (const auto& dialect = db::dialect_of(conn); !dialect.transactional_ddl) {
+    runner.statement_at_a_time(std::string(dialect.name) +
+                               " limits schema changes in explicit transactions");
+  }
   runner.begin_group("previewdb migrate down: " + std::to_string(plan.size()) +
                      " migration(s) on " + report.database);
   for (const Migration* m : plan) {

@@ -9,6 +9,8 @@
 #include "core/registry.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
+#include "db/dialect.hpp"
+#include "storage/cockroach_url.hpp"
 #include "storage/encryption.hpp"
 #include "storage/store.hpp"
 #include "util/error.hpp"
@@ -107,8 +109,47 @@ bool copy_as_template(db::Connection& conn, const SnapshotRequest& req, const st
 
 }  // namespace
 
+namespace {
+
+// CockroachDB: no template databases, so a snapshot is a full BACKUP of the source into a
+// collection of its own, s3://BUCKET/PREFIX/<snapshot id>; spawn restores the newest backup of
+// that collection (FROM LATEST IN) under the preview's name. The cluster's nodes write it.
+SnapshotResult backup_snapshot(db::Connection& conn, const SnapshotRequest& req,
+                               const db::Dialect& dialect) {
+  if (!req.store_url) {
+    throw usage_error(std::string(dialect.name) +
+                          " has no template databases: a snapshot is a BACKUP into an s3:// store",
+                      "pass --to s3://BUCKET/PREFIX");
+  }
+  if (req.encrypt) {
+    throw usage_error("--encrypt encrypts previewdb's own archives; a " +
+                          std::string(dialect.name) + " BACKUP is written by the cluster",
+                      "drop --encrypt (use the bucket's server-side encryption)");
+  }
+  if (conn.exec("SELECT 1 FROM pg_database WHERE datname = $1", {req.source}).rows() == 0) {
+    throw Error(ExitCode::not_found,
+                "cannot snapshot " + util::quoted(req.source) + ": database does not exist",
+                {"run 'previewdb list' to see the databases, or create " + req.source + " first"});
+  }
+  SnapshotResult result;
+  result.id = snapshot_name(req.source, util::compact_timestamp(std::chrono::system_clock::now()));
+  std::string url = storage::cockroach_storage_url(*req.store_url, result.id, req.store_options);
+  db::exec_redacted(conn, db::cockroach::backup_database(req.source, url));
+  result.method = "BACKUP";
+  std::string base = *req.store_url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  result.archive = base + "/" + result.id;
+  result.snapshots_of_source = 1;
+  return result;
+}
+
+}  // namespace
+
 SnapshotResult create_snapshot(db::Connection& conn, const SnapshotRequest& req) {
   core::validate_name(req.source, "source database");
+  if (const auto& dialect = db::dialect_of(conn); !dialect.template_databases) {
+    return backup_snapshot(conn, req, dialect);
+  }
   auto all = core::list_databases(conn);
   auto src = std::find_if(all.begin(), all.end(), [&](auto& d) { return d.name == req.source; });
   if (src == all.end()) {

@@ -104,8 +104,9 @@ bool is_secret_key(std::string_view key) {
   auto ends_with = [&](std::string_view tail) {
     return k.size() >= tail.size() && k.compare(k.size() - tail.size(), tail.size(), tail) == 0;
   };
-  return ends_with("password") || ends_with("token") || ends_with("secret") || k == "api_key" ||
-         k == "apikey";
+  // *secret_access_key: AWS_SECRET_ACCESS_KEY in the query of a CockroachDB storage URL.
+  return ends_with("password") || ends_with("token") || ends_with("secret") ||
+         ends_with("secret_access_key") || k == "api_key" || k == "apikey";
 }
 
 void register_secret(std::string_view secret) {

@@ -8,7 +8,8 @@
 namespace previewdb::util {
 
 // True for parameter names that hold secrets: *password (password, sslpassword), *token,
-// *secret, api_key (Prisma Accelerate). Case-insensitive.
+// *secret, *secret_access_key (AWS_SECRET_ACCESS_KEY in a CockroachDB storage URL), api_key
+// (Prisma Accelerate). Case-insensitive.
 bool is_secret_key(std::string_view key);
 
 // Remembers a secret (password, token); scrub() replaces it everywhere from now on.

@@ -155,17 +155,13 @@ TEST(Dialect, PostgresAndCockroach) {
   EXPECT_EQ(pg.version, "15.18");
   EXPECT_TRUE(db::dialect_for(pg, 151800).clone_strategy);
   EXPECT_FALSE(db::dialect_for(pg, 140000).clone_strategy);
-  // The version() text CockroachDB returns.
+  // The version() text CockroachDB returns: its own dialect now, no longer refused
+  // (tests/unit/dialect_test.cpp checks what differs).
   auto crdb = db::classify_version(
       "CockroachDB CCL v23.1.11 (x86_64-pc-linux-gnu, built 2023/09/27 01:53:43, go1.19.10)");
   EXPECT_EQ(crdb.kind, db::ServerKind::cockroach);
-  try {
-    db::dialect_for(crdb, 130000);
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ExitCode::connection);
-    EXPECT_THAT(e.what(), HasSubstr("CockroachDB v23.1.11, which previewdb does not support yet"));
-  }
+  EXPECT_EQ(crdb.version, "v23.1.11");
+  EXPECT_EQ(db::dialect_for(crdb, 130000).kind, db::ServerKind::cockroach);
 }
 
 TEST(Conninfo, PrismaParametersAreKeptAwayFromLibpqAndTravelOn) {

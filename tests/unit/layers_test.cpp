@@ -41,9 +41,10 @@ const std::map<std::string, std::set<std::string>> k_allowed = {
     {"schema", {"util", "db"}},
     {"dryrun", {"util", "crypto", "db", "storage", "core", "migrate", "snapshot", "backup"}},
     {"webhook", {"util", "crypto"}},  // signatures, what a delivery asks for
+    {"doctor", {"util", "db", "storage", "core", "migrate", "snapshot"}},
     {"commands",
      {"util", "crypto", "db", "git", "net", "config", "local", "storage", "core", "migrate",
-      "snapshot", "backup", "ci", "lint", "schema", "dryrun", "webhook", "mask"}},
+      "snapshot", "backup", "ci", "lint", "schema", "dryrun", "webhook", "mask", "doctor"}},
     {"cli", {"util", "config", "commands"}},
     {"main.cpp", {"cli"}},
 };
