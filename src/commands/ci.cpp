@@ -242,6 +242,27 @@ fs::path trusted_config_file(const std::string& base_ref, const fs::path& root, 
   return file;
 }
 
+// Masking rules decide which personal data a snapshot keeps, so under an untrusted head a rules
+// file inside the repository is read from the base branch's tree, never from the pull request's
+// checkout (which could empty it). A file outside the repository is the workflow's own.
+std::optional<std::string> trusted_mask_rules(const fs::path& rules, const std::string& base_ref,
+                                              const fs::path& root, bool in_repository) {
+  if (!in_repository) return std::nullopt;
+  fs::path inside = fs::absolute(rules).lexically_normal().lexically_relative(
+      fs::absolute(root).lexically_normal());
+  if (inside.empty() || *inside.begin() == "..") return std::nullopt;
+  auto at_base = git::file_at(root, base_ref, inside.generic_string());
+  if (!at_base || !*at_base) {
+    throw usage_error("the masking rules file " + util::quoted(rules.string()) + " is not " +
+                          (at_base ? "on the base branch " : "readable: the base branch ") +
+                          util::quoted(base_ref) + (at_base ? "" : " is not in this clone"),
+                      "for a fork's pull request or pull_request_target previewdb reads the rules "
+                      "from the base branch, never from the pull request: merge the rules file "
+                      "first (or fetch the base branch: actions/checkout with fetch-depth: 0)");
+  }
+  return **at_base;
+}
+
 // The event's repository, else what `spawn --pr` would record (GITHUB_REPOSITORY, the origin).
 std::string repository_identity(const ci::Event& event, const ci::Env& env) {
   if (!event.repository.empty()) return event.repository;
@@ -1108,7 +1129,11 @@ Settings resolve_settings(const cxxopts::ParseResult& p, std::vector<std::string
   s.refresh_source = cfg.get_bool("refresh_source");
   s.keep_snapshots = static_cast<size_t>(cfg.get_int("keep_snapshots", 1, 1000));
   s.pool_size = pool_size_setting(cfg);
-  s.mask = mask_spec(cfg);
+  std::optional<std::string> rules_text;
+  if (auto rules = cfg.find_path("mask_rules"); rules && s.event.untrusted_head()) {
+    rules_text = trusted_mask_rules(*rules, s.base_ref, s.root, s.in_repository);
+  }
+  s.mask = mask_spec(cfg, rules_text);
 
   if (p.count("env-file")) s.env_file = p["env-file"].as<std::string>();
   s.export_env = p.count("export-env") > 0;

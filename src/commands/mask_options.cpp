@@ -20,7 +20,8 @@ void add_mask_options(cxxopts::Options& options) {
   // clang-format on
 }
 
-std::optional<mask::Spec> mask_spec(const config::Config& cfg) {
+std::optional<mask::Spec> mask_spec(const config::Config& cfg,
+                                    const std::optional<std::string>& rules_text) {
   auto file = cfg.find_path("mask_rules");
   auto exclude = cfg.get_list("exclude_data");
   bool require = cfg.get_bool("require_rules");
@@ -28,7 +29,8 @@ std::optional<mask::Spec> mask_spec(const config::Config& cfg) {
   mask::Spec spec;
   if (file) {
     spec.origin = file->string();
-    spec.rules = mask::parse_rules(util::read_file(*file, 16 << 20), spec.origin);
+    spec.rules =
+        mask::parse_rules(rules_text ? *rules_text : util::read_file(*file, 16 << 20), spec.origin);
   }
   for (const auto& t : exclude) spec.exclude_data.push_back(mask::parse_table(t, "--exclude-data"));
   spec.require_rules = require;

@@ -7,6 +7,7 @@
 #include "core/naming.hpp"
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
+#include "db/dialect.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -59,7 +60,7 @@ bool drop_stale_member(db::Connection& conn, Registry& reg, const DatabaseInfo& 
   HeldLock held(conn, key);
   auto now = find_database(conn, member.name);
   if (!now || now->oid != member.oid || !is_member(*now)) return false;
-  conn.exec("DROP DATABASE IF EXISTS " + conn.quote_ident(member.name) + " WITH (FORCE)");
+  conn.exec(db::dialect_of(conn).drop_database(member.name, /*if_exists=*/true));
   reg.forget_oid(member.oid);
   return true;
 }
@@ -161,6 +162,13 @@ PoolState pool_state(const std::vector<DatabaseInfo>& all, const std::string& so
 TopUpResult top_up_pool(db::Connection& conn, const TopUpRequest& req) {
   TopUpResult result;
   validate_name(req.source, "source database");
+  if (!db::dialect_of(conn).template_databases) {
+    // CockroachDB: spawns restore a BACKUP; there is no template to keep ready clones of.
+    throw Error(ExitCode::refused,
+                std::string("the warm pool needs template databases, which ") +
+                    db::dialect_of(conn).name + " does not have",
+                {"leave --pool / pool_size at 0 on this server"});
+  }
   std::string key = pool_topup_lock_key(req.source);
   if (!db::AdvisoryLock::try_lock(conn, key)) {
     result.busy = true;

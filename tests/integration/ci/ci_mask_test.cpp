@@ -66,3 +66,21 @@ TEST_F(CiMask, TheFirstSnapshotOfAPullRequestRunIsMasked) {
   EXPECT_NE(scalar(preview, "SELECT name FROM users"), "Originalia Personname");
   EXPECT_EQ(scalar(preview, "SELECT count(*) FROM users"), "1");
 }
+
+// Trust: under an untrusted head (a fork's pull request, pull_request_target) the rules file is
+// read from the base branch, so a pull request that empties it still gets a masked snapshot.
+TEST_F(CiMask, AnUntrustedHeadCannotEmptyTheBaseBranchsRules) {
+  populate_dev();
+  std::string base_rules = R"([{"table": "users", "column": "name", "function": "fake_name"}])";
+  commit_on("main", "masking.json", base_rules);
+  commit_on("main", "previewdb.json", R"({"mask_rules": "masking.json"})");
+  repos.commit_file("masking.json", "[]", "the PR empties the rules");
+  repos.commit_file("previewdb.json", R"({"mask_rules": "masking.json"})", "and names them");
+  auto g = github(pr_event(42, "main", "synchronize", /*fork=*/true), {},
+                  {{"PREVIEWDB_MASK_SALT", "ci-salt-42"}}, "pull_request_target");
+  ASSERT_EQ(g.r.code, 0) << g.r.all();
+  EXPECT_THAT(g.r.err, HasSubstr("masking: public.users.name fake_name: 1 rows changed"));
+  std::string preview = g.outputs()["database-name"];
+  ASSERT_FALSE(preview.empty());
+  EXPECT_NE(scalar(preview, "SELECT name FROM users"), "Originalia Personname");
+}
