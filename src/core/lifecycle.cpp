@@ -117,6 +117,15 @@ void drop_temporary(db::Connection& conn, const std::string& name) {
   }
 }
 
+void abandon_build(db::Connection& conn, Registry& reg, const std::string& temp, long long row) {
+  drop_temporary(conn, temp);
+  try {
+    reg.remove_row(row);
+  } catch (const std::exception& e) {
+    util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
+  }
+}
+
 std::string temp_database_name() {
   return k_temp_prefix + crypto::random_hex(8);
 }
@@ -451,12 +460,7 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
               conn.quote_ident(req.name));
     reg.finished(row, req.name);
   } catch (...) {
-    drop_temporary(conn, temp);
-    try {
-      reg.remove_row(row);
-    } catch (const std::exception& e) {
-      util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
-    }
+    abandon_build(conn, reg, temp, row);
     throw;
   }
   result.created = true;
@@ -507,12 +511,7 @@ void rebuild_local_database(db::Connection& conn, const std::string& name,
     // Unregistered, as `local start` made it: dev is the source, not something previewdb drops.
     reg.remove_row(row);
   } catch (...) {
-    drop_temporary(conn, temp);
-    try {
-      reg.remove_row(row);
-    } catch (const std::exception& e) {
-      util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
-    }
+    abandon_build(conn, reg, temp, row);
     throw;
   }
 }

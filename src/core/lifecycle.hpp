@@ -124,6 +124,11 @@ std::string build_lock_key(const std::string& temp);
 std::string spawn_lock_key(const std::string& name);
 // Drops a temporary database (even if already marked as a template); logs instead of throwing.
 void drop_temporary(db::Connection& maintenance, const std::string& name);
+class Registry;
+// A build that failed: its temporary database dropped and its registry row (reg.begin_build's)
+// removed. Never throws: the build's own error is the one to report.
+void abandon_build(db::Connection& maintenance, Registry& reg, const std::string& temp,
+                   long long row);
 // How to clone the template `from`: the strategy asked for, or (automatic) the one this server's
 // recorded clones say is faster at the template's size (core/clone_policy).
 struct ClonePlan {

@@ -110,12 +110,7 @@ std::string build_member(db::Connection& conn, Registry& reg, const TopUpRequest
       }
     }
   } catch (...) {
-    drop_temporary(conn, temp);
-    try {
-      reg.remove_row(row);
-    } catch (const std::exception& e) {
-      util::log::warn("could not update " + std::string(k_registry_database) + ": " + e.what());
-    }
+    abandon_build(conn, reg, temp, row);
     throw;
   }
 }
