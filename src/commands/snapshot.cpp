@@ -54,6 +54,9 @@ int snapshot_list_store(const cxxopts::ParseResult& parsed, const config::Config
                      {"source", a.source},
                      {"created_at", a.created_at},
                      {"size_bytes", a.size},
+                     {"masked", a.mask_rules_sha256.has_value()},
+                     {"mask_rules_sha256", a.mask_rules_sha256 ? nlohmann::json(*a.mask_rules_sha256)
+                                                               : nlohmann::json(nullptr)},
                      {"store", store->describe()}});
     }
     std::cout << out.dump(2) << "\n";
@@ -68,16 +71,18 @@ int snapshot_list_store(const cxxopts::ParseResult& parsed, const config::Config
   for (const auto& a : plan.keep) ++per_source[a.source];
   for (const auto& [s, n] : per_source) warn_over(n, s, " in " + store->describe());
   auto now = std::chrono::system_clock::now();
-  std::printf("%-40s %-16s %-21s %-8s %s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE", "SIZE");
+  std::printf("%-40s %-16s %-21s %-8s %-10s %s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE", "SIZE",
+              "MASKED");
   for (const auto& a : plan.keep) {
     auto created = util::parse_iso8601(a.created_at);
     std::string age =
         created ? util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - *created))
                 : "?";
     char row[1024];
-    std::snprintf(row, sizeof row, "%-40s %-16s %-21s %-8s %s", util::printable(a.id).c_str(),
+    std::snprintf(row, sizeof row, "%-40s %-16s %-21s %-8s %-10s %s", util::printable(a.id).c_str(),
                   util::printable(a.source).c_str(), util::printable(a.created_at).c_str(),
-                  age.c_str(), util::human_bytes(static_cast<double>(a.size)).c_str());
+                  age.c_str(), util::human_bytes(static_cast<double>(a.size)).c_str(),
+                  a.mask_rules_sha256 ? "yes" : "no");
     std::printf("%s\n", util::workflow::neutralize_commands(row).c_str());
   }
   return 0;

@@ -539,7 +539,8 @@ class S3Store : public SnapshotStore {
     std::vector<ArchiveInfo> out;
     for (const auto& [id, m] : snapshot_manifests()) {
       out.push_back({id, m.value("source", ""), m.value("created_at", ""),
-                     m.value("size", std::uint64_t{0})});
+                     m.value("size", std::uint64_t{0}),
+                     mask_hash_of(m.value("metadata", nlohmann::json::object()))});
     }
     std::sort(out.begin(), out.end(),
               [](const ArchiveInfo& a, const ArchiveInfo& b) { return a.id < b.id; });

@@ -272,7 +272,7 @@ class FileStore : public SnapshotStore {
       std::error_code ec;
       auto size = fs::file_size(m_dir / (id + ".dump"), ec);
       out.push_back({id, meta.value("source", ""), meta.value("created_at", ""),
-                     ec ? 0 : static_cast<std::uint64_t>(size)});
+                     ec ? 0 : static_cast<std::uint64_t>(size), mask_hash_of(meta)});
     }
     return out;
   }
@@ -507,6 +507,12 @@ std::unique_ptr<SnapshotStore> open_store(const std::string& url, const StoreOpt
   }
   throw usage_error("unknown snapshot store " + util::quoted(url),
                     "use file://DIR (a directory for pg_dump archives) or s3://BUCKET/PREFIX");
+}
+
+std::optional<std::string> mask_hash_of(const nlohmann::json& metadata) {
+  if (!metadata.is_object() || metadata.value("masked", false) != true) return std::nullopt;
+  auto hash = metadata.find("mask_rules_sha256");
+  return hash != metadata.end() && hash->is_string() ? hash->get<std::string>() : std::string();
 }
 
 std::string store_url_from(const std::string& path_or_url) {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "storage/sigv4.hpp"
 
 namespace previewdb::storage {
@@ -76,6 +78,8 @@ struct ArchiveInfo {
   std::string source;
   std::string created_at;  // ISO 8601 UTC
   std::uint64_t size = 0;
+  // Masked before it was dumped (the snapshot's metadata: "masked", "mask_rules_sha256").
+  std::optional<std::string> mask_rules_sha256;
 };
 
 struct StoreObject {
@@ -135,6 +139,10 @@ std::unique_ptr<SnapshotStore> open_store(const std::string& url, const StoreOpt
 // A store URL from what a user typed: a folder path ("./backups", "/var/backups") becomes
 // file://PATH; anything with a scheme is kept.
 std::string store_url_from(const std::string& path_or_url);
+
+// An archive's snapshot metadata (core::to_comment's JSON) says whether it was masked: the rules'
+// hash, or nullopt for an unmasked archive (or metadata that is not an object).
+std::optional<std::string> mask_hash_of(const nlohmann::json& metadata);
 // The whole object as text (manifests; at most max_bytes); nullopt when absent.
 std::optional<std::string> read_object_text(SnapshotStore& store, const std::string& name,
                                             size_t max_bytes = 1 << 20);

@@ -306,6 +306,15 @@ TEST_F(MaskSnapshot, AnArchiveWrittenWithToIsMaskedToo) {
   std::string url = "file://" + store.path().string();
   auto r = run_cli({"snapshot", "--mask", m_rules.string(), "--to", url}, env());
   ASSERT_EQ(r.code, 0) << r.err;
+  // The store's listing says the archive is masked, and by which rules.
+  auto listed = run_cli({"snapshot", "list", "--store", url, "--json"}, env());
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  auto archives = nlohmann::json::parse(listed.out);
+  ASSERT_EQ(archives.size(), 1u);
+  EXPECT_TRUE(archives[0]["masked"].get<bool>());
+  EXPECT_EQ(archives[0]["mask_rules_sha256"].get<std::string>().size(), 64u);
+  auto text = run_cli({"snapshot", "list", "--store", url}, env());
+  EXPECT_THAT(text.out, HasSubstr("MASKED"));
   auto spawned = run_cli({"spawn", "--pr", "77", "--snapshot", url}, env(),
                          fs::temp_directory_path().string());
   ASSERT_EQ(spawned.code, 0) << spawned.err;
