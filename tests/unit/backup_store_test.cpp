@@ -83,7 +83,7 @@ TEST(BackupManifest, CheckKeyNeedsTheKeyItWasWrittenWith) {
 
 TEST(BackupDecoder, DecryptsThenDecompressesAndNoticesTruncation) {
   std::string data;
-  for (int i = 0; i < 300000; ++i) data += std::to_string(i * 7919 % 100003) + ",";
+  for (long long i = 0; i < 300000; ++i) data += std::to_string(i * 7919 % 100003) + ",";
   storage::ZstdCompressor zstd(3);
   std::string packed;
   zstd.update(data, packed);
