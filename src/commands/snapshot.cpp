@@ -50,14 +50,15 @@ int snapshot_list_store(const cxxopts::ParseResult& parsed, const config::Config
   if (parsed.count("json")) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& a : plan.keep) {
-      out.push_back({{"id", a.id},
-                     {"source", a.source},
-                     {"created_at", a.created_at},
-                     {"size_bytes", a.size},
-                     {"masked", a.mask_rules_sha256.has_value()},
-                     {"mask_rules_sha256", a.mask_rules_sha256 ? nlohmann::json(*a.mask_rules_sha256)
-                                                               : nlohmann::json(nullptr)},
-                     {"store", store->describe()}});
+      out.push_back(
+          {{"id", a.id},
+           {"source", a.source},
+           {"created_at", a.created_at},
+           {"size_bytes", a.size},
+           {"masked", a.mask_rules_sha256.has_value()},
+           {"mask_rules_sha256",
+            a.mask_rules_sha256 ? nlohmann::json(*a.mask_rules_sha256) : nlohmann::json(nullptr)},
+           {"store", store->describe()}});
     }
     std::cout << out.dump(2) << "\n";
     return 0;

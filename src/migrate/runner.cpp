@@ -565,6 +565,18 @@ std::map<std::string, std::optional<std::string>> child_env(const Target& target
   return env;
 }
 
+// CockroachDB runs schema changes asynchronously and limits them in explicit transactions
+// ("Online Schema Changes"): each statement on its own, the history after it returned. Why, or
+// nullopt for the usual one transaction per migration.
+std::optional<std::string> statement_at_a_time_reason(const MigrateOptions& o,
+                                                      db::Connection& conn) {
+  if (o.statement_at_a_time) return "statement at a time was asked for";
+  if (const auto& dialect = db::dialect_of(conn); !dialect.transactional_ddl) {
+    return std::string(dialect.name) + " limits schema changes in explicit transactions";
+  }
+  return std::nullopt;
+}
+
 MigrateReport run_command(const MigrateOptions& o, db::Connection& conn, Watchdog& watchdog,
                           MigrateReport report) {
   LockOptions lo{
@@ -642,14 +654,7 @@ MigrateReport migrate(const MigrateOptions& o) {
 
   std::string schema = conn.exec("SELECT coalesce(current_schema(), 'public')").get(0, 0);
   auto tool = make_tool_history(set->format, schema);
-  // CockroachDB runs schema changes asynchronously and limits them in explicit transactions
-  // ("Online Schema Changes"): each statement on its own, the history after it returned.
-  std::optional<std::string> per_statement;
-  if (o.statement_at_a_time) {
-    per_statement = "statement at a time was asked for";
-  } else if (const auto& dialect = db::dialect_of(conn); !dialect.transactional_ddl) {
-    per_statement = std::string(dialect.name) + " limits schema changes in explicit transactions";
-  }
+  auto per_statement = statement_at_a_time_reason(o, conn);
   HeldLocks locks;
   if (!o.dry_run) {
     LockOptions lo{
@@ -943,10 +948,7 @@ DownReport migrate_down(const DownOptions& d) {
     return nullptr;
   };
   Runner runner(o, conn, set, tool.get(), watchdog, inner);
-  if (const auto& dialect = db::dialect_of(conn); !dialect.transactional_ddl) {
-    runner.statement_at_a_time(std::string(dialect.name) +
-                               " limits schema changes in explicit transactions");
-  }
+  if (auto reason = statement_at_a_time_reason(o, conn)) runner.statement_at_a_time(*reason);
   runner.begin_group("previewdb migrate down: " + std::to_string(plan.size()) +
                      " migration(s) on " + report.database);
   for (const Migration* m : plan) {
