@@ -158,15 +158,16 @@ TEST_F(SpawnStatements, AFailedRenameLeavesNothingHalfMade) {
       "CREATE TRIGGER refuse_ready BEFORE UPDATE ON registry.databases FOR EACH ROW "
       "EXECUTE FUNCTION registry.refuse_ready()");
   EXPECT_ANY_THROW(core::spawn(conn, req, core::Protection{}));
-  conn.exec("DROP TRIGGER refuse_ready ON registry.databases; DROP FUNCTION registry.refuse_ready()");
+  conn.exec(
+      "DROP TRIGGER refuse_ready ON registry.databases; DROP FUNCTION registry.refuse_ready()");
   // Neither the target nor a temporary database is left, nor a row for them.
   EXPECT_EQ(count(conn,
                   "SELECT count(*) FROM pg_database WHERE datname = 'dev_alice_halfmade' "
                   "OR datname LIKE 'previewdb_tmp_%'"),
             0);
-  EXPECT_EQ(count(conn,
-                  "SELECT count(*) FROM registry.databases WHERE target = 'dev_alice_halfmade'"),
-            0);
+  EXPECT_EQ(
+      count(conn, "SELECT count(*) FROM registry.databases WHERE target = 'dev_alice_halfmade'"),
+      0);
   // And the same spawn works afterwards.
   auto result = core::spawn(conn, req, core::Protection{});
   EXPECT_TRUE(result.created);
