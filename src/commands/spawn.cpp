@@ -121,6 +121,8 @@ int run_spawn(const Args& args) {
                                        : core::IfExists::fail;
   req.strategy = core::parse_clone_strategy(cfg.get_string("strategy"));
   req.use_pool = true;
+  // The clone's duration and the new database's size are recorded after the result is printed.
+  req.defer_evidence = true;
   size_t pool_size = pool_size_setting(cfg);
 
   if (p.count("update-env")) {
@@ -169,7 +171,9 @@ int run_spawn(const Args& args) {
     std::cout << url << "\n";
   }
   std::cout << std::flush;
-  // After the result is out: the warm pool for the next spawn (a warning at worst).
+  // After the result is out: the evidence for the next clone's strategy and the size `list`
+  // shows (warnings at worst), then the warm pool for the next spawn (a warning at worst).
+  core::record_spawn_evidence(conn, result);
   top_up_pool_at_end(conn, req.source, pool_size, req.strategy, user);
   return 0;
 }

@@ -75,7 +75,7 @@ std::optional<Kind> parse_kind(const std::string& k) {
 std::vector<DatabaseInfo> query(db::Connection& maintenance, bool with_sizes, bool exact_sizes,
                                 const std::optional<std::string>& name) {
   auto reg = Registry::open(maintenance);
-  reg.refresh();
+  reg.refresh_once();
   auto r = reg.conn().exec(k_list_sql,
                            {with_sizes ? "true" : "false", name, exact_sizes ? "true" : "false"});
   std::vector<CachedSize> cached;

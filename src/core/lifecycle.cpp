@@ -32,10 +32,13 @@ const std::string k_temp_prefix = "previewdb_tmp_";
 ClonePlan plan_clone(db::Connection& conn, CloneStrategy strategy, const std::string& from) {
   ClonePlan plan;
   auto r = conn.exec(
-      "SELECT pg_database_size(oid), pg_size_bytes(current_setting('max_wal_size')) "
+      "SELECT pg_database_size(oid), pg_size_bytes(current_setting('max_wal_size')), oid "
       "FROM pg_database WHERE datname = $1",
       {from});
-  if (r.rows()) plan.size_bytes = r.get_int(0, 0);
+  if (r.rows()) {
+    plan.size_bytes = r.get_int(0, 0);
+    plan.template_oid = r.get_int(0, 2);
+  }
   if (conn.server_version() < 150000) {
     plan.keyword = "FILE_COPY";
     plan.reason = "the only strategy before PostgreSQL 15";
@@ -162,8 +165,12 @@ void require_createdb(db::Connection& conn) {
 }
 
 void remove_stale_temporaries(db::Connection& conn) {
+  remove_stale_temporaries(conn, list_databases(conn));
+}
+
+void remove_stale_temporaries(db::Connection& conn, const std::vector<DatabaseInfo>& all) {
   std::optional<Registry> reg;
-  for (const auto& d : list_databases(conn)) {
+  for (const auto& d : all) {
     if (!is_temp_database_name(d.name)) continue;
     // Only builds previewdb registered: anyone may name a database previewdb_tmp_*.
     if (!d.meta || d.meta->kind != Kind::build) {
@@ -239,21 +246,25 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                       "choose another name");
   }
   const auto& dialect = db::dialect_of(conn);
-  auto all = list_databases(conn);
+  // The name lock first: every decision below comes from one catalog read made under it.
+  db::AdvisoryLock name_lock(conn, spawn_lock_key(req.name), name_lock_timeout(conn),
+                             "database " + util::quoted(req.name),
+                             /*free_slot_while_waiting=*/true);
+  const auto all = list_databases(conn);
   if (auto why = protection.reason(req.name, all)) {
     throw Error(ExitCode::refused,
                 "refusing to create database " + util::quoted(req.name) + ": it is protected (" +
                     *why + ")",
                 {"choose another name"});
   }
-  remove_stale_temporaries(conn);
-  db::AdvisoryLock name_lock(conn, spawn_lock_key(req.name), name_lock_timeout(conn),
-                             "database " + util::quoted(req.name),
-                             /*free_slot_while_waiting=*/true);
+  remove_stale_temporaries(conn, all);
 
   SpawnResult result;
   result.name = req.name;
-  auto existing = find_database(conn, req.name);
+  std::optional<DatabaseInfo> existing;
+  for (const auto& d : all) {
+    if (d.name == req.name) existing = d;
+  }
   if (existing) {
     if (req.if_exists == IfExists::fail) {
       throw Error(ExitCode::already_exists,
@@ -318,9 +329,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     }
   }
 
-  require_createdb(conn);
+  // The role's CREATEDB was read with the registry's owner check (once per session); the
+  // query that names the missing grant runs only when it is missing.
+  auto reg = Registry::open(conn);
+  if (!reg.may_create_databases()) require_createdb(conn);
   // Which snapshot.
   std::string snapshot_id;
+  long long snapshot_oid = 0;
   if (req.empty) {
     // No snapshot: an empty database that `prepare` fills.
   } else if (req.snapshot) {
@@ -332,11 +347,13 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       // An unsupported scheme or missing settings are refused before any change.
       storage::open_store(snapshot_id, req.store_options);
     } else {
-      auto snap = find_database(conn, snapshot_id);
-      if (!snap || !snap->meta || snap->meta->kind != Kind::snapshot) {
+      auto snap = std::find_if(all.begin(), all.end(),
+                               [&](const DatabaseInfo& d) { return d.name == snapshot_id; });
+      if (snap == all.end() || !snap->meta || snap->meta->kind != Kind::snapshot) {
         throw Error(ExitCode::not_found, "no snapshot " + util::quoted(snapshot_id) + " found",
                     {"run 'previewdb snapshot list' to see the snapshots"});
       }
+      snapshot_oid = snap->oid;
     }
   } else if (!dialect.template_databases) {
     throw Error(ExitCode::not_found,
@@ -353,11 +370,12 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
                    "' first (the snapshot is the template every preview is cloned from)"});
     }
     snapshot_id = snaps.front().name;
+    snapshot_oid = snaps.front().oid;
   }
   result.snapshot = snapshot_id;
   // The warm pool: a ready clone of this very snapshot, taken by rename (no copy at all).
   if (req.use_pool && !existing && !req.empty && !req.snapshot && !req.prepare) {
-    if (take_from_pool(conn, req.source, snapshot_id, req.name, req.meta)) {
+    if (take_from_pool(conn, all, req.source, snapshot_id, req.name, req.meta)) {
       result.created = true;
       result.pooled = true;
       result.strategy = "pool";
@@ -365,12 +383,15 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
     }
   }
   // Held while cloning: a prune (drop_database takes the same lock) never drops the snapshot
-  // under a running clone. Re-checked once held: it may have been dropped just before.
+  // under a running clone. Re-checked once held (the clone plan reads its oid): it may have been
+  // dropped, or dropped and re-made, just before.
   std::optional<db::AdvisoryLock> snapshot_lock;
+  std::optional<ClonePlan> plan;
   if (!req.empty && !is_file_snapshot(snapshot_id) && dialect.template_databases) {
     snapshot_lock.emplace(conn, spawn_lock_key(snapshot_id), std::chrono::minutes(10),
                           "snapshot " + util::quoted(snapshot_id));
-    if (!find_database(conn, snapshot_id)) {
+    plan = plan_clone(conn, req.strategy, snapshot_id);
+    if (plan->template_oid == 0 || plan->template_oid != snapshot_oid) {
       throw Error(ExitCode::not_found,
                   "the snapshot " + util::quoted(snapshot_id) + " was dropped while choosing it",
                   {"run the command again: it picks the newest snapshot then"});
@@ -380,7 +401,6 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   // Build under a temporary name, holding its build lock so a concurrent janitor leaves it alone,
   // registered (as "building") before it exists: never an unregistered database of ours, never a
   // half-made one that counts as ready.
-  auto reg = Registry::open(conn);
   std::string temp = temp_database_name();
   db::AdvisoryLock build_lock(conn, build_lock_key(temp), std::chrono::seconds(5), temp);
   Metadata meta = req.meta;
@@ -390,7 +410,11 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   else
     meta.snapshot = snapshot_id;
   long long row = reg.begin_build(temp, req.name, meta);
+  SpawnResult::Evidence evidence{.name = req.name};
   try {
+    // Whether the row has the new database's oid yet (a template clone records it in the
+    // transaction that renames it).
+    bool oid_recorded = true;
     if (req.empty) {
       conn.exec(db::dialect_of(conn).create_empty_database(temp));
       reg.built(row, temp);
@@ -435,43 +459,93 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       }
       result.strategy = "pg_restore";
     } else {
-      auto plan = plan_clone(conn, req.strategy, snapshot_id);
       auto started = std::chrono::steady_clock::now();
       conn.exec("CREATE DATABASE " + conn.quote_ident(temp) + " TEMPLATE " +
-                conn.quote_ident(snapshot_id) + plan.clause);
-      record_clone(
-          conn, plan,
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      reg.built(row, temp);
-      result.strategy = plan.keyword;
-      result.strategy_reason = plan.reason;
+                conn.quote_ident(snapshot_id) + plan->clause);
+      evidence.seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      evidence.plan_keyword = plan->keyword;
+      evidence.plan_has_clause = !plan->clause.empty();
+      evidence.size_bytes = plan->size_bytes;
+      result.strategy = plan->keyword;
+      result.strategy_reason = plan->reason;
+      oid_recorded = false;
     }
-    if (req.prepare) req.prepare(temp);
-    if (dialect.comment_on_database) {
-      conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
-                conn.quote_literal(to_comment(meta)));
+    if (req.prepare) {
+      // It may run for long (migrations): the row holds the oid meanwhile.
+      if (!oid_recorded) reg.built(row, temp);
+      oid_recorded = true;
+      req.prepare(temp);
     }
+    // The comment, the rename and the registry's rows commit together where the server allows
+    // renames in a transaction (PostgreSQL): one commit, and never a renamed database whose row
+    // still says "building". DROP DATABASE (--replace) cannot run in a transaction: between.
+    auto together = [&](const std::function<void()>& body) {
+      if (!dialect.template_databases) return body();
+      conn.exec("BEGIN");
+      try {
+        body();
+        conn.exec("COMMIT");
+      } catch (...) {
+        try {
+          conn.exec("ROLLBACK");
+        } catch (const std::exception&) {
+          // The session is gone (the server rolls back on its own): the first error is the one.
+        }
+        throw;
+      }
+    };
+    auto rename = [&] {
+      conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " +
+                conn.quote_ident(req.name));
+      reg.finished(row, req.name);
+    };
+    together([&] {
+      if (!oid_recorded) reg.built(row, temp);
+      if (dialect.comment_on_database) {
+        conn.exec("COMMENT ON DATABASE " + conn.quote_ident(temp) + " IS " +
+                  conn.quote_literal(to_comment(meta)));
+      }
+      if (!existing) rename();
+    });
     if (existing) {
       conn.exec(dialect.drop_database(req.name, /*if_exists=*/false));
-      reg.forget_oid(existing->oid);
+      together([&] {
+        reg.forget_oid(existing->oid);
+        rename();
+      });
       result.replaced = true;
     }
-    conn.exec("ALTER DATABASE " + conn.quote_ident(temp) + " RENAME TO " +
-              conn.quote_ident(req.name));
-    reg.finished(row, req.name);
   } catch (...) {
     abandon_build(conn, reg, temp, row);
     throw;
   }
   result.created = true;
-  // Its size as `list` shows it until it is measured again (best-effort, like the samples).
-  try {
-    reg.record_size(req.name);
-  } catch (const std::exception& e) {
-    util::log::warn("could not record the size of " + req.name + " in " +
-                    std::string(k_registry_database) + ": " + e.what());
+  // The clone's duration (the evidence for the next choice) and the new database's size as `list`
+  // shows it until measured again: best-effort, after the caller's outputs when it asked.
+  result.evidence = std::move(evidence);
+  if (!req.defer_evidence) {
+    record_spawn_evidence(conn, result);
+    result.evidence.reset();
   }
   return result;
+}
+
+void record_spawn_evidence(db::Connection& conn, const SpawnResult& result) {
+  if (!result.evidence) return;
+  const auto& e = *result.evidence;
+  if (!e.plan_keyword.empty()) {
+    ClonePlan plan{.keyword = e.plan_keyword,
+                   .clause = e.plan_has_clause ? " STRATEGY " + e.plan_keyword : "",
+                   .size_bytes = e.size_bytes};
+    record_clone(conn, plan, e.seconds);
+  }
+  try {
+    Registry::open(conn).record_size(e.name);
+  } catch (const std::exception& e2) {
+    util::log::warn("could not record the size of " + e.name + " in " +
+                    std::string(k_registry_database) + ": " + e2.what());
+  }
 }
 
 void rebuild_local_database(db::Connection& conn, const std::string& name,

@@ -40,6 +40,10 @@ struct SpawnRequest {
   // Take a member of the warm pool (core/pool.hpp) when creating from the latest snapshot of
   // `source` (no snapshot id, no `prepare`, nothing to replace); a clone when none can be taken.
   bool use_pool = false;
+  // Leave the clone's bookkeeping (its duration in registry.clone_samples, the new database's
+  // cached size) to the caller, who calls record_spawn_evidence after writing its outputs (spawn
+  // does). Off: spawn records them itself before it returns.
+  bool defer_evidence = false;
 };
 
 struct SpawnResult {
@@ -51,7 +55,20 @@ struct SpawnResult {
   // Why that strategy (a template clone): "--strategy", the default, or the recorded evidence.
   std::string strategy_reason;
   bool pooled = false;  // taken from the warm pool by rename
+  // What record_spawn_evidence records (set only with request.defer_evidence and a new database).
+  struct Evidence {
+    std::string name;              // the new database (its size is cached)
+    std::string plan_keyword;      // the template clone's strategy ("": not a template clone)
+    bool plan_has_clause = false;  // the clone named its strategy (PostgreSQL 15+)
+    long long size_bytes = -1;     // the template's size
+    double seconds = 0;            // how long CREATE DATABASE took
+  };
+  std::optional<Evidence> evidence;
 };
+
+// Records what spawn left for later (SpawnResult::evidence): best-effort, never throws (a
+// failure is a warning; the database stands).
+void record_spawn_evidence(db::Connection& maintenance, const SpawnResult& result);
 
 // Creates request.name from the snapshot. Concurrent calls for one name are serialised by an
 // advisory lock: exactly one creates; with reuse the others return it, otherwise they fail with
@@ -132,10 +149,11 @@ void abandon_build(db::Connection& maintenance, Registry& reg, const std::string
 // How to clone the template `from`: the strategy asked for, or (automatic) the one this server's
 // recorded clones say is faster at the template's size (core/clone_policy).
 struct ClonePlan {
-  std::string keyword;        // "WAL_LOG" / "FILE_COPY" ("FILE_COPY" before PostgreSQL 15)
-  std::string clause;         // " STRATEGY <keyword>" (empty before PostgreSQL 15)
-  std::string reason;         // why, for people
-  long long size_bytes = -1;  // the template's size (-1: unknown)
+  std::string keyword;         // "WAL_LOG" / "FILE_COPY" ("FILE_COPY" before PostgreSQL 15)
+  std::string clause;          // " STRATEGY <keyword>" (empty before PostgreSQL 15)
+  std::string reason;          // why, for people
+  long long size_bytes = -1;   // the template's size (-1: unknown)
+  long long template_oid = 0;  // the template's oid as the plan read it (0: it does not exist)
 };
 // Reading the evidence is best-effort: without the registry's samples the default applies.
 ClonePlan plan_clone(db::Connection& maintenance, CloneStrategy strategy, const std::string& from);
@@ -153,5 +171,7 @@ void require_createdb(db::Connection& maintenance);
 // Drops leftovers of spawns that died: registered temporary builds whose builder is gone. A
 // previewdb_tmp_* that previewdb did not register is never touched.
 void remove_stale_temporaries(db::Connection& maintenance);
+// The same from a list the caller has just read (list_databases): no catalog read of its own.
+void remove_stale_temporaries(db::Connection& maintenance, const std::vector<DatabaseInfo>& all);
 
 }  // namespace previewdb::core

@@ -205,7 +205,13 @@ TopUpResult top_up_pool(db::Connection& conn, const TopUpRequest& req) {
 std::optional<std::string> take_from_pool(db::Connection& conn, const std::string& source,
                                           const std::string& snapshot, const std::string& name,
                                           const Metadata& wanted) {
-  auto all = list_databases(conn);
+  return take_from_pool(conn, list_databases(conn), source, snapshot, name, wanted);
+}
+
+std::optional<std::string> take_from_pool(db::Connection& conn,
+                                          const std::vector<DatabaseInfo>& all,
+                                          const std::string& source, const std::string& snapshot,
+                                          const std::string& name, const Metadata& wanted) {
   auto state = pool_state(all, source);
   // Only members of the latest snapshot, as it is now (not as the caller saw it).
   if (state.latest.empty() || state.latest != snapshot || state.fresh.empty()) {

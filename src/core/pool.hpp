@@ -72,5 +72,11 @@ TopUpResult top_up_pool(db::Connection& maintenance, const TopUpRequest& request
 std::optional<std::string> take_from_pool(db::Connection& maintenance, const std::string& source,
                                           const std::string& snapshot, const std::string& name,
                                           const Metadata& meta);
+// The same from a list the caller read under that name lock (list_databases): no catalog read
+// unless the pool has a member to take (each member is re-checked under its own lock).
+std::optional<std::string> take_from_pool(db::Connection& maintenance,
+                                          const std::vector<DatabaseInfo>& all,
+                                          const std::string& source, const std::string& snapshot,
+                                          const std::string& name, const Metadata& meta);
 
 }  // namespace previewdb::core

@@ -1,5 +1,8 @@
 #include "core/registry.hpp"
 
+#include <map>
+#include <mutex>
+
 #include "core/lifecycle.hpp"
 
 #include "core/naming.hpp"
@@ -119,6 +122,39 @@ db::Connection connect_like(db::Connection& conn, const std::string& dbname) {
                                                            : db::ConnectOptions{}.busy_retry});
 }
 
+namespace {
+
+// Sessions whose registry passed verified() (and whether refresh_once ran on them), by connection
+// and backend: a new or re-opened session is checked again.
+struct VerifiedSession {
+  long long role_oid = 0;
+  std::string role_name;
+  bool may_create = false;
+  bool refreshed = false;
+};
+std::mutex g_sessions_mutex;
+using SessionKey = std::pair<const void*, int>;
+std::map<SessionKey, VerifiedSession>& verified_sessions() {
+  static std::map<SessionKey, VerifiedSession> m;
+  return m;
+}
+SessionKey session_key(const db::Connection& conn) {
+  return {conn.raw(), conn.backend_pid()};
+}
+
+// Appended to a write's RETURNING list: that transaction commits without waiting for its WAL to
+// reach the disk (PostgreSQL's synchronous_commit, for this transaction only). Only for rows whose
+// loss in a server crash is harmless: a build's row is written before its CREATE DATABASE, whose
+// own commit flushes the WAL up to and past it (WAL is written in order), so the row is durable
+// whenever the database is; clone samples and cached sizes are evidence and estimates. Saves a WAL
+// flush (an fsync: milliseconds) per write. CockroachDB: not used.
+std::string async_commit(db::Connection& conn) {
+  if (db::dialect_of(conn).kind != db::ServerKind::postgres) return "";
+  return ", set_config('synchronous_commit', 'off', true)";
+}
+
+}  // namespace
+
 bool on_registry_database(db::Connection& conn) {
   const char* db = PQdb(conn.raw());
   return db && std::string_view(db) == k_registry_database;
@@ -139,6 +175,16 @@ Registry Registry::open(db::Connection& maintenance) {
 
 Registry Registry::verified() && {
   Registry& reg = *this;
+  {
+    std::lock_guard lock(g_sessions_mutex);
+    if (auto it = verified_sessions().find(session_key(*reg.m_conn));
+        it != verified_sessions().end()) {
+      reg.m_role_oid = it->second.role_oid;
+      reg.m_role_name = it->second.role_name;
+      reg.m_may_create = it->second.may_create;
+      return std::move(reg);
+    }
+  }
   auto r = reg.m_conn->exec(R"SQL(
 SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
        d.datacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(d.datacl) a
@@ -150,13 +196,15 @@ SELECT me.oid, me.rolname, d.datdba, coalesce(o.rolname, d.datdba::text),
                        WHERE c.conrelid = to_regclass('registry.databases')
                          AND c.conname = 'databases_kind_check'), false)
          AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('registry.databases')
-                       AND attname = 'mask_rules_sha256' AND NOT attisdropped)
+                       AND attname = 'mask_rules_sha256' AND NOT attisdropped),
+       me.rolcreatedb OR me.rolsuper
 FROM pg_database d
 JOIN pg_roles me ON me.rolname = current_user
 LEFT JOIN pg_roles o ON o.oid = d.datdba
 WHERE d.datname = current_database())SQL");
   reg.m_role_oid = r.get_int(0, 0);
   reg.m_role_name = r.get(0, 1);
+  reg.m_may_create = r.get_bool(0, 7);
   if (r.get_int(0, 2) != reg.m_role_oid) {
     // Whoever owns it could have written any row: nothing in it can be trusted.
     throw Error(ExitCode::refused,
@@ -200,7 +248,25 @@ WHERE d.datname = current_database())SQL");
       throw;
     }
   }
+  {
+    std::lock_guard lock(g_sessions_mutex);
+    verified_sessions()[session_key(*reg.m_conn)] = {
+        .role_oid = reg.m_role_oid, .role_name = reg.m_role_name, .may_create = reg.m_may_create};
+  }
   return std::move(reg);
+}
+
+void Registry::refresh_once() {
+  {
+    std::lock_guard lock(g_sessions_mutex);
+    auto it = verified_sessions().find(session_key(*m_conn));
+    if (it != verified_sessions().end() && it->second.refreshed) return;
+  }
+  refresh();
+  std::lock_guard lock(g_sessions_mutex);
+  if (auto it = verified_sessions().find(session_key(*m_conn)); it != verified_sessions().end()) {
+    it->second.refreshed = true;
+  }
 }
 
 void Registry::refresh() {
@@ -259,7 +325,8 @@ long long Registry::begin_build(const std::string& temp, const std::string& targ
       "INSERT INTO registry.databases (name, target, owner, state, kind, source, repository, "
       "pr_number, created_at, created_by, branch, snapshot, mask_rules_sha256) "
       "VALUES ($1, $2, $3, 'building', $4, $5, $6, $7, coalesce($8::timestamptz, now()), $9, $10, "
-      "$11, $12) RETURNING id",
+      "$11, $12) RETURNING id" +
+          async_commit(*m_conn),
       {temp, target, std::to_string(m_role_oid), to_string(meta.kind), meta.source, meta.repository,
        meta.pr_number ? std::optional(std::to_string(*meta.pr_number)) : std::nullopt, created_at,
        meta.created_by, meta.branch, meta.snapshot, meta.mask_rules_sha256});
@@ -355,8 +422,10 @@ std::vector<CloneSample> Registry::clone_samples_near(long long size_bytes,
 void Registry::record_clone_sample(const CloneSample& sample) {
   m_conn->exec(
       "WITH ins AS (INSERT INTO registry.clone_samples (strategy, size_bytes, seconds) "
-      "             VALUES ($1, $2, $3) RETURNING id) "
-      "DELETE FROM registry.clone_samples WHERE id <= (SELECT id FROM ins) - $4::bigint",
+      "             VALUES ($1, $2, $3) RETURNING id" +
+          async_commit(*m_conn) +
+          ") "
+          "DELETE FROM registry.clone_samples WHERE id <= (SELECT id FROM ins) - $4::bigint",
       {strategy_keyword(sample.strategy), std::to_string(sample.size_bytes),
        std::to_string(sample.seconds), std::to_string(k_kept_clone_samples)});
 }
@@ -380,7 +449,7 @@ std::string upsert_sizes(const std::string& where) {
 }  // namespace
 
 void Registry::record_size(const std::string& name) {
-  m_conn->exec(upsert_sizes("d.datname = $1"), {name});
+  m_conn->exec(upsert_sizes("d.datname = $1") + async_commit(*m_conn), {name});
 }
 
 std::vector<std::pair<long long, long long>> Registry::measure_sizes(

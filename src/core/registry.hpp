@@ -34,11 +34,17 @@ class Registry {
   // The oid and name of previewdb's role (current_user).
   long long role_oid() const { return m_role_oid; }
   const std::string& role_name() const { return m_role_name; }
+  // Whether that role has CREATEDB or SUPERUSER (read with the owner check; false: run
+  // require_createdb for the error that names the grant).
+  bool may_create_databases() const { return m_may_create; }
 
   // Removes rows whose database is gone. (Databases made before the registry are adopted once,
   // logged, when it is created: only those owned by previewdb's role that carry previewdb's own
   // well-formed comment.)
   void refresh();
+  // refresh(), once per session: the catalog reads of one run prune once, not before every read
+  // (a stale row never matches: the catalog joins on oid, name and owner).
+  void refresh_once();
 
   // A database being built as `temp`, to be renamed `target` when complete. Registered before
   // CREATE DATABASE (oid unknown yet), so no database previewdb makes is ever unregistered; the
@@ -83,12 +89,15 @@ class Registry {
       : m_owned(std::make_unique<db::Connection>(std::move(conn))), m_conn(m_owned.get()) {}
   explicit Registry(db::Connection* borrowed) : m_conn(borrowed) {}
   void adopt_legacy();
-  // Checks the registry's owner, keeps PUBLIC out, creates the table on first use.
+  // Checks the registry's owner, keeps PUBLIC out, creates the table on first use. Once per
+  // session: a session that passed is remembered for the process's life (by connection and
+  // backend, like db::dialect_of), so the many catalog reads of one run check once.
   Registry verified() &&;
   std::unique_ptr<db::Connection> m_owned;
   db::Connection* m_conn;
   long long m_role_oid = 0;
   std::string m_role_name;
+  bool m_may_create = false;
 };
 
 // The same server and role as `conn`, another database (credentials taken from conn itself).

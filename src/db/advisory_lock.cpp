@@ -1,6 +1,7 @@
 #include "db/advisory_lock.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include "util/log.hpp"
@@ -15,12 +16,10 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto delay = std::chrono::milliseconds(20);
   util::WaitReport report;
-  // Closing our session between attempts is only safe when it holds nothing else.
-  bool may_close = free_slot_while_waiting &&
-                   m_conn.exec(
-                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
-                             "pg_backend_pid()")
-                           .get_int(0, 0) == 0;
+  // Closing our session between attempts is only safe when it holds nothing else: asked once,
+  // when a wait first gets that long (an uncontended lock costs one statement).
+  std::optional<bool> may_close;
+  if (!free_slot_while_waiting) may_close = false;
   while (!try_lock(m_conn, m_key)) {
     auto now = std::chrono::steady_clock::now();
     if (now > deadline) {
@@ -32,7 +31,14 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
     }
     report.tick("another previewdb working on " + what,
                 [&] { return describe_holder(m_conn, m_key); });
-    if (may_close && delay >= std::chrono::milliseconds(160)) {
+    if (delay >= std::chrono::milliseconds(160) && !may_close) {
+      may_close = m_conn
+                      .exec(
+                          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
+                          "pg_backend_pid()")
+                      .get_int(0, 0) == 0;
+    }
+    if (*may_close && delay >= std::chrono::milliseconds(160)) {
       m_conn.close_while_waiting();
       std::this_thread::sleep_for(delay);
       m_conn.reopen();
