@@ -524,7 +524,16 @@ DatabaseHold::DatabaseHold(db::Connection conn, std::string name)
     : m_conn(std::make_unique<db::Connection>(std::move(conn))), m_name(std::move(name)) {}
 
 DatabaseHold::~DatabaseHold() {
-  // Closing the session releases the shared lock.
+  // Closing the session releases the shared advisory lock; a lease row is given back first.
+  if (m_conn) {
+    try {
+      if (db::AdvisoryLock::uses_leases(*m_conn)) {
+        db::AdvisoryLock::unlock_shared(*m_conn, use_lock_key(m_name));
+      }
+    } catch (const std::exception&) {
+      // Its lease runs out on its own.
+    }
+  }
   m_conn.reset();
 }
 
@@ -534,9 +543,7 @@ DatabaseHold hold_database(db::Connection conn, const std::string& name, const s
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto delay = std::chrono::milliseconds(20);
   // A drop holds the key exclusively for a moment (its checks and the DROP): wait it out.
-  while (!conn.exec("SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))",
-                    {use_lock_key(name)})
-              .get_bool(0, 0)) {
+  while (!db::AdvisoryLock::try_lock_shared(conn, use_lock_key(name))) {
     if (std::chrono::steady_clock::now() > deadline) {
       throw Error(ExitCode::lock_timeout,
                   "timed out after " + std::to_string(timeout.count()) +

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "db/dialect.hpp"
+#include "db/lease_lock.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/wait_report.hpp"
@@ -16,11 +18,15 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
   auto delay = std::chrono::milliseconds(20);
   util::WaitReport report;
   // Closing our session between attempts is only safe when it holds nothing else.
-  bool may_close = free_slot_while_waiting &&
-                   m_conn.exec(
-                             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
-                             "pg_backend_pid()")
-                           .get_int(0, 0) == 0;
+  bool may_close = false;
+  if (free_slot_while_waiting) {
+    may_close = uses_leases(m_conn)
+                    ? !lease::holds_any_name(m_conn)
+                    : m_conn.exec(
+                                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                                "pid = pg_backend_pid()")
+                              .get_int(0, 0) == 0;
+  }
   while (!try_lock(m_conn, m_key)) {
     auto now = std::chrono::steady_clock::now();
     if (now > deadline) {
@@ -43,7 +49,12 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
   }
 }
 
+bool AdvisoryLock::uses_leases(Connection& conn) {
+  return !dialect_of(conn).advisory_locks;
+}
+
 std::string AdvisoryLock::describe_holder(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::describe_name_holder(conn, key);
   auto r = conn.exec(
       "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
       "coalesce(host(a.client_addr), 'local') "
@@ -67,11 +78,24 @@ AdvisoryLock::~AdvisoryLock() {
 }
 
 bool AdvisoryLock::try_lock(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::try_lock_name(conn, key);
   return conn.exec("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", {key}).get_bool(0, 0);
 }
 
 void AdvisoryLock::unlock(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::unlock_name(conn, key);
   conn.exec("SELECT pg_advisory_unlock(hashtextextended($1, 0))", {key});
+}
+
+bool AdvisoryLock::try_lock_shared(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::try_lock_name(conn, key, /*shared=*/true);
+  return conn.exec("SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))", {key})
+      .get_bool(0, 0);
+}
+
+void AdvisoryLock::unlock_shared(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::unlock_name(conn, key, /*shared=*/true);
+  conn.exec("SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))", {key});
 }
 
 }  // namespace previewdb::db

@@ -1,5 +1,6 @@
 #include "db/dialect.hpp"
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -60,6 +61,15 @@ const Dialect k_postgres_pre15 = [] {
   d.clone_strategy = false;
   return d;
 }();
+Dialect without_advisory_locks(const Dialect& d) {
+  Dialect out = d;
+  out.advisory_locks = false;
+  return out;
+}
+const Dialect k_postgres_lease = without_advisory_locks(k_postgres);
+const Dialect k_postgres_pre15_lease = without_advisory_locks(k_postgres_pre15);
+std::atomic<bool> g_force_lease_locks{false};
+
 const Dialect k_cockroach = {ServerKind::cockroach, "CockroachDB",
                              /*template_databases=*/false,
                              /*clone_strategy=*/false,
@@ -117,7 +127,18 @@ const Dialect& cockroach_dialect() {
 
 const Dialect& dialect_for(const ServerInfo& info, int server_version_num) {
   if (info.kind == ServerKind::cockroach) return k_cockroach;
+  if (g_force_lease_locks) {
+    return server_version_num >= 150000 ? k_postgres_lease : k_postgres_pre15_lease;
+  }
   return postgres_dialect(server_version_num);
+}
+
+void force_lease_locks(bool on) {
+  g_force_lease_locks = on;
+}
+
+bool lease_locks_forced() {
+  return g_force_lease_locks;
 }
 
 namespace {

@@ -67,6 +67,13 @@ const Dialect& dialect_of(Connection& conn);
 void force_dialect(Connection& conn, const Dialect& dialect);
 
 // Runs a statement that carries secrets in its text (CockroachDB's BACKUP/RESTORE with a storage
+// Process-wide: PostgreSQL servers are answered with their row but advisory_locks false, so
+// previewdb's name locks, the registry's schema lock and the migration lock take lease rows as on
+// CockroachDB (tests of that path on PostgreSQL; the command layer sets it from
+// PREVIEWDB_FORCE_LEASE_LOCKS=1). Applies to sessions whose dialect is asked afterwards.
+void force_lease_locks(bool on);
+bool lease_locks_forced();
+
 // URL's credentials): a failure's message, detail and hints, which may quote the statement or the
 // server's echo of the URL, go through util::redact_url. The caller registers the secret values
 // too (util::register_secret: storage::cockroach_storage_url does), so log lines are scrubbed.
