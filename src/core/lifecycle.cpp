@@ -326,8 +326,10 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   } else if (req.snapshot) {
     snapshot_id = *req.snapshot;
     if (!dialect.template_databases) {
-      // CockroachDB: a BACKUP collection; a bad URL is refused before any change.
-      storage::cockroach_storage_url(snapshot_id, "", req.store_options);
+      // CockroachDB: a BACKUP collection or one backup of it; a bad URL is refused before any
+      // change.
+      storage::cockroach_storage_url(db::cockroach::split_backup_reference(snapshot_id).collection,
+                                     "", req.store_options);
     } else if (is_file_snapshot(snapshot_id)) {
       // An unsupported scheme or missing settings are refused before any change.
       storage::open_store(snapshot_id, req.store_options);
@@ -396,12 +398,14 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       reg.built(row, temp);
       result.strategy = "empty";
     } else if (!dialect.template_databases) {
-      // CockroachDB: the newest backup of the snapshot's collection, restored under the
-      // temporary name (RESTORE creates the database). The URL carries the credentials.
+      // CockroachDB: one backup of the snapshot's collection (or its newest), restored under
+      // the temporary name (RESTORE creates the database). The URL carries the credentials.
+      auto ref = db::cockroach::split_backup_reference(snapshot_id);
+      std::string url = storage::cockroach_storage_url(ref.collection, "", req.store_options);
       db::exec_redacted(
-          conn, db::cockroach::restore_database(
-                    req.source, storage::cockroach_storage_url(snapshot_id, "", req.store_options),
-                    temp));
+          conn, ref.subdir.empty()
+                    ? db::cockroach::restore_database(req.source, url, temp)
+                    : db::cockroach::restore_database_from(req.source, ref.subdir, url, temp));
       reg.built(row, temp);
       result.strategy = "RESTORE";
     } else if (is_file_snapshot(snapshot_id)) {

@@ -199,8 +199,9 @@ class Run {
     }
     m_snapshot_ref = *result.archive;
     // The backup must be listed in its collection before anything restores from it.
-    auto listed =
-        db::exec_redacted(m_maint, db::cockroach::show_backups(storage_url_for(m_snapshot_ref)));
+    auto listed = db::exec_redacted(
+        m_maint, db::cockroach::show_backups(storage_url_for(
+                     db::cockroach::split_backup_reference(m_snapshot_ref).collection)));
     if (listed.rows() == 0) {
       throw Error(ExitCode::failure, "SHOW BACKUPS lists nothing in " + m_snapshot_ref);
     }
