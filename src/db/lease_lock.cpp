@@ -225,7 +225,8 @@ class Leases {
 
  private:
   void beat(std::stop_token stop) {
-    std::map<std::string, Connection> conns;  // by token's options (one per session)
+    // One session per server and database (by conninfo), whichever session took the rows.
+    std::map<std::string, Connection> conns;
     while (!stop.stop_requested()) {
       {
         std::unique_lock lock(m_mutex);
@@ -240,11 +241,10 @@ class Leases {
         options = m_options;
       }
       for (const auto& [token, row] : rows) {
+        const ConnectOptions& o = options.at(token);
         try {
-          auto c = conns.find(token);
-          if (c == conns.end()) {
-            c = conns.emplace(token, Connection::open(options.at(token))).first;
-          }
+          auto c = conns.find(o.conninfo);
+          if (c == conns.end()) c = conns.emplace(o.conninfo, Connection::open(o)).first;
           if (!renew(c->second, name_table(), row, token, k_name_lease)) {
             // Given back meanwhile, or taken over after it expired.
             std::lock_guard lock(m_mutex);
@@ -256,7 +256,7 @@ class Leases {
           }
         } catch (const std::exception& e) {
           util::log::warn(std::string("could not extend a lock lease: ") + e.what());
-          conns.erase(token);
+          conns.erase(o.conninfo);
         }
       }
     }
