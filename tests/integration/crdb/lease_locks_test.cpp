@@ -2,8 +2,12 @@
 // as lease rows, the form they take on CockroachDB where session advisory locks are no-op stubs.
 // Run on the real PostgreSQL with the lease form forced: in-process through db::lease, and for
 // the built binary with PREVIEWDB_FORCE_LEASE_LOCKS=1 (docs/COCKROACHDB.md#locks).
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -191,6 +195,47 @@ TEST_F(LeaseLocks, CleanupWaitsOutTheNameAndRefusesAHeldPreview) {
   auto dropped = run_cli({"cleanup", "pr_10", "--yes"}, env());
   EXPECT_EQ(dropped.code, 0) << dropped.all();
   EXPECT_FALSE(server().database_exists("pr_10"));
+}
+
+TEST_F(LeaseLocks, AKilledHoldsLeaseRunsOutWithinTheLease) {
+  ASSERT_EQ(run_cli({"spawn", "--pr", "11"}, env(), outside()).code, 0);
+  // `previewdb hold pr_11` keeps its shared use row until its stdin closes; killed instead.
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  int saved = ::dup(STDIN_FILENO);
+  ::dup2(fds[0], STDIN_FILENO);
+  int pid = test::start_cli({"hold", "pr_11"}, env());
+  ::dup2(saved, STDIN_FILENO);
+  ::close(saved);
+  ::close(fds[0]);
+  auto rows = [] {
+    return count(core::k_registry_database,
+                 "SELECT count(*) FROM _previewdb.name_lock WHERE name LIKE 'previewdb:use:pr_11' "
+                 "|| chr(10) || '%'");
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (rows() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(rows(), 1) << "the hold never wrote its row";
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  ::close(fds[1]);
+
+  auto kept = run_cli({"cleanup", "pr_11", "--yes"}, env());
+  EXPECT_EQ(kept.code, 6) << "the dead hold's lease is still live: " << kept.all();
+  EXPECT_TRUE(server().database_exists("pr_11"));
+  // Nobody extends it now: it runs out within the lease (30 s), and cleanup proceeds.
+  auto start = std::chrono::steady_clock::now();
+  test::CliResult dropped;
+  while (std::chrono::steady_clock::now() - start <
+         db::lease::k_name_lease + std::chrono::seconds(10)) {
+    dropped = run_cli({"cleanup", "pr_11", "--yes"}, env());
+    if (dropped.code == 0) break;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  EXPECT_EQ(dropped.code, 0) << dropped.all();
+  EXPECT_FALSE(server().database_exists("pr_11"));
 }
 
 TEST(LeaseRegistry, TheRegistrySchemaIsMadeUnderTheLeaseLock) {
