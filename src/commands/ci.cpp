@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ci/cockroach_snapshot.hpp"
 #include "ci/decision.hpp"
 #include "ci/event.hpp"
 #include "ci/outputs.hpp"
@@ -31,6 +32,7 @@
 #include "core/naming.hpp"
 #include "db/advisory_lock.hpp"
 #include "db/connection.hpp"
+#include "db/dialect.hpp"
 #include "git/changes.hpp"
 #include "git/head.hpp"
 #include "git/tree.hpp"
@@ -39,6 +41,7 @@
 #include "migrate/readers.hpp"
 #include "net/github.hpp"
 #include "schema/schema.hpp"
+#include "snapshot/cockroach_backups.hpp"
 #include "snapshot/snapshot.hpp"
 #include "util/dotenv.hpp"
 #include "util/duration.hpp"
@@ -501,6 +504,50 @@ void ensure_snapshot(db::Connection& conn, const std::string& conninfo, const st
   }
 }
 
+// A server without template databases (CockroachDB): the preview is restored from the newest
+// BACKUP of the source in the configured store, the first one taken when there is none
+// (ci::plan_cockroach_snapshot decides; docs/COCKROACHDB.md#ci).
+void prepare_cockroach_snapshot(db::Connection& conn, const config::Config& cfg,
+                                core::SpawnRequest& req, std::chrono::seconds timeout,
+                                bool masking) {
+  std::optional<std::string> store;
+  if (auto v = cfg.get("snapshot_store")) store = v->value;
+  storage::StoreOptions options;
+  if (store) options = store_options(cfg);
+  auto newest = [&]() -> std::optional<std::string> {
+    if (!store || store->rfind("s3://", 0) != 0 || masking) return std::nullopt;
+    auto backups = snapshot::list_cockroach_backups(conn, *store, req.source, options);
+    if (backups.empty()) return std::nullopt;
+    return backups.front().reference;
+  };
+  auto plan = ci::plan_cockroach_snapshot(store, req.source, newest(), masking);
+  if (plan.step == ci::CockroachSnapshotStep::take_first) {
+    db::AdvisoryLock lock(conn, "previewdb:first-snapshot:" + req.source, timeout,
+                          "the first snapshot of " + util::quoted(req.source));
+    // Another run may have taken it while this one waited.
+    plan = ci::plan_cockroach_snapshot(store, req.source, newest(), masking);
+    if (plan.step == ci::CockroachSnapshotStep::take_first) {
+      snapshot::SnapshotRequest sr;
+      sr.source = req.source;
+      sr.created_by = req.meta.created_by;
+      sr.conninfo = req.conninfo;
+      sr.store_url = store;
+      sr.store_options = options;
+      auto made = snapshot::create_snapshot(conn, sr);
+      util::log::info("no backup of '" + req.source + "' yet: took one: " +
+                      util::redact_url(made.archive.value_or(made.id)) + " (" + made.method +
+                      "); keep it current with 'previewdb ci --refresh-source' on the base branch");
+      plan.step = ci::CockroachSnapshotStep::restore_newest;
+      plan.snapshot = made.archive.value_or(snapshot::cockroach_collection(*store, req.source));
+    }
+  }
+  if (plan.step == ci::CockroachSnapshotStep::refuse) {
+    throw Error(ExitCode::refused, plan.message, plan.hints);
+  }
+  req.snapshot = plan.snapshot;
+  req.store_options = options;
+}
+
 // Creates or reuses pr_<N>; resets it when it diverged (never twice for one cause); migrates
 // it, the branch's own pending migrations on top of any it is behind. Fills facts; returns the
 // URL with its password (for the environment only).
@@ -541,9 +588,14 @@ std::string act_preview(Settings& s, const config::Config& cfg, ci::Facts& facts
     req.meta.branch = git::current_branch(s.root.string());  // generic CI: the checkout's branch
   }
   req.source = s.source;
-  ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,
-                  whole_seconds(s.lock_timeout), s.mask);
   req.conninfo = target.conninfo;
+  if (db::dialect_of(maintenance).template_databases) {
+    ensure_snapshot(maintenance, target.conninfo, req.source, req.meta.created_by,
+                    whole_seconds(s.lock_timeout), s.mask);
+  } else {
+    prepare_cockroach_snapshot(maintenance, cfg, req, whole_seconds(s.lock_timeout),
+                               s.mask.has_value());
+  }
   req.if_exists = core::IfExists::reuse;
   req.strategy = core::parse_clone_strategy(s.strategy);
   req.use_pool = true;
@@ -663,6 +715,13 @@ void act_refresh(Settings& s, const config::Config& cfg, ci::Facts& facts) {
   req.conninfo = target.conninfo;
   req.strategy = core::parse_clone_strategy(s.strategy);
   req.mask = s.mask;
+  if (!db::dialect_of(maintenance).template_databases) {
+    // CockroachDB: a BACKUP into the configured store's collection of the source.
+    if (auto v = cfg.get("snapshot_store")) {
+      req.store_url = v->value;
+      req.store_options = store_options(cfg);
+    }
+  }
   auto made = snapshot::create_snapshot(maintenance, req);
   if (made.masking) log_masking(*made.masking);
   facts.snapshot = made.id;

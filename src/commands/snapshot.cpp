@@ -6,10 +6,13 @@
 #include "commands/mask_options.hpp"
 #include "core/catalog.hpp"
 #include "core/naming.hpp"
+#include "db/dialect.hpp"
+#include "snapshot/cockroach_backups.hpp"
 #include "snapshot/snapshot.hpp"
 #include "storage/store.hpp"
 #include "util/duration.hpp"
 #include "util/log.hpp"
+#include "util/redact.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 #include "util/workflow_commands.hpp"
@@ -38,6 +41,123 @@ void warn_over(size_t count, const std::string& source, const std::string& where
   util::log::warn(std::to_string(count) + " snapshots of '" + util::printable(source) + "' exist" +
                   where + "; drop old ones with 'previewdb snapshot prune --keep " +
                   std::to_string(k_snapshot_warn_count) + "'");
+}
+
+// snapshot list/prune --store s3://... against CockroachDB: the store holds the cluster's BACKUP
+// collections (<store>/<source>), which only the cluster reads (SHOW BACKUPS IN), not previewdb's
+// archives. A session when the server is CockroachDB; nullopt otherwise (PostgreSQL, no server
+// configured, or none reachable: the store's own listing, as before).
+std::optional<db::Connection> cockroach_server(const config::Config& cfg,
+                                               const std::string& store_url) {
+  if (store_url.rfind("s3://", 0) != 0) return std::nullopt;
+  auto target = resolve_target(cfg, false, /*start_local=*/false);
+  if (target.embedded) return std::nullopt;
+  try {
+    auto conn = db::Connection::open(
+        {.conninfo = target.conninfo, .busy_retry = std::chrono::milliseconds(0)});
+    if (db::dialect_of(conn).template_databases) return std::nullopt;
+    return conn;
+  } catch (const Error& e) {
+    util::log::debug(std::string("listing the store itself: ") + e.what());
+    return std::nullopt;
+  }
+}
+
+std::string source_of(const cxxopts::ParseResult& parsed, const config::Config& cfg) {
+  return parsed.count("source") ? parsed["source"].as<std::string>() : cfg.get_string("source");
+}
+
+nlohmann::json backup_json(const snapshot::CockroachBackup& b, const std::string& source) {
+  return {{"id", util::redact_url(b.reference)},
+          {"source", source},
+          {"created_at", b.created_at},
+          {"path", b.path},
+          {"size_bytes", nullptr},
+          {"masked", false},
+          {"mask_rules_sha256", nullptr},
+          {"store", util::redact_url(b.reference.substr(0, b.reference.size() - b.path.size()))}};
+}
+
+int snapshot_list_cockroach(const cxxopts::ParseResult& parsed, const config::Config& cfg,
+                            db::Connection& conn, const std::string& store_url) {
+  std::string source = source_of(parsed, cfg);
+  core::validate_name(source, "source database");
+  auto backups = snapshot::list_cockroach_backups(conn, store_url, source, store_options(cfg));
+  std::string collection = util::redact_url(snapshot::cockroach_collection(store_url, source));
+  if (parsed.count("json")) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& b : backups) out.push_back(backup_json(b, source));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (backups.empty()) {
+    util::log::info("no backups of '" + util::printable(source) + "' in " + collection +
+                    "; take one with 'previewdb snapshot " + source + " --to " +
+                    util::redact_url(store_url) + "'");
+    return 0;
+  }
+  warn_over(backups.size(), source, " in " + collection);
+  auto now = std::chrono::system_clock::now();
+  std::printf("%-60s %-16s %-21s %s\n", "SNAPSHOT", "SOURCE", "CREATED", "AGE");
+  for (const auto& b : backups) {
+    std::string age =
+        util::format_age(std::chrono::duration_cast<std::chrono::seconds>(now - b.created));
+    char row[2048];
+    std::snprintf(row, sizeof row, "%-60s %-16s %-21s %s",
+                  util::printable(util::redact_url(b.reference)).c_str(),
+                  util::printable(source).c_str(), b.created_at.c_str(), age.c_str());
+    std::printf("%s\n", util::workflow::neutralize_commands(row).c_str());
+  }
+  return 0;
+}
+
+// CockroachDB has no statement that removes a backup: --dry-run shows which would go; otherwise
+// refused (exit 6) naming the subdirectories to remove with the bucket's own tools.
+int snapshot_prune_cockroach(const cxxopts::ParseResult& parsed, const config::Config& cfg,
+                             db::Connection& conn, const std::string& store_url, size_t keep) {
+  std::string source = source_of(parsed, cfg);
+  core::validate_name(source, "source database");
+  auto backups = snapshot::list_cockroach_backups(conn, store_url, source, store_options(cfg));
+  auto plan = snapshot::plan_backup_prune(backups, keep);
+  bool dry = parsed.count("dry-run") > 0;
+  std::string collection = util::redact_url(snapshot::cockroach_collection(store_url, source));
+  if (plan.drop.empty()) {
+    util::log::info("nothing to prune in " + collection + " (" + std::to_string(plan.keep.size()) +
+                    " backups kept)");
+  } else if (dry) {
+    for (const auto& b : plan.drop) {
+      util::log::info("would remove " + util::printable(util::redact_url(b.reference)) + " (" +
+                      b.created_at + ")");
+    }
+  } else {
+    std::vector<std::string> hints = {
+        "CockroachDB has no statement that removes a backup: delete these subdirectories with the "
+        "bucket's tools (for example 'aws s3 rm --recursive " +
+            util::redact_url(plan.drop.front().reference) +
+            "/'), or expire old ones with a lifecycle rule on " + collection + "/",
+        "'previewdb snapshot prune --keep " + std::to_string(keep) +
+            " --dry-run' lists them again"};
+    std::string list;
+    for (const auto& b : plan.drop) {
+      list += (list.empty() ? "" : ", ") + util::printable(util::redact_url(b.reference));
+    }
+    throw Error(ExitCode::refused,
+                "not pruning the CockroachDB backups in " + collection + ": previewdb cannot " +
+                    "remove a backup the cluster wrote; to remove: " + list,
+                hints);
+  }
+  if (parsed.count("json")) {
+    nlohmann::json would = nlohmann::json::array();
+    for (const auto& b : plan.drop) would.push_back(util::redact_url(b.reference));
+    std::cout << nlohmann::json{{"dry_run", dry},
+                                {"dropped", nlohmann::json::array()},
+                                {"would_drop", dry ? would : nlohmann::json::array()},
+                                {"kept", plan.keep.size()},
+                                {"store", collection}}
+                     .dump(2)
+              << "\n";
+  }
+  return 0;
 }
 
 // snapshot list --store URL: the archives in a store (file://, s3://), newest first per source.
@@ -145,7 +265,13 @@ int snapshot_list(const Args& args) {
   auto parsed = parse(options, args);
   if (!parsed) return 0;
   auto cfg = load_config(*parsed);
-  if (parsed->count("store")) return snapshot_list_store(*parsed, cfg);
+  if (parsed->count("store")) {
+    std::string store_url = (*parsed)["store"].as<std::string>();
+    if (auto crdb = cockroach_server(cfg, store_url)) {
+      return snapshot_list_cockroach(*parsed, cfg, *crdb, store_url);
+    }
+    return snapshot_list_store(*parsed, cfg);
+  }
   auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto all = core::list_databases(conn, /*with_sizes=*/true);
   auto plan = snapshot::plan_prune(
@@ -207,7 +333,13 @@ int snapshot_prune(const Args& args) {
         "--keep takes a whole number, e.g. --keep 3");
   }
   auto cfg = load_config(*parsed);
-  if (parsed->count("store")) return snapshot_prune_store(*parsed, cfg, static_cast<size_t>(*keep));
+  if (parsed->count("store")) {
+    std::string store_url = (*parsed)["store"].as<std::string>();
+    if (auto crdb = cockroach_server(cfg, store_url)) {
+      return snapshot_prune_cockroach(*parsed, cfg, *crdb, store_url, static_cast<size_t>(*keep));
+    }
+    return snapshot_prune_store(*parsed, cfg, static_cast<size_t>(*keep));
+  }
   auto conn = connect_maintenance(resolve_target(cfg), lock_timeout_setting(cfg));
   auto all = core::list_databases(conn);
   std::optional<std::string> source;

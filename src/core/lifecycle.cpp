@@ -341,8 +341,10 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
   } else if (req.snapshot) {
     snapshot_id = *req.snapshot;
     if (!dialect.template_databases) {
-      // CockroachDB: a BACKUP collection; a bad URL is refused before any change.
-      storage::cockroach_storage_url(snapshot_id, "", req.store_options);
+      // CockroachDB: a BACKUP collection or one backup of it; a bad URL is refused before any
+      // change.
+      storage::cockroach_storage_url(db::cockroach::split_backup_reference(snapshot_id).collection,
+                                     "", req.store_options);
     } else if (is_file_snapshot(snapshot_id)) {
       // An unsupported scheme or missing settings are refused before any change.
       storage::open_store(snapshot_id, req.store_options);
@@ -420,12 +422,14 @@ SpawnResult spawn(db::Connection& conn, const SpawnRequest& req, const Protectio
       reg.built(row, temp);
       result.strategy = "empty";
     } else if (!dialect.template_databases) {
-      // CockroachDB: the newest backup of the snapshot's collection, restored under the
-      // temporary name (RESTORE creates the database). The URL carries the credentials.
+      // CockroachDB: one backup of the snapshot's collection (or its newest), restored under
+      // the temporary name (RESTORE creates the database). The URL carries the credentials.
+      auto ref = db::cockroach::split_backup_reference(snapshot_id);
+      std::string url = storage::cockroach_storage_url(ref.collection, "", req.store_options);
       db::exec_redacted(
-          conn, db::cockroach::restore_database(
-                    req.source, storage::cockroach_storage_url(snapshot_id, "", req.store_options),
-                    temp));
+          conn, ref.subdir.empty()
+                    ? db::cockroach::restore_database(req.source, url, temp)
+                    : db::cockroach::restore_database_from(req.source, ref.subdir, url, temp));
       reg.built(row, temp);
       result.strategy = "RESTORE";
     } else if (is_file_snapshot(snapshot_id)) {
@@ -598,7 +602,16 @@ DatabaseHold::DatabaseHold(db::Connection conn, std::string name)
     : m_conn(std::make_unique<db::Connection>(std::move(conn))), m_name(std::move(name)) {}
 
 DatabaseHold::~DatabaseHold() {
-  // Closing the session releases the shared lock.
+  // Closing the session releases the shared advisory lock; a lease row is given back first.
+  if (m_conn) {
+    try {
+      if (db::AdvisoryLock::uses_leases(*m_conn)) {
+        db::AdvisoryLock::unlock_shared(*m_conn, use_lock_key(m_name));
+      }
+    } catch (const std::exception&) {
+      // Its lease runs out on its own.
+    }
+  }
   m_conn.reset();
 }
 
@@ -608,9 +621,7 @@ DatabaseHold hold_database(db::Connection conn, const std::string& name, const s
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto delay = std::chrono::milliseconds(20);
   // A drop holds the key exclusively for a moment (its checks and the DROP): wait it out.
-  while (!conn.exec("SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))",
-                    {use_lock_key(name)})
-              .get_bool(0, 0)) {
+  while (!db::AdvisoryLock::try_lock_shared(conn, use_lock_key(name))) {
     if (std::chrono::steady_clock::now() > deadline) {
       throw Error(ExitCode::lock_timeout,
                   "timed out after " + std::to_string(timeout.count()) +

@@ -1,11 +1,14 @@
 #include "core/registry.hpp"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "core/lifecycle.hpp"
 
 #include "core/naming.hpp"
+#include "db/advisory_lock.hpp"
 #include "db/dialect.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
@@ -220,9 +223,23 @@ WHERE d.datname = current_database())SQL");
                      reg.m_conn->quote_ident(k_registry_database) + " FROM PUBLIC");
   }
   if (!r.get_bool(0, 5) || !r.get_bool(0, 6)) {
+    // Two first runs must not both create the schema: a transaction advisory lock, or on a server
+    // without advisory locks (CockroachDB) the lease-row name lock, held around the transaction.
+    std::optional<db::AdvisoryLock> schema_lease;
+    bool leases = db::AdvisoryLock::uses_leases(*reg.m_conn);
+    if (leases) {
+      auto wait = reg.m_conn->limits() ? reg.m_conn->limits()->lock_timeout
+                                       : std::chrono::milliseconds(std::chrono::minutes(10));
+      schema_lease.emplace(
+          *reg.m_conn, "previewdb:registry-schema",
+          std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(wait)),
+          std::string("the schema of ") + k_registry_database);
+    }
     reg.m_conn->exec("BEGIN");
     try {
-      reg.m_conn->exec("SELECT pg_advisory_xact_lock(hashtext('previewdb:registry-schema'))");
+      if (!leases) {
+        reg.m_conn->exec("SELECT pg_advisory_xact_lock(hashtext('previewdb:registry-schema'))");
+      }
       bool made =
           reg.m_conn->exec("SELECT to_regclass('registry.databases') IS NOT NULL").get_bool(0, 0);
       if (!made) {

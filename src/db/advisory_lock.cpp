@@ -4,6 +4,8 @@
 #include <optional>
 #include <thread>
 
+#include "db/dialect.hpp"
+#include "db/lease_lock.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/wait_report.hpp"
@@ -20,6 +22,14 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
   // when a wait first gets that long (an uncontended lock costs one statement).
   std::optional<bool> may_close;
   if (!free_slot_while_waiting) may_close = false;
+  auto holds_nothing_else = [&] {
+    if (uses_leases(m_conn)) return !lease::holds_any_name(m_conn);
+    return m_conn
+               .exec(
+                   "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
+                   "pg_backend_pid()")
+               .get_int(0, 0) == 0;
+  };
   while (!try_lock(m_conn, m_key)) {
     auto now = std::chrono::steady_clock::now();
     if (now > deadline) {
@@ -32,11 +42,7 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
     report.tick("another previewdb working on " + what,
                 [&] { return describe_holder(m_conn, m_key); });
     if (delay >= std::chrono::milliseconds(160) && !may_close) {
-      may_close = m_conn
-                      .exec(
-                          "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = "
-                          "pg_backend_pid()")
-                      .get_int(0, 0) == 0;
+      may_close = holds_nothing_else();
     }
     if (*may_close && delay >= std::chrono::milliseconds(160)) {
       m_conn.close_while_waiting();
@@ -49,7 +55,12 @@ AdvisoryLock::AdvisoryLock(Connection& conn, std::string key, std::chrono::secon
   }
 }
 
+bool AdvisoryLock::uses_leases(Connection& conn) {
+  return !dialect_of(conn).advisory_locks;
+}
+
 std::string AdvisoryLock::describe_holder(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::describe_name_holder(conn, key);
   auto r = conn.exec(
       "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
       "coalesce(host(a.client_addr), 'local') "
@@ -73,11 +84,24 @@ AdvisoryLock::~AdvisoryLock() {
 }
 
 bool AdvisoryLock::try_lock(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::try_lock_name(conn, key);
   return conn.exec("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", {key}).get_bool(0, 0);
 }
 
 void AdvisoryLock::unlock(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::unlock_name(conn, key);
   conn.exec("SELECT pg_advisory_unlock(hashtextextended($1, 0))", {key});
+}
+
+bool AdvisoryLock::try_lock_shared(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::try_lock_name(conn, key, /*shared=*/true);
+  return conn.exec("SELECT pg_try_advisory_lock_shared(hashtextextended($1, 0))", {key})
+      .get_bool(0, 0);
+}
+
+void AdvisoryLock::unlock_shared(Connection& conn, const std::string& key) {
+  if (uses_leases(conn)) return lease::unlock_name(conn, key, /*shared=*/true);
+  conn.exec("SELECT pg_advisory_unlock_shared(hashtextextended($1, 0))", {key});
 }
 
 }  // namespace previewdb::db

@@ -1,5 +1,8 @@
-// A session-level advisory lock keyed by text (hashtextextended), polled with backoff.
-// The server releases it when the session ends, so a killed process never leaves it held.
+// previewdb's name locks: a session-level advisory lock keyed by text (hashtextextended), polled
+// with backoff. The server releases it when the session ends, so a killed process never leaves it
+// held. On a server whose dialect has no working advisory locks (CockroachDB) the same calls take
+// a lease row instead (db/lease_lock.hpp): a killed holder's lease runs out within
+// lease::k_name_lease.
 #pragma once
 
 #include <chrono>
@@ -23,6 +26,11 @@ class AdvisoryLock {
 
   static bool try_lock(Connection& conn, const std::string& key);
   static void unlock(Connection& conn, const std::string& key);
+  // Shared: any number of shared holders, no exclusive one (pg_try_advisory_lock_shared).
+  static bool try_lock_shared(Connection& conn, const std::string& key);
+  static void unlock_shared(Connection& conn, const std::string& key);
+  // Whether conn's name locks are lease rows (the dialect has no advisory locks).
+  static bool uses_leases(Connection& conn);
   // "server pid 123 (application "previewdb", user app, client 10.0.0.5)" for whoever holds key
   // on this database; empty when no one does.
   static std::string describe_holder(Connection& conn, const std::string& key);

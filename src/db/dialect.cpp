@@ -1,5 +1,6 @@
 #include "db/dialect.hpp"
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -60,6 +61,15 @@ const Dialect k_postgres_pre15 = [] {
   d.clone_strategy = false;
   return d;
 }();
+Dialect without_advisory_locks(const Dialect& d) {
+  Dialect out = d;
+  out.advisory_locks = false;
+  return out;
+}
+const Dialect k_postgres_lease = without_advisory_locks(k_postgres);
+const Dialect k_postgres_pre15_lease = without_advisory_locks(k_postgres_pre15);
+std::atomic<bool> g_force_lease_locks{false};
+
 const Dialect k_cockroach = {ServerKind::cockroach, "CockroachDB",
                              /*template_databases=*/false,
                              /*clone_strategy=*/false,
@@ -117,7 +127,18 @@ const Dialect& cockroach_dialect() {
 
 const Dialect& dialect_for(const ServerInfo& info, int server_version_num) {
   if (info.kind == ServerKind::cockroach) return k_cockroach;
+  if (g_force_lease_locks) {
+    return server_version_num >= 150000 ? k_postgres_lease : k_postgres_pre15_lease;
+  }
   return postgres_dialect(server_version_num);
+}
+
+void force_lease_locks(bool on) {
+  g_force_lease_locks = on;
+}
+
+bool lease_locks_forced() {
+  return g_force_lease_locks;
 }
 
 namespace {
@@ -181,6 +202,46 @@ std::string restore_database(std::string_view database, std::string_view collect
 
 std::string show_backups(std::string_view collection_uri) {
   return "SHOW BACKUPS IN " + quote_string(collection_uri);
+}
+
+std::string restore_database_from(std::string_view database, std::string_view subdir,
+                                  std::string_view collection_uri, std::string_view new_name) {
+  return "RESTORE DATABASE " + quote_identifier(database) + " FROM " + quote_string(subdir) +
+         " IN " + quote_string(collection_uri) + " WITH new_db_name = " + quote_string(new_name);
+}
+
+namespace {
+const std::regex k_backup_path(R"(/?(\d{4})/(\d{2})/(\d{2})-(\d{2})(\d{2})(\d{2})(\.\d+)?)");
+}  // namespace
+
+std::optional<std::chrono::system_clock::time_point> backup_path_time(std::string_view path) {
+  std::cmatch m;
+  if (!std::regex_match(path.begin(), path.end(), m, k_backup_path)) return std::nullopt;
+  auto num = [&](int i) { return std::stoi(m[i].str()); };
+  using namespace std::chrono;
+  year_month_day ymd{year{num(1)}, month{static_cast<unsigned>(num(2))},
+                     day{static_cast<unsigned>(num(3))}};
+  if (!ymd.ok() || num(4) > 23 || num(5) > 59 || num(6) > 60) return std::nullopt;
+  return sys_days{ymd} + hours{num(4)} + minutes{num(5)} + seconds{num(6)};
+}
+
+BackupReference split_backup_reference(std::string_view reference) {
+  std::string ref(reference);
+  while (!ref.empty() && ref.back() == '/') ref.pop_back();
+  // The last three segments: <year>/<month>/<day>-<time>.
+  size_t cut = ref.size();
+  for (int i = 0; i < 3 && cut != std::string::npos && cut > 0; ++i) {
+    cut = ref.rfind('/', cut - 1);
+  }
+  if (cut != std::string::npos && cut > 0 && backup_path_time(ref.substr(cut))) {
+    std::string collection = ref.substr(0, cut);
+    // Never cut into the URL's scheme and bucket (s3://BUCKET).
+    auto scheme = collection.find("://");
+    if (scheme != std::string::npos && collection.size() > scheme + 3) {
+      return {collection, ref.substr(cut)};
+    }
+  }
+  return {ref, ""};
 }
 
 }  // namespace cockroach

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,13 @@ const Dialect& dialect_of(Connection& conn);
 // PostgreSQL). The dialect must outlive the connection.
 void force_dialect(Connection& conn, const Dialect& dialect);
 
+// Process-wide: PostgreSQL servers are answered with their row but advisory_locks false, so
+// previewdb's name locks, the registry's schema lock and the migration lock take lease rows as on
+// CockroachDB (tests of that path on PostgreSQL; the command layer sets it from
+// PREVIEWDB_FORCE_LEASE_LOCKS=1). Applies to sessions whose dialect is asked afterwards.
+void force_lease_locks(bool on);
+bool lease_locks_forced();
+
 // Runs a statement that carries secrets in its text (CockroachDB's BACKUP/RESTORE with a storage
 // URL's credentials): a failure's message, detail and hints, which may quote the statement or the
 // server's echo of the URL, go through util::redact_url. The caller registers the secret values
@@ -83,6 +91,21 @@ std::string restore_database(std::string_view database, std::string_view collect
                              std::string_view new_name);
 // SHOW BACKUPS IN 'collection': the backups (subdirectories) of a collection.
 std::string show_backups(std::string_view collection_uri);
+// RESTORE DATABASE "db" FROM 'subdir' IN 'collection' WITH new_db_name = 'new': one backup of
+// the collection (a path SHOW BACKUPS IN lists), under another name.
+std::string restore_database_from(std::string_view database, std::string_view subdir,
+                                  std::string_view collection_uri, std::string_view new_name);
+// The time in a backup subdirectory as SHOW BACKUPS IN lists it: "/2022/04/13-202334.48" is
+// <year>/<month>/<day>-<HHMMSS.ss> (UTC; the leading slash optional). nullopt for anything else.
+std::optional<std::chrono::system_clock::time_point> backup_path_time(std::string_view path);
+// A CockroachDB snapshot reference: a collection (s3://BUCKET/PREFIX/<source>, meaning its newest
+// backup) or one backup of it (the collection followed by a path SHOW BACKUPS IN lists,
+// s3://BUCKET/PREFIX/dev/2026/11/30-072146.12).
+struct BackupReference {
+  std::string collection;
+  std::string subdir;  // "/2026/11/30-072146.12"; empty: the newest (FROM LATEST)
+};
+BackupReference split_backup_reference(std::string_view reference);
 }  // namespace cockroach
 
 }  // namespace previewdb::db

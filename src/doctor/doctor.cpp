@@ -1,6 +1,8 @@
 #include "doctor/doctor.hpp"
 
 #include "core/lifecycle.hpp"
+#include "core/registry.hpp"
+#include "db/advisory_lock.hpp"
 #include "db/dialect.hpp"
 #include "db/interrupt.hpp"
 #include "migrate/lock.hpp"
@@ -145,18 +147,40 @@ class Run {
                   "the " + mode + " migration lock did not keep a second session out");
     }
     std::string out = "the " + mode + " migration lock keeps a second session out";
-    // previewdb's own name locks (spawn, drop, ci of one name) are session advisory locks.
-    // A constant key: hashtextextended may not exist on every server.
-    static const char* probe = "SELECT pg_try_advisory_lock(7070707070)";
-    bool first = conn.exec(probe).get_bool(0, 0);
-    bool second = other.exec(probe).get_bool(0, 0);
-    if (first && second) {
+    // previewdb's own name locks (spawn, drop, ci of one name): session advisory locks, or lease
+    // rows in the maintenance database where the dialect has none. Both sessions are like the
+    // maintenance session (the rows live in its database).
+    auto first_session = core::connect_like(m_maint, m_maint.database());
+    auto second_session = core::connect_like(m_maint, m_maint.database());
+    bool leases = db::AdvisoryLock::uses_leases(first_session);
+    db::dialect_of(second_session);
+    std::string key = "previewdb:doctor:" + m_options.suffix;
+    bool first = db::AdvisoryLock::try_lock(first_session, key);
+    bool second = db::AdvisoryLock::try_lock(second_session, key);
+    if (second) db::AdvisoryLock::unlock(second_session, key);
+    bool reacquired = false;
+    if (first) {
+      db::AdvisoryLock::unlock(first_session, key);
+      reacquired = db::AdvisoryLock::try_lock(second_session, key);
+      if (reacquired) db::AdvisoryLock::unlock(second_session, key);
+    }
+    std::string kind = leases ? "lease-row" : "advisory";
+    if (!first) throw Error(ExitCode::failure, "could not take a free " + kind + " name lock");
+    if (second) {
+      if (leases) {
+        throw Error(ExitCode::failure, "the lease-row name lock did not keep a second session out");
+      }
       out +=
           "; warning: session advisory locks do not exclude here, so previewdb's name locks "
           "do not serialise two runs for one database name (run one previewdb per name at a "
           "time)";
+      return out;
     }
-    return out;
+    if (!reacquired) {
+      throw Error(ExitCode::failure,
+                  "the " + kind + " name lock was still held after it was released");
+    }
+    return out + "; the " + kind + " name lock keeps a second session out and is free again";
   }
 
   std::string snapshot() {
@@ -175,8 +199,9 @@ class Run {
     }
     m_snapshot_ref = *result.archive;
     // The backup must be listed in its collection before anything restores from it.
-    auto listed =
-        db::exec_redacted(m_maint, db::cockroach::show_backups(storage_url_for(m_snapshot_ref)));
+    auto listed = db::exec_redacted(
+        m_maint, db::cockroach::show_backups(storage_url_for(
+                     db::cockroach::split_backup_reference(m_snapshot_ref).collection)));
     if (listed.rows() == 0) {
       throw Error(ExitCode::failure, "SHOW BACKUPS lists nothing in " + m_snapshot_ref);
     }

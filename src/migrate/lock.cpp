@@ -1,6 +1,5 @@
 #include "migrate/lock.hpp"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 
 #include "crypto/random.hpp"
 #include "db/dialect.hpp"
+#include "db/lease_lock.hpp"
 #include "util/duration.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
@@ -105,26 +105,14 @@ class TableLock : public MigrationLock {
   LockMode mode() const override { return LockMode::table; }
 
   void acquire() {
-    create_table();
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    std::string me = std::string(host) + ":" + std::to_string(::getpid());
+    db::lease::ensure_table(m_conn, "_previewdb", "migration_lock");
+    std::string me = db::lease::owner_id();
     wait_for(
         m_options,
         [&] {
-          auto r = m_conn.exec(
-              "INSERT INTO _previewdb.migration_lock AS l (name, holder, owner, pid, "
-              "application_name, acquired_at, expires_at) VALUES ('migrate', $1, $2, "
-              "pg_backend_pid(), current_setting('application_name'), now(), "
-              "now() + make_interval(secs => $3::double precision)) "
-              "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, owner = EXCLUDED.owner, "
-              "pid = EXCLUDED.pid, application_name = EXCLUDED.application_name, "
-              "acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at "
-              "WHERE l.expires_at < now() RETURNING holder",
-              {m_token, me, std::to_string(m_options.lease.count())});
-          return r.rows() == 1;
+          return db::lease::try_take(m_conn, k_table, "migrate", m_token, me, m_options.lease);
         },
-        [&] { return holder(); });
+        [&] { return db::lease::holder(m_conn, k_table, "migrate"); });
     m_held = true;
     m_heartbeat = std::jthread([this](std::stop_token stop) { heartbeat(stop); });
   }
@@ -138,44 +126,14 @@ class TableLock : public MigrationLock {
       m_heartbeat.join();
     }
     try {
-      m_conn.exec("DELETE FROM _previewdb.migration_lock WHERE name = 'migrate' AND holder = $1",
-                  {m_token});
+      db::lease::give_back(m_conn, k_table, "migrate", m_token);
     } catch (...) {
       // The lease expires on its own.
     }
   }
 
  private:
-  void create_table() {
-    for (const char* sql :
-         {"CREATE SCHEMA IF NOT EXISTS _previewdb",
-          "CREATE TABLE IF NOT EXISTS _previewdb.migration_lock (name text PRIMARY KEY, holder "
-          "text NOT NULL, owner text NOT NULL, pid integer, application_name text, acquired_at "
-          "timestamptz NOT NULL, expires_at timestamptz NOT NULL)"}) {
-      try {
-        m_conn.exec(sql);
-      } catch (const db::QueryError& e) {
-        // Two runs creating it at once: the other one won, which is just as good. Which error
-        // the loser gets depends on the moment: a unique violation in the catalogs (23505),
-        // the table or schema already there (42P07, 42P06), or the table's row type already
-        // made by the other transaction (42710, 'type "migration_lock" already exists').
-        const auto& state = e.sqlstate();
-        if (state != "23505" && state != "42P07" && state != "42P06" && state != "42710") throw;
-      }
-    }
-  }
-
-  std::string holder() {
-    auto r = m_conn.exec(
-        "SELECT owner, coalesce(pid::text, ''), coalesce(application_name, ''), "
-        "to_char(acquired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-        "FROM _previewdb.migration_lock WHERE name = 'migrate'");
-    if (r.rows() == 0) return "";
-    return r.get(0, 0) + " (server pid " + r.get(0, 1) + ", application_name " +
-           util::quoted(r.get(0, 2)) + ", since " + r.get(0, 3) + ", lease until " + r.get(0, 4) +
-           ")";
-  }
+  static constexpr const char* k_table = "_previewdb.migration_lock";
 
   // Extends the lease from its own connection: the main one may be busy with a long statement.
   void heartbeat(std::stop_token stop) {
@@ -190,11 +148,7 @@ class TableLock : public MigrationLock {
           m_wake.wait_for(lock, stop, m_options.lease / 3, [] { return false; });
         }
         if (stop.stop_requested()) break;
-        auto r = conn.exec(
-            "UPDATE _previewdb.migration_lock SET expires_at = now() + "
-            "make_interval(secs => $2::double precision) WHERE name = 'migrate' AND holder = $1",
-            {m_token, std::to_string(m_options.lease.count())});
-        if (r.command_tuples() != "1") {
+        if (!db::lease::renew(conn, k_table, "migrate", m_token, m_options.lease)) {
           util::log::warn("lost the migration lock lease on " + m_options.database_label +
                           ": another run may start migrating");
           break;

@@ -10,6 +10,7 @@
 #include "crypto/sha256.hpp"
 #include "db/advisory_lock.hpp"
 #include "db/dialect.hpp"
+#include "snapshot/cockroach_backups.hpp"
 #include "storage/cockroach_url.hpp"
 #include "storage/encryption.hpp"
 #include "storage/store.hpp"
@@ -111,9 +112,9 @@ bool copy_as_template(db::Connection& conn, const SnapshotRequest& req, const st
 
 namespace {
 
-// CockroachDB: no template databases, so a snapshot is a full BACKUP of the source into a
-// collection of its own, s3://BUCKET/PREFIX/<snapshot id>; spawn restores the newest backup of
-// that collection (FROM LATEST IN) under the preview's name. The cluster's nodes write it.
+// CockroachDB: no template databases, so a snapshot is a full BACKUP of the source into the
+// source's collection, s3://BUCKET/PREFIX/<source> (a dated subdirectory per backup); spawn
+// restores one of them (or the newest) under the preview's name. The cluster's nodes write it.
 SnapshotResult backup_snapshot(db::Connection& conn, const SnapshotRequest& req,
                                const db::Dialect& dialect) {
   if (!req.store_url) {
@@ -133,13 +134,15 @@ SnapshotResult backup_snapshot(db::Connection& conn, const SnapshotRequest& req,
   }
   SnapshotResult result;
   result.id = snapshot_name(req.source, util::compact_timestamp(std::chrono::system_clock::now()));
-  std::string url = storage::cockroach_storage_url(*req.store_url, result.id, req.store_options);
+  std::string collection = cockroach_collection(*req.store_url, req.source);
+  std::string url = storage::cockroach_storage_url(collection, "", req.store_options);
   db::exec_redacted(conn, db::cockroach::backup_database(req.source, url));
   result.method = "BACKUP";
-  std::string base = *req.store_url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  result.archive = base + "/" + result.id;
-  result.snapshots_of_source = 1;
+  // The backup just written is the newest of the collection: its own reference, so a spawn from
+  // it restores this one even after later backups.
+  auto backups = list_cockroach_backups(conn, *req.store_url, req.source, req.store_options);
+  result.archive = backups.empty() ? collection : backups.front().reference;
+  result.snapshots_of_source = std::max<size_t>(1, backups.size());
   return result;
 }
 
