@@ -12,6 +12,10 @@
 # per run (every commit but the last is asynchronous, bench/README.md). With off, nobody waits and
 # what is left is the tools' own overhead. The psql baseline runs with off only (it takes minutes).
 # The setup step installs dbmate with `npm install -g dbmate` when it is not on PATH.
+# SERVER_FSYNC=off turns the scratch server's fsync off (ALTER SYSTEM, reloaded) for the whole run:
+# PostgreSQL then skips the fsync of every new index file (CREATE TABLE with a primary key and
+# CREATE INDEX each build one), which is most of a small migration's server time on a busy disk,
+# so what is left is closer to the tools' own overhead. Every tool runs on the same server.
 set -euo pipefail
 
 BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
@@ -35,6 +39,9 @@ BASE=$("$BIN" local url | sed 's#/dev?#/postgres?#')
 SOCKET=$(sed -E 's#.*host=([^&]*).*#\1#' <<<"$BASE")
 PORT=$(sed -E 's#.*port=([0-9]+).*#\1#' <<<"$BASE")
 psql_base() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$SOCKET" -p "$PORT" -U previewdb "$@"; }
+SERVER_FSYNC=${SERVER_FSYNC:-on}
+psql_base -d postgres -c "ALTER SYSTEM SET fsync = $SERVER_FSYNC" -c "SELECT pg_reload_conf()" >/dev/null
+echo "server fsync = $SERVER_FSYNC"
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
