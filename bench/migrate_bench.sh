@@ -24,7 +24,17 @@ BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
 COUNTS=${COUNTS:-"1000 10000"}
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /tmp/previewdb-migrate-bench-XXXXXX)
-  trap '"$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+  # The server's files may live outside $WORK (a root run puts them under /var/tmp, where the
+  # server's user can reach them): removed too, or every run leaves gigabytes behind.
+  OWN_WORK=1
+  cleanup() {
+    "$BIN" local stop >/dev/null 2>&1 || true
+    if [[ -n "${SERVER_DIR:-}" && "$SERVER_DIR" != "$WORK"/* && "$(basename "$SERVER_DIR")" == previewdb-* ]]; then
+      rm -rf "$SERVER_DIR"
+    fi
+    rm -rf "$WORK"
+  }
+  trap cleanup EXIT
 fi
 unset DATABASE_URL DIRECT_URL PGHOST PGPORT PGDATABASE PGUSER GITHUB_ACTIONS CI || true
 
@@ -41,6 +51,9 @@ BASE=$("$BIN" local url | sed 's#/dev?#/postgres?#')
 SOCKET=$(sed -E 's#.*host=([^&]*).*#\1#' <<<"$BASE")
 PORT=$(sed -E 's#.*port=([0-9]+).*#\1#' <<<"$BASE")
 psql_base() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$SOCKET" -p "$PORT" -U previewdb "$@"; }
+if [[ -n "${OWN_WORK:-}" ]]; then
+  SERVER_DIR=$(dirname "$(psql_base -d postgres -Atc 'SHOW data_directory')")
+fi
 SERVER_FSYNC=${SERVER_FSYNC:-on}
 ORDER=${ORDER:-pdb dbmate}
 psql_base -d postgres -c "ALTER SYSTEM SET fsync = $SERVER_FSYNC" -c "SELECT pg_reload_conf()" >/dev/null
