@@ -12,13 +12,29 @@
 # per run (every commit but the last is asynchronous, bench/README.md). With off, nobody waits and
 # what is left is the tools' own overhead. The psql baseline runs with off only (it takes minutes).
 # The setup step installs dbmate with `npm install -g dbmate` when it is not on PATH.
+# SERVER_FSYNC=off turns the scratch server's fsync off (ALTER SYSTEM, reloaded) for the whole run:
+# PostgreSQL then skips the fsync of every new index file (CREATE TABLE with a primary key and
+# CREATE INDEX each build one), which is most of a small migration's server time on a busy disk,
+# so what is left is closer to the tools' own overhead. Every tool runs on the same server.
+# ORDER (default "pdb dbmate") is the order the two tools run in within each row; "dbmate pdb"
+# checks that a row's figures do not depend on who goes first.
 set -euo pipefail
 
 BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
 COUNTS=${COUNTS:-"1000 10000"}
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /tmp/previewdb-migrate-bench-XXXXXX)
-  trap '"$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+  # The server's files may live outside $WORK (a root run puts them under /var/tmp, where the
+  # server's user can reach them): removed too, or every run leaves gigabytes behind.
+  OWN_WORK=1
+  cleanup() {
+    "$BIN" local stop >/dev/null 2>&1 || true
+    if [[ -n "${SERVER_DIR:-}" && "$SERVER_DIR" != "$WORK"/* && "$(basename "$SERVER_DIR")" == previewdb-* ]]; then
+      rm -rf "$SERVER_DIR"
+    fi
+    rm -rf "$WORK"
+  }
+  trap cleanup EXIT
 fi
 unset DATABASE_URL DIRECT_URL PGHOST PGPORT PGDATABASE PGUSER GITHUB_ACTIONS CI || true
 
@@ -35,6 +51,13 @@ BASE=$("$BIN" local url | sed 's#/dev?#/postgres?#')
 SOCKET=$(sed -E 's#.*host=([^&]*).*#\1#' <<<"$BASE")
 PORT=$(sed -E 's#.*port=([0-9]+).*#\1#' <<<"$BASE")
 psql_base() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -h "$SOCKET" -p "$PORT" -U previewdb "$@"; }
+if [[ -n "${OWN_WORK:-}" ]]; then
+  SERVER_DIR=$(dirname "$(psql_base -d postgres -Atc 'SHOW data_directory')")
+fi
+SERVER_FSYNC=${SERVER_FSYNC:-on}
+ORDER=${ORDER:-pdb dbmate}
+psql_base -d postgres -c "ALTER SYSTEM SET fsync = $SERVER_FSYNC" -c "SELECT pg_reload_conf()" >/dev/null
+echo "server fsync = $SERVER_FSYNC; order: $ORDER"
 
 now() { date +%s.%N; }
 elapsed() { python3 -c "print(f'{$2 - $1:.2f}')"; }
@@ -71,22 +94,22 @@ for n in $COUNTS; do
     psql_base -d postgres -c "DROP DATABASE IF EXISTS bench_${tool}_$n" -c "CREATE DATABASE bench_${tool}_$n" \
       -c "ALTER DATABASE bench_${tool}_$n SET synchronous_commit = $sync" >/dev/null
   done
-  psql_base -d postgres -c CHECKPOINT >/dev/null
-  w0=$(wal_syncs)
-
-  t0=$(now)
-  "$BIN" migrate -q --database-url "$BASE" --database "bench_pdb_$n" --dir "$dir/dbmate" >/dev/null
-  t_pdb=$(elapsed "$t0" "$(now)")
-  PDB[$sync$n]=$t_pdb
-  w_pdb=$(($(wal_syncs) - w0))
-  psql_base -d postgres -c CHECKPOINT >/dev/null
-  w0=$(wal_syncs)
-
-  t0=$(now)
-  dbmate --url "postgres://previewdb@/bench_dbmate_$n?socket=$SOCKET&port=$PORT&sslmode=disable" \
-    --migrations-dir "$dir/dbmate" --no-dump-schema up >/dev/null
-  t_dbmate=$(elapsed "$t0" "$(now)")
-  w_dbmate=$(($(wal_syncs) - w0))
+  for tool in $ORDER; do
+    psql_base -d postgres -c CHECKPOINT >/dev/null
+    w0=$(wal_syncs)
+    t0=$(now)
+    if [[ $tool == pdb ]]; then
+      "$BIN" migrate -q --database-url "$BASE" --database "bench_pdb_$n" --dir "$dir/dbmate" >/dev/null
+      t_pdb=$(elapsed "$t0" "$(now)")
+      PDB[$sync$n]=$t_pdb
+      w_pdb=$(($(wal_syncs) - w0))
+    else
+      dbmate --url "postgres://previewdb@/bench_dbmate_$n?socket=$SOCKET&port=$PORT&sslmode=disable" \
+        --migrations-dir "$dir/dbmate" --no-dump-schema up >/dev/null
+      t_dbmate=$(elapsed "$t0" "$(now)")
+      w_dbmate=$(($(wal_syncs) - w0))
+    fi
+  done
   psql_base -d postgres -c CHECKPOINT >/dev/null
 
   if [[ "${SKIP_PSQL:-0}" == 1 || "$sync" != off ]]; then
