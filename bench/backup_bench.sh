@@ -17,6 +17,8 @@ REPS=${REPS:-3}
 LEVEL=${LEVEL:-3}
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /var/tmp/previewdb-backup-bench-XXXXXX)
+  # Reachable by the server's user, so its files stay in $WORK (else /var/tmp, left behind).
+  chmod 755 "$WORK"
   trap '"$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 fi
 unset DATABASE_URL DIRECT_URL PGHOST PGPORT PGDATABASE PGUSER BACKUP_DIR MAX_BACKUPS || true

@@ -16,6 +16,8 @@ COUNT=${COUNT:-1000}
 REPS=${REPS:-9}
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /var/tmp/previewdb-list-bench-XXXXXX)
+  # Reachable by the server's user, so its files stay in $WORK (else /var/tmp, left behind).
+  chmod 755 "$WORK"
   trap '"$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 fi
 unset DATABASE_URL DIRECT_URL PGHOST PGPORT PGDATABASE PGUSER || true

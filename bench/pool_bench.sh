@@ -25,6 +25,8 @@ REPS=${REPS:-5}
 EXTERNAL=${PGHOST:+1}
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /var/tmp/previewdb-pool-bench-XXXXXX)
+  # Reachable by the server's user, so its files stay in $WORK (else /var/tmp, left behind).
+  chmod 755 "$WORK"
   trap '[[ -n "$EXTERNAL" ]] || "$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 fi
 unset DATABASE_URL DIRECT_URL PGDATABASE PREVIEWDB_POOL_SIZE || true

@@ -35,6 +35,8 @@ cleanup() {
 }
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /var/tmp/previewdb-s3-bench-XXXXXX)
+  # Reachable by the server's user, so its files stay in $WORK (else /var/tmp, left behind).
+  chmod 755 "$WORK"
   OWN_WORK=1
 fi
 trap cleanup EXIT

@@ -22,6 +22,8 @@ BIN=$(realpath "${1:-${PREVIEWDB_BIN:-build/previewdb}}")
 SCALES=${SCALES:-"2 70"}
 if [[ -z "${WORK:-}" ]]; then
   WORK=$(mktemp -d /var/tmp/previewdb-spawn-log-XXXXXX)
+  # Reachable by the server's user, so its files stay in $WORK (else /var/tmp, left behind).
+  chmod 755 "$WORK"
   trap '"$BIN" local stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 fi
 unset DATABASE_URL DIRECT_URL PGDATABASE PREVIEWDB_POOL_SIZE || true

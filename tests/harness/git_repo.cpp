@@ -35,6 +35,9 @@ std::string git(const fs::path& dir, const std::vector<std::string>& args) {
 }
 
 GitRepos::GitRepos() {
+  // A test that runs the CLI without DATABASE_URL starts the embedded server in the work tree's
+  // .previewdb: the server's user must reach it, or its files go to /var/tmp and outlive the test.
+  fs::permissions(m_tmp.path(), fs::perms(0755));
   m_origin = m_tmp.path() / "origin.git";
   m_work = m_tmp.path() / "work";
   git(m_tmp.path(), {"init", "--bare", "-q", m_origin.string()});
