@@ -18,6 +18,9 @@ const BIN = path.resolve(process.env.PREVIEWDB_BIN ||
                          path.join(__dirname, '..', '..', 'build', 'previewdb'));
 const SECRET = 'ghs_netlifysecret123';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'previewdb-netlify-'));
+// Reachable by PostgreSQL's user (tests run as root), so the server's files stay in tmp and go
+// with it, instead of a directory under /var/tmp that outlives the test.
+fs.chmodSync(tmp, 0o755);
 const home = path.join(tmp, 'home');
 const work = path.join(tmp, 'work');
 let serverUrl;
