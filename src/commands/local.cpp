@@ -41,8 +41,12 @@ int run_local(const Args& args) {
     util::log::info("local PostgreSQL is running");
     std::cout << url_of("dev") << "\n";
   } else if (a == "stop") {
-    cluster.stop();
-    util::log::info("local PostgreSQL stopped");
+    if (cluster.stop()) {
+      util::log::info("local PostgreSQL stopped");
+    } else {
+      util::log::info("no local PostgreSQL is running in " +
+                      util::quoted(cluster.options().home.string()) + ": nothing to stop");
+    }
   } else if (a == "status") {
     auto st = cluster.status();
     if (!st.initialized) {

@@ -350,15 +350,18 @@ void Cluster::start() {
   }
 }
 
-void Cluster::stop() {
+bool Cluster::stop() {
+  // No home: no server was ever made here (stopping is idempotent; nothing is created).
+  if (!fs::exists(m_options.home)) return false;
   FileLock lock(m_options.home / "lock");
   State s = load_state();
-  if (!s.exists) return;
+  if (!s.exists) return false;
   ServerUser user = server_user();
   auto st = run_pg(s.bin_dir, {"pg_ctl", "status", "-D", s.data_dir.string()}, user, "", false);
-  if (st.exit_code != 0) return;
+  if (st.exit_code != 0) return false;
   run_pg(s.bin_dir, {"pg_ctl", "stop", "-w", "-m", "fast", "-D", s.data_dir.string()}, user,
          "stop the local PostgreSQL");
+  return true;
 }
 
 ClusterStatus Cluster::status() const {

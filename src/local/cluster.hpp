@@ -34,7 +34,9 @@ class Cluster {
   // Creates (initdb) on first use, then starts the server if it is not running; waits until it
   // accepts connections. Safe to call from concurrent processes (a file lock serialises them).
   void start();
-  void stop();
+  // Stops the server if it runs; false when there was nothing to stop (no home, never created,
+  // or already stopped). Never creates anything.
+  bool stop();
   ClusterStatus status() const;
   // Connection string for a database: socket URL, or TCP URL with the password when TCP is on.
   std::string conninfo(const std::string& dbname = "postgres") const;

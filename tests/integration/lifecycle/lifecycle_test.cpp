@@ -491,6 +491,16 @@ TEST_F(Lifecycle, PasswordNeverInLogs) {
   EXPECT_THAT(r.out, HasSubstr(server().password()));
 }
 
+TEST_F(Lifecycle, LocalStopWithNoServerSaysSoAndCreatesNothing) {
+  // Stopping is idempotent: no home (never started here) is not an error, and nothing is made.
+  util::TempDir dir;
+  auto r = run_cli({"local", "stop"}, {}, dir.path().string());
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_THAT(r.err, HasSubstr("nothing to stop"));
+  EXPECT_THAT(r.err, HasSubstr(".previewdb"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / ".previewdb"));
+}
+
 TEST_F(Lifecycle, EmbeddedDefaultFromAnEmptyDirectory) {
   util::TempDir dir;
   std::filesystem::permissions(dir.path(), std::filesystem::perms(0755));
