@@ -58,7 +58,13 @@ std::optional<db::Connection> cockroach_server(const config::Config& cfg,
     if (db::dialect_of(conn).template_databases) return std::nullopt;
     return conn;
   } catch (const Error& e) {
-    util::log::debug(std::string("listing the store itself: ") + e.what());
+    // Said, not hidden: on CockroachDB the store's own listing does not show the cluster's
+    // backups, so an unreachable cluster must not look like an empty store.
+    util::log::warn(std::string("could not reach the configured server to ask whether it is "
+                                "CockroachDB (") +
+                    e.what() +
+                    "); listing previewdb's own archives in the store. On CockroachDB, retry "
+                    "when the cluster is reachable to list its BACKUP collections");
     return std::nullopt;
   }
 }
