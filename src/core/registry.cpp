@@ -136,13 +136,9 @@ struct VerifiedSession {
   bool refreshed = false;
 };
 std::mutex g_sessions_mutex;
-using SessionKey = std::pair<const void*, int>;
-std::map<SessionKey, VerifiedSession>& verified_sessions() {
-  static std::map<SessionKey, VerifiedSession> m;
+std::map<db::Connection::SessionKey, VerifiedSession>& verified_sessions() {
+  static std::map<db::Connection::SessionKey, VerifiedSession> m;
   return m;
-}
-SessionKey session_key(const db::Connection& conn) {
-  return {conn.raw(), conn.backend_pid()};
 }
 
 // Appended to a write's RETURNING list: that transaction commits without waiting for its WAL to
@@ -180,7 +176,7 @@ Registry Registry::verified() && {
   Registry& reg = *this;
   {
     std::lock_guard lock(g_sessions_mutex);
-    if (auto it = verified_sessions().find(session_key(*reg.m_conn));
+    if (auto it = verified_sessions().find(reg.m_conn->session_key());
         it != verified_sessions().end()) {
       reg.m_role_oid = it->second.role_oid;
       reg.m_role_name = it->second.role_name;
@@ -267,7 +263,7 @@ WHERE d.datname = current_database())SQL");
   }
   {
     std::lock_guard lock(g_sessions_mutex);
-    verified_sessions()[session_key(*reg.m_conn)] = {
+    verified_sessions()[reg.m_conn->session_key()] = {
         .role_oid = reg.m_role_oid, .role_name = reg.m_role_name, .may_create = reg.m_may_create};
   }
   return std::move(reg);
@@ -276,12 +272,12 @@ WHERE d.datname = current_database())SQL");
 void Registry::refresh_once() {
   {
     std::lock_guard lock(g_sessions_mutex);
-    auto it = verified_sessions().find(session_key(*m_conn));
+    auto it = verified_sessions().find(m_conn->session_key());
     if (it != verified_sessions().end() && it->second.refreshed) return;
   }
   refresh();
   std::lock_guard lock(g_sessions_mutex);
-  if (auto it = verified_sessions().find(session_key(*m_conn)); it != verified_sessions().end()) {
+  if (auto it = verified_sessions().find(m_conn->session_key()); it != verified_sessions().end()) {
     it->second.refreshed = true;
   }
 }

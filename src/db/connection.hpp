@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/error.hpp"
@@ -128,6 +129,10 @@ class Connection {
   std::string database() const { return PQdb(m_conn.get()); }
   int server_version() const { return PQserverVersion(m_conn.get()); }
   int backend_pid() const { return PQbackendPID(m_conn.get()); }
+  // One server session: this connection and its backend (a re-opened connection is a new one).
+  // The key of what previewdb remembers per session (dialect, registry check, lease table).
+  using SessionKey = std::pair<const void*, int>;
+  SessionKey session_key() const { return {m_conn.get(), backend_pid()}; }
   // The target without secrets, e.g. "postgresql://app@db.example.com:5432/dev".
   const std::string& description() const { return m_description; }
   // Asks the server to cancel the running query (safe to call from another thread).

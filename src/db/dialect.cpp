@@ -146,13 +146,9 @@ namespace {
 // Sessions whose dialect is known. A key is the libpq handle and the server pid, so a handle
 // that libpq reuses for another session (reopen) is asked again.
 std::mutex g_known_mutex;
-std::map<std::pair<const void*, int>, const Dialect*>& known() {
-  static std::map<std::pair<const void*, int>, const Dialect*> m;
+std::map<Connection::SessionKey, const Dialect*>& known() {
+  static std::map<Connection::SessionKey, const Dialect*> m;
   return m;
-}
-
-std::pair<const void*, int> session_key(const Connection& conn) {
-  return {conn.raw(), conn.backend_pid()};
 }
 
 }  // namespace
@@ -160,18 +156,18 @@ std::pair<const void*, int> session_key(const Connection& conn) {
 const Dialect& dialect_of(Connection& conn) {
   {
     std::lock_guard lock(g_known_mutex);
-    if (auto it = known().find(session_key(conn)); it != known().end()) return *it->second;
+    if (auto it = known().find(conn.session_key()); it != known().end()) return *it->second;
   }
   auto info = classify_version(conn.exec("SELECT version()").get(0, 0));
   const Dialect& d = dialect_for(info, conn.server_version());
   std::lock_guard lock(g_known_mutex);
-  known()[session_key(conn)] = &d;
+  known()[conn.session_key()] = &d;
   return d;
 }
 
 void force_dialect(Connection& conn, const Dialect& dialect) {
   std::lock_guard lock(g_known_mutex);
-  known()[session_key(conn)] = &dialect;
+  known()[conn.session_key()] = &dialect;
 }
 
 Result exec_redacted(Connection& conn, const std::string& sql) {

@@ -276,13 +276,13 @@ Leases& leases() {
 
 // The tables made on this session already (CREATE ... IF NOT EXISTS takes locks: once is enough).
 std::mutex g_made_mutex;
-std::map<std::pair<const void*, int>, bool>& made() {
-  static std::map<std::pair<const void*, int>, bool> m;
+std::map<Connection::SessionKey, bool>& made() {
+  static std::map<Connection::SessionKey, bool> m;
   return m;
 }
 
 void ensure_name_table(Connection& conn) {
-  std::pair<const void*, int> key{conn.raw(), conn.backend_pid()};
+  auto key = conn.session_key();
   {
     std::lock_guard lock(g_made_mutex);
     if (made().count(key)) return;
